@@ -1,0 +1,484 @@
+"""The domain: shops and their staff, orders, after-sales requests, strategies, the daily ledger
+and the decision log.
+
+Models hold data and the invariants the database can enforce; the rules that need more than one
+row (at most 10 strategies per scenario, the cap, claiming a request) live in ``services``.
+"""
+
+import uuid
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+DEFAULT_DAILY_CAP = Decimal("50000.00")
+SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
+SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP = Decimal("10.00")
+SMALL_AMOUNT_MAX_PER_REQUEST_CAP = Decimal("20.00")
+MAX_STRATEGIES_PER_SCENARIO = 10
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(_("Unknown time zone: %(tz)s"), params={"tz": value}) from exc
+
+
+class Shop(models.Model):
+    code = models.SlugField(_("shop code"), max_length=64, unique=True)
+    name = models.CharField(_("shop name"), max_length=120)
+    timezone = models.CharField(
+        _("time zone"), max_length=64, default="Asia/Shanghai", validators=[validate_timezone]
+    )
+    phone = models.CharField(_("main account phone"), max_length=32, blank=True)
+    alert_email = models.EmailField(_("alert e-mail"), blank=True)
+    api_secret = models.CharField(_("API secret"), max_length=128)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Membership(models.Model):
+    """A staff user belongs to exactly one shop; the role decides whether they may edit."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner (edits strategies)")
+        VIEWER = "viewer", _("Viewer (read only)")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="membership",
+        verbose_name=_("user"),
+    )
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("shop")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.shop.code} ({self.role})"
+
+
+class Product(models.Model):
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="products", verbose_name=_("shop")
+    )
+    product_id = models.CharField(_("platform product id"), max_length=64)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["shop", "product_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "product_id"], name="product_unique_per_shop")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.title}".strip()
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_SHIPMENT = "pending_shipment", _("Pending shipment")
+    SHIPPED = "shipped", _("Shipped, not received")
+    RECEIVED = "received", _("Received")
+    COMPLETED = "completed", _("Completed / settled")
+
+
+class Order(models.Model):
+    """An order as the platform last reported it: its status is the platform's, not the parcel's."""
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="orders", verbose_name=_("shop")
+    )
+    order_id = models.CharField(_("platform order id"), max_length=64)
+    status = models.CharField(_("order status"), max_length=24, choices=OrderStatus.choices)
+    paid_at = models.DateTimeField(_("paid at"))
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "order_id"], name="order_unique_per_shop")
+        ]
+
+    def __str__(self) -> str:
+        return self.order_id
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order")
+    )
+    # The platform's product id, not a foreign key: an order may hold products ATOM never saw.
+    product_id = models.CharField(_("platform product id"), max_length=64)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    price = models.DecimalField(_("price"), **MONEY)
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="order_item_price_not_negative"),
+        ]
+
+
+class AfterSaleType(models.TextChoices):
+    REFUND_ONLY = "refund_only", _("Refund only")
+    RETURN_REFUND = "return_refund", _("Return and refund")
+    REFUND_NO_RETURN = "refund_no_return", _("Refund without return")
+
+
+class Reason(models.TextChoices):
+    NO_LONGER_NEEDED = "no_longer_needed", _("No longer needed / ordered by mistake")
+    SEVEN_DAY_NO_REASON = "seven_day_no_reason", _("Seven-day no-reason return")
+    NOT_SHIPPED_ON_TIME = "not_shipped_on_time", _("Not shipped on time")
+    NOT_RECEIVED = "not_received", _("Not received")
+    QUALITY_ISSUE = "quality_issue", _("Quality issue")
+    WRONG_OR_MISSING_ITEM = "wrong_or_missing_item", _("Wrong or missing item")
+    NOT_AS_DESCRIBED = "not_as_described", _("Not as described")
+    OTHER = "other", _("Other")
+
+
+class RequestStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    MANUAL_REVIEW = "manual_review", _("Manual review")
+    APPROVED = "approved", _("Approved")
+    EXECUTED = "executed", _("Executed")
+    FAILED = "failed", _("Failed")
+
+
+class AfterSaleRequest(models.Model):
+    """An after-sales request (售后单) as the platform pushed it; the raw payload is kept."""
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="requests", verbose_name=_("shop")
+    )
+    aftersale_id = models.CharField(_("after-sales id"), max_length=64)
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="requests", verbose_name=_("order")
+    )
+    buyer_id = models.CharField(_("buyer id"), max_length=64)
+    type = models.CharField(_("type"), max_length=24, choices=AfterSaleType.choices)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    applied_at = models.DateTimeField(_("applied at"))
+    risk_flag = models.BooleanField(_("flagged as risky by the platform"), default=False)
+    payload = models.JSONField(_("raw payload"))
+    # SHA-256 of the canonical payload: a retry with the same body is told apart from a conflict.
+    payload_digest = models.CharField(max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.RECEIVED
+    )
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("after-sales request")
+        verbose_name_plural = _("after-sales requests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "aftersale_id"], name="aftersale_unique_per_shop"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="aftersale_amount_positive"),
+        ]
+        indexes = [
+            # The sweeper looks only at requests still in flight.
+            models.Index(
+                fields=["status", "updated_at"],
+                name="aftersale_in_flight",
+                condition=Q(status__in=["received", "approved"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.aftersale_id
+
+
+class Scenario(models.TextChoices):
+    TAGGED_REFUND_NO_RETURN = "tagged_refund_no_return", _("After shipment: tagged refund, no return")
+    PRE_SHIPMENT_REFUND = "pre_shipment_refund", _("Before shipment: automatic refund only")
+    POST_SHIPMENT_NO_RETURN = "post_shipment_no_return", _("After shipment: refund only, no return")
+    POST_SHIPMENT_REFUND = "post_shipment_refund", _("After shipment: automatic refund only")
+    POST_SHIPMENT_RETURN_REFUND = "post_shipment_return_refund", _(
+        "After shipment: automatic return and refund"
+    )
+
+
+# Scenarios are tried in this fixed order; the first hit decides (PRODUCT.md).
+SCENARIO_ORDER: tuple[str, ...] = (
+    Scenario.TAGGED_REFUND_NO_RETURN,
+    Scenario.PRE_SHIPMENT_REFUND,
+    Scenario.POST_SHIPMENT_NO_RETURN,
+    Scenario.POST_SHIPMENT_REFUND,
+    Scenario.POST_SHIPMENT_RETURN_REFUND,
+)
+# Scenarios whose strategies may restrict products / order status (the seeds leave them out of
+# the others).
+SCENARIOS_WITH_PRODUCTS = frozenset(SCENARIO_ORDER) - {Scenario.TAGGED_REFUND_NO_RETURN}
+SCENARIOS_WITH_ORDER_STATUS = frozenset(SCENARIO_ORDER) - {Scenario.PRE_SHIPMENT_REFUND}
+
+
+class StrategyStatus(models.TextChoices):
+    INACTIVE = "inactive", _("Inactive")
+    TRIAL = "trial", _("Trial run")
+    ACTIVE = "active", _("Active")
+
+
+class StrategyTemplate(models.TextChoices):
+    NONE = "", _("Custom")
+    SMALL_AMOUNT = "small_amount", _("Small-amount automatic refund")
+
+
+class Strategy(models.Model):
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="strategies", verbose_name=_("shop")
+    )
+    scenario = models.CharField(_("scenario"), max_length=32, choices=Scenario.choices)
+    template = models.CharField(
+        _("template"), max_length=16, choices=StrategyTemplate.choices, default="", blank=True
+    )
+    # Priority within (shop, scenario): 1 is tried first. Non-unique and indexed as
+    # django-admin-sortable2 requires; the services keep it 1..n.
+    position = models.PositiveIntegerField(_("priority"), default=0, db_index=True)
+    name = models.CharField(_("strategy name"), max_length=60)
+    remark = models.CharField(_("remark"), max_length=200, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=StrategyStatus.choices, default=StrategyStatus.INACTIVE
+    )
+
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    window_start = models.TimeField(_("daily window from"), null=True, blank=True)
+    window_end = models.TimeField(_("daily window until"), null=True, blank=True)
+
+    products = models.ManyToManyField(
+        Product, blank=True, related_name="strategies", verbose_name=_("products")
+    )
+
+    covers_shipped = models.BooleanField(_("shipped, not received"), default=True)
+    shipped_min_days = models.PositiveIntegerField(_("min days since shipment"), null=True, blank=True)
+    shipped_max_days = models.PositiveIntegerField(_("max days since shipment"), null=True, blank=True)
+    covers_received = models.BooleanField(_("received"), default=True)
+    received_min_days = models.PositiveIntegerField(_("min days since receipt"), null=True, blank=True)
+    received_max_days = models.PositiveIntegerField(_("max days since receipt"), null=True, blank=True)
+
+    daily_cap = models.DecimalField(_("daily total cap"), default=DEFAULT_DAILY_CAP, **MONEY)
+    per_request_cap = models.DecimalField(_("per-request cap"), null=True, blank=True, **MONEY)
+    max_hours_since_payment = models.PositiveIntegerField(
+        _("max hours between payment and request"), null=True, blank=True
+    )
+    reasons = models.JSONField(_("accepted reasons"), default=list, blank=True)
+    risk_control = models.BooleanField(_("risk control"), default=True)
+    max_per_buyer_30d = models.PositiveIntegerField(
+        _("max auto-approvals per buyer in 30 days"), null=True, blank=True
+    )
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        verbose_name = _("strategy")
+        verbose_name_plural = _("strategies")
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["shop", "scenario", "position"], name="strategy_priority")]
+        constraints = [
+            models.CheckConstraint(condition=Q(daily_cap__gt=0), name="strategy_daily_cap_positive"),
+            models.CheckConstraint(
+                condition=Q(per_request_cap__isnull=True) | Q(per_request_cap__gt=0),
+                name="strategy_per_request_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(per_request_cap__isnull=True)
+                | Q(per_request_cap__lte=models.F("daily_cap")),
+                name="strategy_per_request_cap_within_daily",
+            ),
+            models.CheckConstraint(
+                condition=~Q(template=StrategyTemplate.SMALL_AMOUNT)
+                | Q(per_request_cap__isnull=False, per_request_cap__lte=SMALL_AMOUNT_MAX_PER_REQUEST_CAP),
+                name="strategy_small_amount_cap_at_most_20",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_start__isnull=True, window_end__isnull=True)
+                | (
+                    Q(window_start__isnull=False, window_end__isnull=False)
+                    & ~Q(window_start=models.F("window_end"))
+                ),
+                name="strategy_window_well_formed",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_from__lt=models.F("valid_until")),
+                name="strategy_validity_well_formed",
+            ),
+            models.CheckConstraint(
+                condition=Q(shipped_min_days__isnull=True)
+                | Q(shipped_max_days__isnull=True)
+                | Q(shipped_min_days__lte=models.F("shipped_max_days")),
+                name="strategy_shipped_days_well_formed",
+            ),
+            models.CheckConstraint(
+                condition=Q(received_min_days__isnull=True)
+                | Q(received_max_days__isnull=True)
+                | Q(received_min_days__lte=models.F("received_max_days")),
+                name="strategy_received_days_well_formed",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_per_buyer_30d__isnull=True) | Q(max_per_buyer_30d__gte=1),
+                name="strategy_buyer_limit_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DailyLedger(models.Model):
+    """What one strategy auto-approved on one shop-local day.
+
+    Created lazily by the decision service (``ON CONFLICT DO NOTHING``), so a new day starts at
+    zero without any midnight job; the cap is enforced by one conditional UPDATE on this row.
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="ledgers")
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="ledgers")
+    day = models.DateField(_("shop-local day"))
+    consumed = models.DecimalField(_("approved amount"), default=Decimal("0.00"), **MONEY)
+    approved_count = models.PositiveIntegerField(_("approved requests"), default=0)
+
+    class Meta:
+        verbose_name = _("daily consumption")
+        verbose_name_plural = _("daily consumption")
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "day"], name="ledger_one_row_per_day"),
+            models.CheckConstraint(condition=Q(consumed__gte=0), name="ledger_consumed_not_negative"),
+        ]
+        indexes = [models.Index(fields=["shop", "day"], name="ledger_shop_day")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} {self.day}: {self.consumed}"
+
+
+class Outcome(models.TextChoices):
+    APPROVED = "approved", _("Approved")
+    MANUAL_REVIEW = "manual_review", _("Manual review")
+
+
+class Action(models.TextChoices):
+    APPROVE_REFUND = "approve_refund", _("Approve refund")
+    APPROVE_RETURN = "approve_return", _("Approve return")
+
+
+class Decision(models.Model):
+    """The decision log: one row per request, inserted once (the unique request claims it).
+
+    Search fields are copied from the request so the monitor can filter and order on tens of
+    millions of rows with shop-scoped indexes and no joins.
+    """
+
+    request = models.OneToOneField(
+        AfterSaleRequest, on_delete=models.CASCADE, related_name="decision", verbose_name=_("request")
+    )
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="decisions")
+    aftersale_id = models.CharField(_("after-sales id"), max_length=64)
+    order_id = models.CharField(_("order id"), max_length=64)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    scenario = models.CharField(_("scenario"), max_length=32, choices=Scenario.choices, blank=True)
+    strategy = models.ForeignKey(
+        Strategy,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="decisions",
+        verbose_name=_("strategy"),
+    )
+    strategy_name = models.CharField(_("strategy name"), max_length=60, blank=True)
+    # The simple-history row of the strategy as it was when it decided.
+    strategy_version = models.PositiveBigIntegerField(null=True, blank=True)
+    action = models.CharField(_("action"), max_length=24, choices=Action.choices, blank=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    explanations = models.JSONField(_("explanations"), default=list)
+    buyer_id = models.CharField(_("buyer id"), max_length=64)
+    # The reservation this approval made; kept (SET_NULL) only so a deleted strategy never
+    # blocks deletion through its old ledger rows.
+    ledger = models.ForeignKey(
+        DailyLedger, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
+    )
+    decided_at = models.DateTimeField(_("decided at"), db_index=False)
+
+    # Execution through the gateway (approved decisions only).
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    execution_attempts = models.PositiveIntegerField(default=0)
+    executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    # Set once when a failed execution gives its amount back to the ledger.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("decision")
+        verbose_name_plural = _("decisions")
+        ordering = ["-decided_at", "-id"]
+        indexes = [
+            models.Index(fields=["shop", "-decided_at", "-id"], name="decision_shop_recent"),
+            models.Index(fields=["shop", "aftersale_id"], name="decision_shop_aftersale"),
+            models.Index(fields=["shop", "order_id"], name="decision_shop_order"),
+            models.Index(
+                fields=["shop", "scenario", "-decided_at", "-id"], name="decision_shop_scenario"
+            ),
+            models.Index(fields=["shop", "reason", "-decided_at", "-id"], name="decision_shop_reason"),
+            models.Index(
+                fields=["shop", "strategy", "-decided_at", "-id"], name="decision_shop_strategy"
+            ),
+            models.Index(
+                fields=["shop", "outcome", "-decided_at", "-id"], name="decision_shop_outcome"
+            ),
+            # Per-buyer limit: approvals of one buyer over the last 30 days.
+            models.Index(
+                fields=["shop", "buyer_id", "decided_at"],
+                name="decision_buyer_approvals",
+                condition=Q(outcome="approved"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="decision_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(outcome="approved") | Q(ledger__isnull=True, action=""),
+                name="decision_manual_review_reserves_nothing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.aftersale_id}: {self.outcome}"

@@ -1,0 +1,67 @@
+"""Reads over strategies and their consumption (HackSoft "selectors")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import DailyLedger, Shop, Strategy
+
+# Above this percentage the consumption label turns red (the seeds: ">90%").
+CONSUMPTION_WARNING_PERCENT = Decimal("90")
+
+
+def shop_today(*, shop: Shop, now: dt.datetime | None = None) -> dt.date:
+    """The shop-local calendar day of ``now``: "today" always means the shop's own day."""
+    return (now or timezone.now()).astimezone(shop.zone).date()
+
+
+@dataclass(frozen=True)
+class Consumption:
+    consumed: Decimal
+    approved_count: int
+    daily_cap: Decimal
+
+    @property
+    def percent(self) -> Decimal:
+        if self.daily_cap <= 0:
+            return Decimal("0.00")
+        return (self.consumed * 100 / self.daily_cap).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    @property
+    def is_warning(self) -> bool:
+        return self.percent > CONSUMPTION_WARNING_PERCENT
+
+
+def strategy_consumption_today(
+    *, strategies: Iterable[Strategy], now: dt.datetime | None = None
+) -> dict[int, Consumption]:
+    """Today's consumption per strategy id, in one query whatever the number of strategies.
+
+    Each strategy is measured on its own shop's local day (strategies of several shops may be
+    listed together for a superuser).
+    """
+    strategies = list(strategies)
+    if not strategies:
+        return {}
+    days = {s.id: shop_today(shop=s.shop, now=now) for s in strategies}
+    rows = DailyLedger.objects.filter(
+        strategy_id__in=list(days), day__in=set(days.values())
+    ).values_list("strategy_id", "day", "consumed", "approved_count")
+    found = {sid: (consumed, count) for sid, day, consumed, count in rows if days[sid] == day}
+    result = {}
+    for s in strategies:
+        consumed, count = found.get(s.id, (Decimal("0.00"), 0))
+        result[s.id] = Consumption(consumed=consumed, approved_count=count, daily_cap=s.daily_cap)
+    return result
+
+
+def strategies_for_shop(*, shop: Shop) -> QuerySet[Strategy]:
+    return Strategy.objects.filter(shop=shop).select_related("shop").order_by(
+        "scenario", "position", "id"
+    )

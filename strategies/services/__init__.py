@@ -1,0 +1,1 @@
+"""Writes (HackSoft "services"): keyword-only functions named <entity>_<action>."""

@@ -1,0 +1,107 @@
+"""Plain factory functions for tests: explicit, keyword-only, no magic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from strategies.models import (
+    AfterSaleRequest,
+    Membership,
+    Order,
+    OrderItem,
+    Product,
+    Shop,
+    Strategy,
+)
+
+_seq = itertools.count(1)
+
+
+def make_shop(*, code: str | None = None, name: str = "Shop", **fields: Any) -> Shop:
+    code = code or f"shop-{next(_seq)}"
+    fields.setdefault("api_secret", f"secret-{code}")
+    return Shop.objects.create(code=code, name=name, **fields)
+
+
+def make_membership(*, shop: Shop, username: str | None = None, role: str = "owner") -> Membership:
+    user = get_user_model().objects.create_user(
+        username=username or f"user-{next(_seq)}", password="pw-for-tests-1", is_staff=True
+    )
+    return Membership.objects.create(user=user, shop=shop, role=role)
+
+
+def make_product(*, shop: Shop, product_id: str | None = None, title: str = "Product") -> Product:
+    return Product.objects.create(shop=shop, product_id=product_id or f"P{next(_seq)}", title=title)
+
+
+def make_strategy(*, shop: Shop, scenario: str = "post_shipment_refund", **fields: Any) -> Strategy:
+    """A strategy stored directly (tests of the create service use the service itself)."""
+    fields.setdefault("name", f"Strategy {next(_seq)}")
+    if "position" not in fields:
+        last = Strategy.objects.filter(shop=shop, scenario=scenario).order_by("-position").first()
+        fields["position"] = (last.position if last else 0) + 1
+    return Strategy.objects.create(shop=shop, scenario=scenario, **fields)
+
+
+def make_order(
+    *,
+    shop: Shop,
+    order_id: str | None = None,
+    status: str = "shipped",
+    paid_at: dt.datetime | None = None,
+    shipped_at: dt.datetime | None = None,
+    received_at: dt.datetime | None = None,
+    tags: list[str] | None = None,
+    items: list[tuple[str, int, str]] | None = None,
+) -> Order:
+    now = timezone.now()
+    order = Order.objects.create(
+        shop=shop,
+        order_id=order_id or f"OD{next(_seq):012d}",
+        status=status,
+        paid_at=paid_at or now - dt.timedelta(days=2),
+        shipped_at=shipped_at or (now - dt.timedelta(days=1) if status != "pending_shipment" else None),
+        received_at=received_at,
+        tags=tags or [],
+    )
+    for product_id, quantity, price in items or [("P1001", 1, "100.00")]:
+        OrderItem.objects.create(
+            order=order, product_id=product_id, quantity=quantity, price=Decimal(price)
+        )
+    return order
+
+
+def make_request(
+    *,
+    shop: Shop,
+    order: Order | None = None,
+    aftersale_id: str | None = None,
+    amount: str = "9.90",
+    type: str = "refund_only",
+    reason: str = "no_longer_needed",
+    buyer_id: str = "B1",
+    applied_at: dt.datetime | None = None,
+    risk_flag: bool = False,
+) -> AfterSaleRequest:
+    """A stored request in state `received`, as intake leaves it (payload kept minimal)."""
+    order = order or make_order(shop=shop)
+    aftersale_id = aftersale_id or f"AS{next(_seq):014d}"
+    return AfterSaleRequest.objects.create(
+        shop=shop,
+        aftersale_id=aftersale_id,
+        order=order,
+        buyer_id=buyer_id,
+        type=type,
+        reason=reason,
+        amount=Decimal(amount),
+        applied_at=applied_at or timezone.now(),
+        risk_flag=risk_flag,
+        payload={"aftersale_id": aftersale_id},
+        payload_digest="0" * 64,
+    )
