@@ -147,9 +147,14 @@ class OrderItem(models.Model):
         verbose_name = _("order item")
         verbose_name_plural = _("order items")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="order_item_quantity_positive"
+            ),
             models.CheckConstraint(condition=Q(price__gte=0), name="order_item_price_not_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} x{self.quantity}"
 
 
 class AfterSaleType(models.TextChoices):
@@ -225,12 +230,16 @@ class AfterSaleRequest(models.Model):
 
 
 class Scenario(models.TextChoices):
-    TAGGED_REFUND_NO_RETURN = "tagged_refund_no_return", _("After shipment: tagged refund, no return")
+    TAGGED_REFUND_NO_RETURN = (
+        "tagged_refund_no_return",
+        _("After shipment: tagged refund, no return"),
+    )
     PRE_SHIPMENT_REFUND = "pre_shipment_refund", _("Before shipment: automatic refund only")
     POST_SHIPMENT_NO_RETURN = "post_shipment_no_return", _("After shipment: refund only, no return")
     POST_SHIPMENT_REFUND = "post_shipment_refund", _("After shipment: automatic refund only")
-    POST_SHIPMENT_RETURN_REFUND = "post_shipment_return_refund", _(
-        "After shipment: automatic return and refund"
+    POST_SHIPMENT_RETURN_REFUND = (
+        "post_shipment_return_refund",
+        _("After shipment: automatic return and refund"),
     )
 
 
@@ -286,11 +295,19 @@ class Strategy(models.Model):
     )
 
     covers_shipped = models.BooleanField(_("shipped, not received"), default=True)
-    shipped_min_days = models.PositiveIntegerField(_("min days since shipment"), null=True, blank=True)
-    shipped_max_days = models.PositiveIntegerField(_("max days since shipment"), null=True, blank=True)
+    shipped_min_days = models.PositiveIntegerField(
+        _("min days since shipment"), null=True, blank=True
+    )
+    shipped_max_days = models.PositiveIntegerField(
+        _("max days since shipment"), null=True, blank=True
+    )
     covers_received = models.BooleanField(_("received"), default=True)
-    received_min_days = models.PositiveIntegerField(_("min days since receipt"), null=True, blank=True)
-    received_max_days = models.PositiveIntegerField(_("max days since receipt"), null=True, blank=True)
+    received_min_days = models.PositiveIntegerField(
+        _("min days since receipt"), null=True, blank=True
+    )
+    received_max_days = models.PositiveIntegerField(
+        _("max days since receipt"), null=True, blank=True
+    )
 
     daily_cap = models.DecimalField(_("daily total cap"), default=DEFAULT_DAILY_CAP, **MONEY)
     per_request_cap = models.DecimalField(_("per-request cap"), null=True, blank=True, **MONEY)
@@ -313,7 +330,9 @@ class Strategy(models.Model):
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["shop", "scenario", "position"], name="strategy_priority")]
         constraints = [
-            models.CheckConstraint(condition=Q(daily_cap__gt=0), name="strategy_daily_cap_positive"),
+            models.CheckConstraint(
+                condition=Q(daily_cap__gt=0), name="strategy_daily_cap_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(per_request_cap__isnull=True) | Q(per_request_cap__gt=0),
                 name="strategy_per_request_cap_positive",
@@ -325,7 +344,10 @@ class Strategy(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(template=StrategyTemplate.SMALL_AMOUNT)
-                | Q(per_request_cap__isnull=False, per_request_cap__lte=SMALL_AMOUNT_MAX_PER_REQUEST_CAP),
+                | Q(
+                    per_request_cap__isnull=False,
+                    per_request_cap__lte=SMALL_AMOUNT_MAX_PER_REQUEST_CAP,
+                ),
                 name="strategy_small_amount_cap_at_most_20",
             ),
             models.CheckConstraint(
@@ -382,7 +404,9 @@ class DailyLedger(models.Model):
         verbose_name_plural = _("daily consumption")
         constraints = [
             models.UniqueConstraint(fields=["strategy", "day"], name="ledger_one_row_per_day"),
-            models.CheckConstraint(condition=Q(consumed__gte=0), name="ledger_consumed_not_negative"),
+            models.CheckConstraint(
+                condition=Q(consumed__gte=0), name="ledger_consumed_not_negative"
+            ),
         ]
         indexes = [models.Index(fields=["shop", "day"], name="ledger_shop_day")]
 
@@ -408,7 +432,10 @@ class Decision(models.Model):
     """
 
     request = models.OneToOneField(
-        AfterSaleRequest, on_delete=models.CASCADE, related_name="decision", verbose_name=_("request")
+        AfterSaleRequest,
+        on_delete=models.CASCADE,
+        related_name="decision",
+        verbose_name=_("request"),
     )
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="decisions")
     aftersale_id = models.CharField(_("after-sales id"), max_length=64)
@@ -458,7 +485,9 @@ class Decision(models.Model):
             models.Index(
                 fields=["shop", "scenario", "-decided_at", "-id"], name="decision_shop_scenario"
             ),
-            models.Index(fields=["shop", "reason", "-decided_at", "-id"], name="decision_shop_reason"),
+            models.Index(
+                fields=["shop", "reason", "-decided_at", "-id"], name="decision_shop_reason"
+            ),
             models.Index(
                 fields=["shop", "strategy", "-decided_at", "-id"], name="decision_shop_strategy"
             ),

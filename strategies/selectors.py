@@ -62,6 +62,8 @@ def strategy_consumption_today(
 
 
 def strategies_for_shop(*, shop: Shop) -> QuerySet[Strategy]:
-    return Strategy.objects.filter(shop=shop).select_related("shop").order_by(
-        "scenario", "position", "id"
+    return (
+        Strategy.objects.filter(shop=shop)
+        .select_related("shop")
+        .order_by("scenario", "position", "id")
     )

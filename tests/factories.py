@@ -66,7 +66,8 @@ def make_order(
         order_id=order_id or f"OD{next(_seq):012d}",
         status=status,
         paid_at=paid_at or now - dt.timedelta(days=2),
-        shipped_at=shipped_at or (now - dt.timedelta(days=1) if status != "pending_shipment" else None),
+        shipped_at=shipped_at
+        or (now - dt.timedelta(days=1) if status != "pending_shipment" else None),
         received_at=received_at,
         tags=tags or [],
     )
