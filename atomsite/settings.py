@@ -68,6 +68,7 @@ TEMPLATES = [
 # The demo runs on an embedded SQLite file; production and the tests give a PostgreSQL URL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'atom.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
     # Several demo processes share the file: WAL, a busy timeout and IMMEDIATE transactions
     # keep concurrent writers from failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
