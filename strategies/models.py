@@ -468,6 +468,9 @@ class Decision(models.Model):
     # Execution through the gateway (approved decisions only).
     idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     execution_attempts = models.PositiveIntegerField(default=0)
+    # A short lease claimed by a conditional UPDATE: two copies of the execution task running at
+    # once make one gateway call; a worker killed mid-call leaves a lease that simply expires.
+    execution_lease_until = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
     failure_reason = models.TextField(_("failure reason"), blank=True)
