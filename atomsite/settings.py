@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -113,7 +114,10 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Celery (see RELIABILITY.md: at-least-once delivery; exactly-once lives in PostgreSQL) ---
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+# Redis re-delivers a message not acked within this many seconds (late acks: a task still
+# running, or waiting on a countdown, counts as unacked). Everything below stays well under it.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server, for the demo: queues are folders under var/broker.
     _broker_dir = VAR_DIR / "broker"
@@ -135,11 +139,34 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Time limits stay far below the visibility timeout, so a running task is never redelivered.
-CELERY_TASK_SOFT_TIME_LIMIT = 60
-CELERY_TASK_TIME_LIMIT = 90
+CELERY_TASK_TIME_LIMIT = env.int(
+    "CELERY_TASK_TIME_LIMIT", default=min(90, CELERY_VISIBILITY_TIMEOUT // 4)
+)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=max(1, CELERY_TASK_TIME_LIMIT * 2 // 3)
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Retries (gateway 5xx/timeouts, deadlock victims): exponential back-off from the base delay,
+# capped well under the visibility timeout so a waiting retry is never re-delivered as a copy.
+ATOM_RETRY_BASE_DELAY_SECONDS = env.float("ATOM_RETRY_BASE_DELAY_SECONDS", default=2.0)
+ATOM_RETRY_MAX_DELAY_SECONDS = env.float(
+    "ATOM_RETRY_MAX_DELAY_SECONDS", default=min(300.0, CELERY_VISIBILITY_TIMEOUT / 4)
+)
+# After this many gateway retries the task stops; the request stays `approved` and the sweeper
+# re-enqueues it later (an approval is never dropped).
+ATOM_EXECUTION_MAX_RETRIES = env.int("ATOM_EXECUTION_MAX_RETRIES", default=8)
+# The execution lease: one copy of the execution task calls the gateway at a time; a worker
+# killed mid-call leaves a lease that expires after this long (never shorter than one call).
+ATOM_EXECUTION_LEASE_SECONDS = env.float("ATOM_EXECUTION_LEASE_SECONDS", default=60.0)
+if not (
+    CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT
+    and ATOM_RETRY_MAX_DELAY_SECONDS < CELERY_VISIBILITY_TIMEOUT
+):
+    raise ImproperlyConfigured(
+        "Celery time limits and retry delays must stay under CELERY_VISIBILITY_TIMEOUT"
+    )
 
 # --- Outbound gateway (API.md) ---
 ATOM_GATEWAY = env.str("ATOM_GATEWAY", default="simulated")

@@ -1,10 +1,63 @@
-"""Celery tasks are interfaces: they take ids, call one service and own the retry policy."""
+"""Celery tasks are interfaces: they take ids, call one service and own the retry policy.
 
-from celery import shared_task
+Delivery is at least once (late acks, reject on worker lost): every task here may run twice and
+relies on the services' state guards and conditional updates for exactly-once.
+"""
+
+from __future__ import annotations
+
+import random
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import OperationalError
 
 
-@shared_task(name="strategies.decide_request")
-def decide_request(request_id: int) -> None:
+def _backoff(retries: int) -> float:
+    """Exponential back-off with jitter, capped well under the broker's visibility timeout."""
+    cap = float(settings.ATOM_RETRY_MAX_DELAY_SECONDS)
+    delay = min(float(settings.ATOM_RETRY_BASE_DELAY_SECONDS) * (2**retries), cap)
+    return delay * (0.5 + random.random() / 2)
+
+
+@shared_task(bind=True, name="strategies.decide_request", max_retries=10)
+def decide_request(self: Task, request_id: int) -> None:
     from .services.decisions import request_decide
 
-    request_decide(request_id=request_id)
+    try:
+        request_decide(request_id=request_id)
+    except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(bind=True, name="strategies.execute_decision", max_retries=None)
+def execute_decision(self: Task, decision_id: int) -> str:
+    from .gateways import GatewayError
+    from .services.execution import ExecutionState, decision_execute
+
+    try:
+        result = decision_execute(decision_id=decision_id)
+    except GatewayError as exc:
+        if self.request.retries >= settings.ATOM_EXECUTION_MAX_RETRIES:
+            # Give up for now: the request stays `approved` and the sweeper brings it back.
+            return "gave-up"
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    if result.state is ExecutionState.BUSY:
+        # Another copy holds the lease (or died holding it): come back when it expires.
+        raise self.retry(countdown=result.retry_after, max_retries=None)
+    return result.state.value
+
+
+@shared_task(name="strategies.sweep_stuck_requests")
+def sweep_stuck_requests() -> dict[str, int]:
+    from .services.sweeper import requests_sweep_stuck
+
+    result = requests_sweep_stuck()
+    return {"decide": len(result.decide), "execute": len(result.execute)}
+
+
+@shared_task(name="strategies.roll_over_day")
+def roll_over_day() -> int:
+    from .services.ledgers import ledgers_roll_over
+
+    return ledgers_roll_over()

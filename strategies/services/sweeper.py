@@ -1,0 +1,64 @@
+"""The sweeper: a request never waits forever because a message was lost.
+
+``delay_on_commit`` can lose a message (a crash between COMMIT and publish, a broker outage),
+and a retrying execution may give up. Every run re-enqueues, in a bounded batch, requests still
+``received`` (decide) or ``approved`` but not executed (execute) whose last change is older than
+``settings.ATOM_SWEEP_AFTER_SECONDS``. It reads through the partial index ``aftersale_in_flight``
+(status, updated_at) and bumps ``updated_at`` of what it re-enqueues, so the next run leaves
+them alone for another threshold. Re-enqueueing is always harmless: the services' state guards
+decide and execute once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from strategies.models import AfterSaleRequest, RequestStatus
+
+logger = logging.getLogger(__name__)
+
+DECIDE_TASK = "strategies.decide_request"
+EXECUTE_TASK = "strategies.execute_decision"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    decide: list[int]  # request ids
+    execute: list[int]  # decision ids
+
+
+def requests_sweep_stuck(
+    *, now: dt.datetime | None = None, older_than: float | None = None, batch: int = 500
+) -> SweepResult:
+    now = now or timezone.now()
+    seconds = settings.ATOM_SWEEP_AFTER_SECONDS if older_than is None else older_than
+    cutoff = now - dt.timedelta(seconds=seconds)
+    with transaction.atomic():
+        rows = list(
+            AfterSaleRequest.objects.filter(
+                status__in=[RequestStatus.RECEIVED, RequestStatus.APPROVED], updated_at__lte=cutoff
+            )
+            .order_by("updated_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", "status", "decision__id")[:batch]
+        )
+        # Claim them for another threshold (a second sweeper skips the locked rows).
+        AfterSaleRequest.objects.filter(pk__in=[r[0] for r in rows]).update(updated_at=now)
+    decide = [rid for rid, status, _ in rows if status == RequestStatus.RECEIVED]
+    execute = [
+        did for _, status, did in rows if status == RequestStatus.APPROVED and did is not None
+    ]
+    for rid in decide:
+        current_app.send_task(DECIDE_TASK, args=[rid])
+    for did in execute:
+        current_app.send_task(EXECUTE_TASK, args=[did])
+    if decide or execute:
+        logger.warning("sweeper re-enqueued %d to decide, %d to execute", len(decide), len(execute))
+    return SweepResult(decide=decide, execute=execute)
