@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from strategies.models import (
     AfterSaleRequest,
+    Decision,
     Membership,
     Order,
     OrderItem,
@@ -106,3 +107,53 @@ def make_request(
         payload={"aftersale_id": aftersale_id},
         payload_digest="0" * 64,
     )
+
+
+def make_decision(
+    *,
+    request: AfterSaleRequest,
+    strategy: Strategy | None = None,
+    outcome: str = "approved",
+    reserve: bool = True,
+    decided_at: dt.datetime | None = None,
+) -> Decision:
+    """A decision as the decision service records it, bypassing the matcher: an approval
+    reserves its amount on today's ledger of ``strategy`` and moves the request to `approved`
+    (or `manual_review`)."""
+    from strategies.selectors import shop_today
+    from strategies.services.ledgers import ledger_for_day, ledger_reserve
+
+    decided_at = decided_at or timezone.now()
+    approved = outcome == "approved"
+    ledger = None
+    if approved:
+        strategy = strategy or make_strategy(shop=request.shop, status="active")
+        if reserve:
+            ledger = ledger_for_day(
+                strategy=strategy, day=shop_today(shop=request.shop, now=decided_at)
+            )
+            assert (
+                ledger_reserve(ledger_id=ledger.pk, amount=request.amount, cap=strategy.daily_cap)
+                is not None
+            )
+    decision = Decision.objects.create(
+        request=request,
+        shop=request.shop,
+        aftersale_id=request.aftersale_id,
+        order_id=request.order.order_id,
+        reason=request.reason,
+        outcome=outcome,
+        scenario=strategy.scenario if approved and strategy else "",
+        strategy=strategy if approved else None,
+        strategy_name=strategy.name if approved and strategy else "",
+        action="approve_refund" if approved else "",
+        amount=request.amount,
+        buyer_id=request.buyer_id,
+        ledger=ledger,
+        decided_at=decided_at,
+    )
+    AfterSaleRequest.objects.filter(pk=request.pk).update(
+        status="approved" if approved else "manual_review"
+    )
+    request.refresh_from_db()
+    return decision
