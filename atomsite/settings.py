@@ -7,10 +7,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The demo's embedded state (SQLite file, filesystem broker, logs); the tests point it elsewhere.
+VAR_DIR = Path(env.str("ATOM_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 # Production must give a real key; only a debug (demo/test) run may fall back to a fixed one.
@@ -69,7 +70,7 @@ TEMPLATES = [
 # The demo runs on an embedded SQLite file; production and the tests give a PostgreSQL URL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'atom.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Several demo processes share the file: WAL, a busy timeout and IMMEDIATE transactions
     # keep concurrent writers from failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -126,9 +127,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "data_folder_in": str(_broker_dir / "queue"),
             "data_folder_out": str(_broker_dir / "queue"),
             "processed_folder": str(_broker_dir / "processed"),
+            "control_folder": str(_broker_dir / "control"),
             "store_processed": False,
+            # Folders are polled: a short interval keeps the demo's decisions quick.
+            "polling_interval": 0.1,
         }
     )
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -196,6 +202,15 @@ ATOM_SMS_BACKEND = env.str("ATOM_SMS_BACKEND", default="console")  # console | h
 ATOM_SMS_URL = env.str("ATOM_SMS_URL", default="")
 ATOM_SMS_TOKEN = env.str("ATOM_SMS_TOKEN", default="")
 ATOM_SMS_TIMEOUT = env.float("ATOM_SMS_TIMEOUT", default=5.0)
+# A claimed delivery not answered within this lease is tried again (longer than the task's hard
+# time limit, so a running send is never doubled). Temporary failures back off exponentially
+# from the base to the cap (both far below the broker's visibility timeout), then give up.
+ATOM_NOTIFY_LEASE_SECONDS = env.int("ATOM_NOTIFY_LEASE_SECONDS", default=120)
+ATOM_NOTIFY_RETRY_BASE_SECONDS = env.int("ATOM_NOTIFY_RETRY_BASE_SECONDS", default=30)
+ATOM_NOTIFY_RETRY_MAX_SECONDS = env.int("ATOM_NOTIFY_RETRY_MAX_SECONDS", default=600)
+ATOM_NOTIFY_MAX_ATTEMPTS = env.int("ATOM_NOTIFY_MAX_ATTEMPTS", default=10)
+# Delivery attempts older than this are purged by the daily housekeeping task.
+ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS = env.int("ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS", default=90)
 
 LOGGING = {
     "version": 1,

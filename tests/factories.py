@@ -157,3 +157,23 @@ def make_decision(
     )
     request.refresh_from_db()
     return decision
+
+
+def make_ledger(
+    *,
+    strategy: Strategy,
+    day: dt.date | None = None,
+    consumed: str = "0.00",
+    approved_count: int = 0,
+) -> Any:
+    """A ledger row of ``strategy`` (today in its shop's zone unless ``day`` is given)."""
+    from strategies.models import DailyLedger
+    from strategies.selectors import shop_today
+
+    return DailyLedger.objects.create(
+        shop=strategy.shop,
+        strategy=strategy,
+        day=day or shop_today(shop=strategy.shop),
+        consumed=Decimal(consumed),
+        approved_count=approved_count,
+    )

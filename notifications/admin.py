@@ -1,0 +1,167 @@
+"""The shop's inbox of notices and a read-only view of outgoing deliveries.
+
+Both are scoped to the user's shop by ``ShopScopedAdminMixin``; an object of another shop is a
+404 on every URL (change, delete, history), never a redirect that confirms it exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from strategies.tenancy import ShopScopedAdminMixin
+
+from . import services
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice
+
+
+class _NotFoundIs404:
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
+        raise Http404
+
+
+class _ReadStatus(admin.SimpleListFilter):
+    title = _("read")
+    parameter_name = "unread"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("1", _("Unread")), ("0", _("Read"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "1":
+            return queryset.filter(read_at__isnull=True)
+        if self.value() == "0":
+            return queryset.filter(read_at__isnull=False)
+        return queryset
+
+
+@admin.register(Notice)
+class NoticeAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["display_title", "shop", "created_at", "read_at"]
+    list_display_links = ["display_title"]
+    list_filter = [_ReadStatus]
+    list_select_related = ["shop"]
+    ordering = ["-created_at", "-id"]
+    fields = ["shop", "title", "body", "alert", "created_at", "read_at"]
+    readonly_fields = fields
+    actions = ["mark_read"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("title"), ordering="created_at")
+    def display_title(self, obj: Notice) -> str:
+        if obj.read_at is None:
+            return format_html("<strong>{}</strong>", obj.title)
+        return obj.title
+
+    @admin.action(description=_("Mark as read"))
+    def mark_read(self, request: HttpRequest, queryset: QuerySet) -> None:
+        # The queryset comes from get_queryset: already scoped to the user's shop.
+        changed = services.notices_mark_read(notice_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            ngettext("%(n)d notice marked as read.", "%(n)d notices marked as read.", changed)
+            % {"n": changed},
+            messages.SUCCESS,
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if request.method == "GET":
+            services.notices_mark_read(notice_ids=[obj.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["at", "display_ok", "permanent", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+
+    @admin.display(description=_("result"))
+    def display_ok(self, obj: DeliveryAttempt) -> str:
+        if obj.ok is None:
+            return str(_("no answer (interrupted)"))
+        return str(_("sent")) if obj.ok else str(_("failed"))
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
+    shop_field = "alert__shop"
+    list_display = [
+        "created_at",
+        "display_strategy",
+        "channel",
+        "recipient",
+        "display_status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    ]
+    list_filter = ["status", "channel"]
+    list_select_related = ["alert__strategy", "alert__shop"]
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "alert",
+        "channel",
+        "recipient",
+        "subject",
+        "body",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+        "idempotency_key",
+    ]
+    readonly_fields = fields
+    inlines = [DeliveryAttemptInline]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("strategy"), ordering="alert__strategy__name")
+    def display_strategy(self, obj: Delivery) -> str:
+        return obj.alert.strategy.name
+
+    @admin.display(description=_("status"), ordering="status")
+    def display_status(self, obj: Delivery) -> str:
+        label = obj.get_status_display()
+        if obj.status == DeliveryStatus.FAILED:
+            return format_html('<strong style="color:#ba2121">{}</strong>', label)
+        if obj.status == DeliveryStatus.PENDING and obj.attempts:
+            return format_html("{} ({})", label, _("retrying"))
+        return label

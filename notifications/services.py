@@ -1,0 +1,298 @@
+"""Alerts and their deliveries: claim, then act.
+
+- ``alerts_check_ledger`` claims an ``Alert`` with ``INSERT ... ON CONFLICT DO NOTHING
+  RETURNING id``: only the caller that inserted the row creates the notice and the deliveries,
+  so any number of workers and replays give one alert per strategy, level and shop-local day.
+- ``delivery_send`` claims a delivery with a conditional UPDATE (pending and due, or a lease
+  that expired) before calling the transport, so a replayed task never sends twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from strategies.models import DailyLedger
+from strategies.selectors import shop_today
+
+from .models import (
+    Alert,
+    AlertLevel,
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Notice,
+)
+from .transports import TransportError, transport_for
+
+logger = logging.getLogger(__name__)
+
+LEVELS: tuple[int, ...] = (AlertLevel.WARNING, AlertLevel.REACHED)
+# The lowest level: a ledger below it needs no look.
+FIRST_LEVEL = min(LEVELS)
+
+
+def _reached(*, consumed: Decimal, cap: Decimal, level: int) -> bool:
+    return consumed * 100 >= cap * level
+
+
+def _render(name: str, context: dict) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return render_to_string(f"notifications/{name}", context).strip()
+
+
+def _claim_alert(*, ledger: DailyLedger, level: int, cap: Decimal) -> int | None:
+    """The new alert's id, or None if another caller already holds this level for the day."""
+    table = Alert._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (shop_id, strategy_id, day, level, consumed, cap, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (strategy_id, day, level) DO NOTHING RETURNING id",
+            [
+                ledger.shop_id,
+                ledger.strategy_id,
+                ledger.day,
+                level,
+                ledger.consumed,
+                cap,
+                timezone.now(),
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def alerts_check_ledger(*, ledger_id: int) -> list[Alert]:
+    """Raises the alerts the ledger has reached against its strategy's current cap.
+
+    Idempotent: returns only the alerts this call created (usually none). A cap lowered below
+    the day's consumption raises each level at most once: no storm.
+    """
+    ledger = DailyLedger.objects.select_related("shop", "strategy").filter(pk=ledger_id).first()
+    if ledger is None:
+        return []
+    cap = ledger.strategy.daily_cap
+    created = []
+    for level in LEVELS:
+        if not _reached(consumed=ledger.consumed, cap=cap, level=level):
+            continue
+        with transaction.atomic():
+            alert_id = _claim_alert(ledger=ledger, level=level, cap=cap)
+            if alert_id is None:
+                continue
+            alert = Alert.objects.select_related("shop", "strategy").get(pk=alert_id)
+            _alert_announce(alert=alert)
+        created.append(alert)
+        logger.info(
+            "alert %s%% for strategy %s on %s (%s of %s)",
+            level,
+            ledger.strategy_id,
+            ledger.day,
+            ledger.consumed,
+            cap,
+        )
+    return created
+
+
+def _alert_announce(*, alert: Alert) -> None:
+    """For the winner of the claim only: the inbox notice and one delivery per channel."""
+    shop = alert.shop
+    percent = (alert.consumed * 100 / alert.cap).quantize(Decimal("0.01"))
+    context = {
+        "shop": shop,
+        "strategy": alert.strategy,
+        "alert": alert,
+        "level": alert.level,
+        "reached": alert.level >= AlertLevel.REACHED,
+        "percent": percent,
+        "consumed": alert.consumed,
+        "cap": alert.cap,
+        "day": alert.day.isoformat(),
+    }
+    Notice.objects.create(
+        shop=shop,
+        alert=alert,
+        title=_render("notice_title.txt", context)[:200],
+        body=_render("notice_body.txt", context),
+    )
+    now = timezone.now()
+    deliveries = []
+    if shop.phone:
+        deliveries.append(
+            Delivery(
+                alert=alert,
+                channel=Channel.SMS,
+                recipient=shop.phone,
+                body=_render("alert_sms.txt", context),
+                next_attempt_at=now,
+            )
+        )
+    if shop.alert_email and settings.ATOM_EMAIL_ENABLED:
+        deliveries.append(
+            Delivery(
+                alert=alert,
+                channel=Channel.EMAIL,
+                recipient=shop.alert_email,
+                subject=" ".join(_render("alert_email_subject.txt", context).split())[:200],
+                body=_render("alert_email_body.txt", context),
+                next_attempt_at=now,
+            )
+        )
+    for delivery in deliveries:
+        delivery.save()
+        _enqueue_send(delivery_id=delivery.pk)
+
+
+def _enqueue_send(*, delivery_id: int, countdown: float | None = None) -> None:
+    from .tasks import send_delivery
+
+    if countdown is None:
+        send_delivery.delay_on_commit(delivery_id)
+    else:
+        transaction.on_commit(
+            lambda: send_delivery.apply_async(args=[delivery_id], countdown=countdown)
+        )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one ``delivery_send`` did: ``status`` after the call; ``retry_in`` seconds when a
+    temporary failure put the delivery back to pending; ``claimed`` False when another worker
+    holds it or it was already done."""
+
+    status: str
+    claimed: bool
+    retry_in: int | None = None
+
+
+def retry_delay(*, attempts: int) -> int:
+    """Exponential back-off: base, 2x base, 4x base... capped."""
+    base = settings.ATOM_NOTIFY_RETRY_BASE_SECONDS
+    return int(min(base * 2 ** max(attempts - 1, 0), settings.ATOM_NOTIFY_RETRY_MAX_SECONDS))
+
+
+def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> SendResult:
+    now = now or timezone.now()
+    lease = dt.timedelta(seconds=settings.ATOM_NOTIFY_LEASE_SECONDS)
+    due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) | Q(
+        status=DeliveryStatus.SENDING, lease_until__lt=now
+    )
+    with transaction.atomic():
+        claimed = Delivery.objects.filter(due, pk=delivery_id).update(
+            status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=F("attempts") + 1
+        )
+        if claimed:
+            delivery = Delivery.objects.get(pk=delivery_id)
+            attempt = DeliveryAttempt.objects.create(delivery=delivery, at=now)
+    if not claimed:
+        status = Delivery.objects.filter(pk=delivery_id).values_list("status", flat=True).first()
+        return SendResult(status=status or "", claimed=False)
+
+    try:
+        transport_for(delivery.channel).notify(
+            recipient=delivery.recipient,
+            subject=delivery.subject,
+            body=delivery.body,
+            idempotency_key=str(delivery.idempotency_key),
+        )
+    except TransportError as exc:
+        gave_up = not exc.permanent and delivery.attempts >= settings.ATOM_NOTIFY_MAX_ATTEMPTS
+        error = exc.message
+        if gave_up:
+            error = f"{error} (gave up after {delivery.attempts} attempts)"
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+                ok=False, error=error, permanent=exc.permanent or gave_up
+            )
+            if exc.permanent or gave_up:
+                Delivery.objects.filter(pk=delivery_id).update(
+                    status=DeliveryStatus.FAILED, last_error=error, lease_until=None
+                )
+                logger.warning("delivery %s failed for good: %s", delivery_id, error)
+                return SendResult(status=DeliveryStatus.FAILED, claimed=True)
+            delay = retry_delay(attempts=delivery.attempts)
+            Delivery.objects.filter(pk=delivery_id).update(
+                status=DeliveryStatus.PENDING,
+                last_error=error,
+                lease_until=None,
+                next_attempt_at=now + dt.timedelta(seconds=delay),
+            )
+        logger.info("delivery %s failed, retry in %ss: %s", delivery_id, delay, error)
+        return SendResult(status=DeliveryStatus.PENDING, claimed=True, retry_in=delay)
+
+    with transaction.atomic():
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(ok=True)
+        Delivery.objects.filter(pk=delivery_id).update(
+            status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, last_error=""
+        )
+    return SendResult(status=DeliveryStatus.SENT, claimed=True)
+
+
+def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Heals lost messages: re-checks today's ledgers at or above the first level that still
+    miss an alert, and re-enqueues deliveries that are due or whose lease expired."""
+    now = now or timezone.now()
+    utc_day = now.astimezone(dt.UTC).date()
+    # Today in any zone is within a day of the UTC date; each row is then pinned to its shop.
+    candidates = (
+        DailyLedger.objects.filter(
+            day__range=(utc_day - dt.timedelta(days=1), utc_day + dt.timedelta(days=1)),
+            consumed__gte=F("strategy__daily_cap") * FIRST_LEVEL / 100,
+        )
+        .select_related("shop", "strategy")
+        .order_by("id")
+    )
+    todays = [row for row in candidates if row.day == shop_today(shop=row.shop, now=now)]
+    existing = set(
+        Alert.objects.filter(
+            strategy_id__in=[ledger.strategy_id for ledger in todays],
+            day__in={ledger.day for ledger in todays},
+        ).values_list("strategy_id", "day", "level")
+    )
+    checked = 0
+    for ledger in todays:
+        missing = [
+            level
+            for level in LEVELS
+            if _reached(consumed=ledger.consumed, cap=ledger.strategy.daily_cap, level=level)
+            and (ledger.strategy_id, ledger.day, level) not in existing
+        ]
+        if missing:
+            alerts_check_ledger(ledger_id=ledger.pk)
+            checked += 1
+
+    stale = Delivery.objects.filter(
+        Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.SENDING, lease_until__lt=now)
+    ).values_list("pk", flat=True)[:limit]
+    resent = 0
+    for delivery_id in stale:
+        _enqueue_send(delivery_id=delivery_id)
+        resent += 1
+    return {"ledgers_checked": checked, "deliveries_enqueued": resent}
+
+
+def notices_mark_read(*, notice_ids: list[int], now: dt.datetime | None = None) -> int:
+    """Marks the given notices read (only those still unread); returns how many changed.
+
+    The caller passes ids it already scoped to the user's shop."""
+    return Notice.objects.filter(pk__in=notice_ids, read_at__isnull=True).update(
+        read_at=now or timezone.now()
+    )
+
+
+def delivery_attempts_purge(*, now: dt.datetime | None = None, days: int | None = None) -> int:
+    days = settings.ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    deleted, _ = DeliveryAttempt.objects.filter(at__lt=cutoff).delete()
+    return deleted
