@@ -101,8 +101,9 @@ def test_it_alerts_once_more_when_the_cap_is_reached():
 @pytest.mark.django_db
 def test_it_sends_no_email_where_the_shop_has_no_alert_address():
     shop = _alerting_shop(alert_email="")
-    ledger = make_ledger(strategy=make_strategy(shop=shop, daily_cap=Decimal("100.00")),
-                         consumed="99.00")
+    ledger = make_ledger(
+        strategy=make_strategy(shop=shop, daily_cap=Decimal("100.00")), consumed="99.00"
+    )
 
     alerts_check_ledger(ledger_id=ledger.pk)
 
