@@ -3,9 +3,10 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 
 - **Claim**: the request row is locked (``SELECT ... FOR UPDATE``) and only a ``received``
   request is decided; a replayed or racing task waits for the winner and returns its decision.
-- **Constant queries**: the request with its shop, order and items, the shop's strategies with
-  their products and latest history id, today's ledgers, and (only when a candidate strategy has
-  a per-buyer limit) the buyer's approvals: the count does not grow with strategies or history.
+- **Constant queries**: the request with its shop, order and items, the shop's strategies of the
+  scenarios the request falls under with their products and latest history id, today's
+  ledgers, and (only when a candidate strategy has a per-buyer limit) the buyer's approvals:
+  the count does not grow with strategies or past decisions.
 - **Cap**: one conditional UPDATE on the (strategy, shop-local day) ledger row; if a concurrent
   worker filled it first, the matcher runs again with that strategy marked full, so the next
   strategy by priority may take the request.
@@ -34,7 +35,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
-from strategies.matching import evaluate
+from strategies.matching import evaluate, scenarios_for
 from strategies.models import (
     AfterSaleRequest,
     DailyLedger,
@@ -113,9 +114,11 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
 
         shop = request.shop
         today = shop_today(shop=shop, now=now)
+        request_snapshot = snapshot_request(request)
+        scenarios = scenarios_for(request_snapshot)
         history = Strategy.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_id")
         strategies = list(
-            Strategy.objects.filter(shop_id=shop.pk)
+            Strategy.objects.filter(shop_id=shop.pk, scenario__in=scenarios)
             .annotate(version=Subquery(history.values("history_id")[:1]))
             .prefetch_related(Prefetch("products", queryset=Product.objects.only("product_id")))
             .order_by("scenario", "position", "id")
@@ -135,7 +138,6 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 shop_id=shop.pk, buyer_id=request.buyer_id, now=now
             )
 
-        request_snapshot = snapshot_request(request)
         consumed = {sid: value for sid, (_, value) in ledgers.items()}
         reserved: tuple[int, Decimal] | None = None  # (ledger id, new consumed)
         while True:

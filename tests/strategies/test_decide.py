@@ -1,0 +1,237 @@
+"""The decision service: one short transaction that claims, reserves and records."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from strategies.models import DailyLedger, Decision
+from strategies.services import decisions
+from strategies.services.decisions import request_decide
+from strategies.services.execution import decision_fail
+from strategies.services.ledgers import ledgers_roll_over
+from tests.factories import make_decision, make_order, make_request, make_strategy
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, list]]:
+    """The tasks published after commit (the one seam between the service and the broker)."""
+    calls: list[tuple[str, list]] = []
+    monkeypatch.setattr(decisions, "_send_task", lambda name, args: calls.append((name, args)))
+    return calls
+
+
+def test_it_approves_with_the_first_matching_strategy_and_records_everything(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    strategy = make_strategy(shop=shop, status="active", name="Small refunds")
+    strategy.name = "Small refunds v2"
+    strategy.save()  # a second history row: the version is the latest one
+    request = make_request(shop=shop, amount="9.90", reason="not_received", buyer_id="B77")
+    with django_capture_on_commit_callbacks(execute=True):
+        decision = request_decide(request_id=request.pk)
+    request.refresh_from_db()
+    assert request.status == "approved"
+    assert decision.outcome == "approved"
+    assert decision.strategy_id == strategy.pk
+    assert decision.strategy_name == "Small refunds v2"
+    assert decision.strategy_version == strategy.history.latest().history_id
+    assert (decision.scenario, decision.action) == ("post_shipment_refund", "approve_refund")
+    assert (decision.aftersale_id, decision.order_id) == (
+        request.aftersale_id,
+        request.order.order_id,
+    )
+    assert (decision.reason, decision.buyer_id, decision.amount) == (
+        "not_received",
+        "B77",
+        Decimal("9.90"),
+    )
+    ledger = DailyLedger.objects.get(strategy=strategy)
+    assert decision.ledger_id == ledger.pk
+    assert (ledger.consumed, ledger.approved_count) == (Decimal("9.90"), 1)
+    assert ledger.day == timezone.now().astimezone(shop.zone).date()
+    assert sent == [("strategies.execute_decision", [decision.pk])]
+
+
+def test_no_hit_leaves_it_for_manual_review_with_every_strategys_reason(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    first = make_strategy(shop=shop, status="inactive", name="Off")
+    second = make_strategy(shop=shop, status="active", per_request_cap=Decimal("5.00"))
+    request = make_request(shop=shop, amount="9.90")
+    with django_capture_on_commit_callbacks(execute=True):
+        decision = request_decide(request_id=request.pk)
+    request.refresh_from_db()
+    assert request.status == "manual_review"
+    assert (decision.outcome, decision.action, decision.strategy, decision.ledger) == (
+        "manual_review",
+        "",
+        None,
+        None,
+    )
+    assert [(e["strategy"]["id"], e["code"]) for e in decision.explanations] == [
+        (first.pk, "inactive"),
+        (second.pk, "over_per_request_cap"),
+    ]
+    assert all(e["message"] for e in decision.explanations)
+    assert not DailyLedger.objects.exists()
+    assert sent == []
+
+
+def test_a_replay_returns_the_same_decision_and_reserves_nothing_more(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    make_strategy(shop=shop, status="active")
+    request = make_request(shop=shop, amount="9.90")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = request_decide(request_id=request.pk)
+        again = request_decide(request_id=request.pk)
+    assert first.pk == again.pk
+    assert Decision.objects.count() == 1
+    assert DailyLedger.objects.get().consumed == Decimal("9.90")
+    assert sent == [("strategies.execute_decision", [first.pk])]
+
+
+def test_a_full_strategy_passes_the_request_to_the_next_by_priority(shop, sent):
+    full = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
+    second = make_strategy(shop=shop, status="active")
+    make_decision(request=make_request(shop=shop, amount="95.00"), strategy=full)
+    decision = request_decide(request_id=make_request(shop=shop, amount="9.90").pk)
+    assert decision.strategy_id == second.pk
+    assert [e["code"] for e in decision.explanations] == ["daily_cap_reached"]
+
+
+def test_the_ledger_day_is_the_shop_local_day_of_the_decision_not_of_the_application(shop, sent):
+    strategy = make_strategy(shop=shop, status="active")
+    # Applied at 23:59 Shanghai on the 22nd, decided at 00:00:30 on the 23rd.
+    applied = dt.datetime(2026, 11, 22, 15, 59, tzinfo=dt.UTC)
+    decided = dt.datetime(2026, 11, 22, 16, 0, 30, tzinfo=dt.UTC)
+    order = make_order(
+        shop=shop,
+        paid_at=applied - dt.timedelta(days=2),
+        shipped_at=applied - dt.timedelta(days=1),
+    )
+    request = make_request(shop=shop, order=order, applied_at=applied)
+    decision = request_decide(request_id=request.pk, now=decided)
+    assert decision.ledger.day == dt.date(2026, 11, 23)
+    assert decision.ledger.strategy_id == strategy.pk
+
+
+def test_crossing_95_and_100_percent_asks_notifications_once_each_crossing(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
+    amounts_and_alert = [("90.00", False), ("5.00", True), ("2.00", False), ("3.00", True)]
+    for amount, alerts in amounts_and_alert:
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            decision = request_decide(request_id=make_request(shop=shop, amount=amount).pk)
+        assert decision.strategy_id == strategy.pk
+        expected = [("strategies.execute_decision", [decision.pk])]
+        if alerts:
+            expected.append(("notifications.check_ledger_alerts", [decision.ledger_id]))
+        assert sent == expected, amount
+
+
+def test_a_cap_lowered_below_todays_consumption_stops_hits_without_alerts(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    """RELIABILITY.md 11."""
+    strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("1000.00"))
+    make_decision(request=make_request(shop=shop, amount="600.00"), strategy=strategy)
+    strategy.daily_cap = Decimal("500.00")
+    strategy.save()
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            decision = request_decide(request_id=make_request(shop=shop, amount="0.01").pk)
+        assert decision.outcome == "manual_review"
+        assert [e["code"] for e in decision.explanations] == ["daily_cap_reached"]
+    ledger = DailyLedger.objects.get(strategy=strategy)
+    assert (ledger.consumed, ledger.approved_count) == (Decimal("600.00"), 1)
+    assert sent == []  # no alert storm, nothing to execute
+    from strategies.selectors import strategy_consumption_today
+
+    consumption = strategy_consumption_today(strategies=[strategy])[strategy.pk]
+    assert max(consumption.daily_cap - consumption.consumed, Decimal("0")) == 0
+
+
+def test_the_buyer_limit_counts_the_last_30_days_of_approvals_that_were_not_refused(shop, sent):
+    strategy = make_strategy(shop=shop, status="active", max_per_buyer_30d=2)
+    now = timezone.now()
+    make_decision(request=make_request(shop=shop, buyer_id="B1"), strategy=strategy)
+    old = make_decision(
+        request=make_request(shop=shop, buyer_id="B1"),
+        strategy=strategy,
+        decided_at=now - dt.timedelta(days=31),
+    )
+    refused = make_decision(request=make_request(shop=shop, buyer_id="B1"), strategy=strategy)
+    decision_fail(decision_id=refused.pk, reason="refused by the platform")
+    make_decision(request=make_request(shop=shop, buyer_id="B2"), strategy=strategy)
+    assert old.outcome == "approved"
+    second = request_decide(request_id=make_request(shop=shop, buyer_id="B1").pk)
+    assert second.outcome == "approved"
+    third = request_decide(request_id=make_request(shop=shop, buyer_id="B1").pk)
+    assert third.outcome == "manual_review"
+    assert [e["code"] for e in third.explanations] == ["buyer_limit_reached"]
+
+
+def _decide_counting_queries(shop, django_assert_num_queries, expected: int) -> Decision:
+    request = make_request(shop=shop, amount="1.00", buyer_id="BQ")
+    with django_assert_num_queries(expected):
+        return request_decide(request_id=request.pk)
+
+
+# SAVEPOINT, request FOR UPDATE (+shop, order), items, strategies (+version), products,
+# today's ledgers, buyer lock, buyer count, ledger reserve, decision insert, request update,
+# RELEASE SAVEPOINT.
+DECIDE_QUERIES = 12
+
+
+@pytest.mark.parametrize("strategies", [1, 10])
+def test_the_query_count_does_not_grow_with_strategies(
+    shop, sent, django_assert_num_queries, strategies
+):
+    for i in range(strategies):
+        # All but the last miss on the per-request cap; the last hits.
+        cap = None if i == strategies - 1 else Decimal("0.50")
+        make_strategy(shop=shop, status="active", per_request_cap=cap, max_per_buyer_30d=5)
+    first = make_strategy(shop=shop, status="active", scenario="post_shipment_no_return")
+    make_decision(request=make_request(shop=shop, amount="1.00"), strategy=first)
+    first.status = "inactive"
+    first.save()
+    ledgers_roll_over()  # today's rows exist (else +2 queries for the first approval of the day)
+    decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES)
+    assert decision.outcome == "approved"
+    assert len(decision.explanations) == strategies
+
+
+@pytest.mark.parametrize("past", [0, 50])
+def test_the_query_count_does_not_grow_with_past_decisions(
+    shop, sent, django_assert_num_queries, past
+):
+    strategy = make_strategy(shop=shop, status="active", max_per_buyer_30d=100)
+    make_decision(request=make_request(shop=shop, amount="1.00"), strategy=strategy)  # ledger
+    for _ in range(past):
+        make_decision(
+            request=make_request(shop=shop, amount="1.00", buyer_id="BQ"), strategy=strategy
+        )
+    decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES)
+    assert decision.outcome == "approved"
+
+
+def test_the_first_approval_of_the_day_adds_two_queries_to_create_the_ledger_row(
+    shop, sent, django_assert_num_queries
+):
+    make_strategy(shop=shop, status="active", max_per_buyer_30d=100)
+    decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES + 2)
+    assert decision.ledger.consumed == Decimal("1.00")
+
+
+def test_a_replay_only_reads_and_changes_nothing(shop, sent, django_assert_num_queries):
+    make_strategy(shop=shop, status="active")
+    request = make_request(shop=shop)
+    first = request_decide(request_id=request.pk)
+    # SAVEPOINT, request FOR UPDATE, its decision, RELEASE (the prefetch of items included).
+    with django_assert_num_queries(5):
+        assert request_decide(request_id=request.pk).pk == first.pk
