@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -60,7 +61,7 @@ def test_it_sends_one_email_and_one_sms_for_100_concurrent_callers_and_replays(
 
     assert len(smtp_server.handler.messages) == 1
     mail_from, rcpt_tos, content = smtp_server.handler.messages[0]
-    assert mail_from == "atom@localhost"  # settings.DEFAULT_FROM_EMAIL
+    assert mail_from == settings.DEFAULT_FROM_EMAIL
     assert rcpt_tos == ["alerts@shop.example"]
     assert "Small refunds" in content
 
