@@ -321,9 +321,10 @@ def strategy_delete(*, strategy: Strategy, actor: Actor = None) -> None:
     """Deletes a strategy and closes the gap: the rest of its scenario stays 1..n."""
     with transaction.atomic():
         rows = _lock_scenario(shop=strategy.shop, scenario=strategy.scenario)
+        deleted_pk = strategy.pk
         _set_history_user(strategy, actor)
         strategy.delete()
-        _renumber([r for r in rows if r.pk != strategy.pk], actor=actor)
+        _renumber([r for r in rows if r.pk != deleted_pk], actor=actor)
 
 
 def _lock_scenario(*, shop: Shop, scenario: str) -> list[Strategy]:
