@@ -40,8 +40,9 @@ class ExecutionResult:
 
 
 def _lease_seconds() -> float:
-    # The lease must outlive one gateway call, or two copies could both call.
-    return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), settings.ATOM_GATEWAY_TIMEOUT + 5)
+    # The lease must outlive one gateway call (connect + read timeouts), or two copies could
+    # both call.
+    return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), 2 * settings.ATOM_GATEWAY_TIMEOUT + 1)
 
 
 def decision_execute(*, decision_id: int, now: dt.datetime | None = None) -> ExecutionResult:

@@ -1,0 +1,77 @@
+"""The sweeper: nothing accepted is ever lost (RELIABILITY.md 8, at the service level)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from strategies.models import AfterSaleRequest
+from strategies.services import sweeper
+from strategies.services.sweeper import requests_sweep_stuck
+from tests.factories import make_decision, make_request
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, list]]:
+    calls: list[tuple[str, list]] = []
+
+    class App:
+        def send_task(self, name, args):
+            calls.append((name, args))
+
+    monkeypatch.setattr(sweeper, "current_app", App())
+    return calls
+
+
+def age(request: AfterSaleRequest, seconds: int) -> None:
+    AfterSaleRequest.objects.filter(pk=request.pk).update(
+        updated_at=timezone.now() - dt.timedelta(seconds=seconds)
+    )
+
+
+def test_it_re_enqueues_stuck_requests_and_approvals_past_the_threshold_only(shop, sent, settings):
+    settings.ATOM_SWEEP_AFTER_SECONDS = 60
+    stuck = make_request(shop=shop)
+    fresh = make_request(shop=shop)
+    approval = make_decision(request=make_request(shop=shop))
+    executed = make_decision(request=make_request(shop=shop))
+    AfterSaleRequest.objects.filter(pk=executed.request_id).update(status="executed")
+    manual = make_decision(request=make_request(shop=shop), outcome="manual_review")
+    for request in (stuck, approval.request, executed.request, manual.request):
+        age(request, 61)
+    age(fresh, 30)
+    result = requests_sweep_stuck()
+    assert (result.decide, result.execute) == ([stuck.pk], [approval.pk])
+    assert sorted(sent) == [
+        ("strategies.decide_request", [stuck.pk]),
+        ("strategies.execute_decision", [approval.pk]),
+    ]
+    # Swept rows wait another threshold before the next run picks them again.
+    sent.clear()
+    assert requests_sweep_stuck() == sweeper.SweepResult(decide=[], execute=[])
+    assert sent == []
+    assert fresh.pk not in result.decide
+
+
+def test_it_works_in_bounded_batches_oldest_first(shop, sent):
+    requests = [make_request(shop=shop) for _ in range(5)]
+    for i, request in enumerate(requests):
+        age(request, 1000 - i)
+    first = requests_sweep_stuck(older_than=60, batch=3)
+    assert first.decide == [r.pk for r in requests[:3]]
+    second = requests_sweep_stuck(older_than=60, batch=3)
+    assert second.decide == [r.pk for r in requests[3:]]
+
+
+def test_the_sweep_reads_through_the_in_flight_partial_index(shop):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM strategies_aftersalerequest "
+            "WHERE status IN ('received', 'approved') AND updated_at <= now() "
+            "ORDER BY updated_at LIMIT 500"
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "aftersale_in_flight" in plan
