@@ -1,0 +1,171 @@
+"""Intake: an after-sales request pushed by the platform is stored once and queued for a decision.
+
+- **One transaction**: the order is upserted by (shop, order_id) (the latest request's payload
+  updates its status, times and tags and replaces its items), the products seen are created if
+  new (``ON CONFLICT DO NOTHING``) and the request is inserted with its raw payload and the
+  payload's digest. Any failure stores nothing.
+- **Idempotent by the unique (shop, aftersale_id)**: a retry with the same digest changes
+  nothing and returns the stored request (``created=False``); a different digest raises
+  ``PayloadConflict`` and changes nothing. Two identical posts at the same moment: one insert
+  wins, the other catches the unique violation and re-reads (claim, then act).
+- **Queued on commit**: ``strategies.decide_request`` is published after COMMIT, never inside
+  the transaction, so a rollback sends nothing. The publish never fails the request: a broker
+  error is logged and swallowed after at most one quick retry; the request stays ``received``
+  and the sweeper (``services.sweeper``) enqueues it later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
+from strategies.validation import AfterSaleIn, aftersale_payload_clean, payload_digest
+
+logger = logging.getLogger(__name__)
+
+REQUEST_UNIQUE_CONSTRAINT = "aftersale_unique_per_shop"
+# A publish gets one quick retry (a pooled connection gone stale after a broker restart is
+# replaced); a broker that stays down costs the caller well under a second, never a hang.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+
+
+class PayloadConflict(Exception):
+    """The ``aftersale_id`` is already stored with a different payload."""
+
+    def __init__(self, request: AfterSaleRequest) -> None:
+        super().__init__(request.aftersale_id)
+        self.request = request
+
+
+@dataclass(frozen=True)
+class Receipt:
+    request: AfterSaleRequest
+    created: bool  # False: a retry of a request already stored with the same payload
+
+
+def request_receive(*, shop: Shop, payload: Any) -> Receipt:
+    """Stores the request in ``payload`` (parsed JSON) for ``shop`` and queues its decision.
+
+    Raises ``strategies.validation.PayloadInvalid`` (nothing stored) or ``PayloadConflict``.
+    """
+    data = aftersale_payload_clean(payload)
+    digest = payload_digest(payload)
+    existing = _stored(shop=shop, aftersale_id=data.aftersale_id)
+    if existing is not None:
+        return _replay(existing, digest)
+    try:
+        with transaction.atomic():
+            request = _store(shop=shop, data=data, payload=payload, digest=digest)
+            transaction.on_commit(partial(_publish_decide, request.pk), robust=True)
+    except IntegrityError as exc:
+        if _violated_constraint(exc) != REQUEST_UNIQUE_CONSTRAINT:
+            raise
+        # A concurrent post of the same aftersale_id won the insert: answer as for a retry.
+        existing = _stored(shop=shop, aftersale_id=data.aftersale_id)
+        if existing is None:  # pragma: no cover - the winner's row is committed by now
+            raise
+        return _replay(existing, digest)
+    return Receipt(request=request, created=True)
+
+
+def _stored(*, shop: Shop, aftersale_id: str) -> AfterSaleRequest | None:
+    return (
+        AfterSaleRequest.objects.filter(shop=shop, aftersale_id=aftersale_id)
+        .defer("payload")
+        .first()
+    )
+
+
+def _replay(existing: AfterSaleRequest, digest: str) -> Receipt:
+    if existing.payload_digest != digest:
+        raise PayloadConflict(existing)
+    return Receipt(request=existing, created=False)
+
+
+def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
+    placed = data.order
+    order_fields = {
+        "status": placed.status,
+        "paid_at": placed.paid_at,
+        "shipped_at": placed.shipped_at,
+        "received_at": placed.received_at,
+        "tags": placed.tags,
+    }
+    # INSERT ... ON CONFLICT (shop, order_id) DO UPDATE: the latest payload wins, and the row
+    # lock it takes serializes concurrent requests on one order until COMMIT.
+    (order,) = Order.objects.bulk_create(
+        [Order(shop=shop, order_id=placed.order_id, **order_fields)],
+        update_conflicts=True,
+        unique_fields=["shop", "order_id"],
+        update_fields=[*order_fields, "updated_at"],
+    )
+    if order.pk is None:  # pragma: no cover - backends that cannot return ids on upsert
+        order = Order.objects.get(shop=shop, order_id=placed.order_id)
+    OrderItem.objects.filter(order=order).delete()
+    OrderItem.objects.bulk_create(
+        OrderItem(
+            order=order,
+            product_id=item.product_id,
+            title=item.title,
+            quantity=item.quantity,
+            price=item.price,
+        )
+        for item in placed.items
+    )
+    # New products by id, in a fixed order (no deadlock between concurrent inserts).
+    titles: dict[str, str] = {}
+    for item in placed.items:
+        titles.setdefault(item.product_id, item.title)
+    Product.objects.bulk_create(
+        [Product(shop=shop, product_id=pid, title=titles[pid]) for pid in sorted(titles)],
+        ignore_conflicts=True,
+    )
+    return AfterSaleRequest.objects.create(
+        shop=shop,
+        aftersale_id=data.aftersale_id,
+        order=order,
+        buyer_id=data.buyer_id,
+        type=data.type,
+        reason=data.reason,
+        amount=data.amount,
+        applied_at=data.applied_at,
+        risk_flag=data.risk_flag,
+        payload=payload,
+        payload_digest=digest,
+    )
+
+
+def _violated_constraint(exc: IntegrityError) -> str | None:
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return str(name)
+    # SQLite (the demo) names the columns, not the constraint.
+    if "aftersalerequest.shop_id, strategies_aftersalerequest.aftersale_id" in str(exc):
+        return REQUEST_UNIQUE_CONSTRAINT
+    return None
+
+
+def _publish_decide(request_id: int) -> None:
+    """Runs after COMMIT: publish the decision task, never failing the caller."""
+    from strategies.tasks import decide_request
+
+    try:
+        decide_request.apply_async(args=[request_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception:  # the broker is down or refused: the sweeper enqueues it later
+        logger.warning(
+            "could not enqueue the decision of request %s; the sweeper will",
+            request_id,
+            exc_info=True,
+        )
