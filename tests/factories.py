@@ -177,3 +177,55 @@ def make_ledger(
         consumed=Decimal(consumed),
         approved_count=approved_count,
     )
+
+
+def make_log_decision(
+    *,
+    shop: Shop,
+    request: AfterSaleRequest | None = None,
+    outcome: str = "approved",
+    strategy: Strategy | None = None,
+    scenario: str | None = None,
+    amount: str | None = None,
+    reason: str | None = None,
+    decided_at: dt.datetime | None = None,
+    explanations: list[dict] | None = None,
+    request_status: str | None = None,
+    save: bool = True,
+    **request_fields: Any,
+) -> Decision:
+    """A decision-log row stored directly, for the monitor's tests: no matcher, no ledger
+    reservation (unlike ``make_decision``), any ``decided_at`` and explanations.
+
+    ``save=False`` returns an unsaved instance (its request is saved) for ``bulk_create``.
+    """
+    if request is None:
+        if reason is not None:
+            request_fields["reason"] = reason
+        if amount is not None:
+            request_fields["amount"] = amount
+        request = make_request(shop=shop, **request_fields)
+    if request_status or outcome:
+        status = request_status or ("executed" if outcome == "approved" else "manual_review")
+        AfterSaleRequest.objects.filter(pk=request.pk).update(status=status)
+        request.status = status
+    approved = outcome == "approved"
+    decision = Decision(
+        request=request,
+        shop=shop,
+        aftersale_id=request.aftersale_id,
+        order_id=request.order.order_id,
+        reason=request.reason,
+        outcome=outcome,
+        scenario=(scenario or (strategy.scenario if strategy else "")) if approved else "",
+        strategy=strategy if approved else None,
+        strategy_name=strategy.name if (strategy and approved) else "",
+        action=("approve_refund" if approved else ""),
+        amount=request.amount,
+        explanations=explanations or [],
+        buyer_id=request.buyer_id,
+        decided_at=decided_at or timezone.now(),
+    )
+    if save:
+        decision.save()
+    return decision

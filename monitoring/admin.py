@@ -1,0 +1,360 @@
+"""The strategy monitor (策略监控) in the admin: the decision log, read-only and shop-scoped, built
+for tens of millions of rows (RELIABILITY.md "Big tables"), and the entry to the consumption
+dashboard.
+
+Big-table rules: no full COUNT(*) (``show_full_result_count = False`` and a capped-count
+paginator), no facets, no date drill-down, ordering ``(-decided_at, -id)`` that matches the
+shop-scoped indexes, exact-match search on the indexed id columns, every filter on an indexed
+column, related rows fetched in the same query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from strategies.models import Outcome, Shop, Strategy
+from strategies.tenancy import ShopScopedAdminMixin, is_operator, scope_to_user, shop_for_user
+
+from .models import ConsumptionOverview, DecisionLogEntry
+from .paginators import CappedCountPaginator
+from .selectors import decisions_in_local_days, default_zone, explanation_row
+
+OUTCOME_COLOURS = {Outcome.APPROVED: "#2e7d32", Outcome.MANUAL_REVIEW: "#ef6c00"}
+
+
+def shop_local(value: dt.datetime | None, shop: Shop) -> str:
+    if value is None:
+        return "-"
+    return date_format(timezone.localtime(value, shop.zone), "Y-m-d H:i:s")
+
+
+class StrategyFilter(admin.SimpleListFilter):
+    """Only the caller's shop's strategies (an operator sees every shop's, prefixed)."""
+
+    title = _("strategy")
+    parameter_name = "strategy"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        strategies = scope_to_user(Strategy.objects.all(), request.user)
+        if is_operator(request.user):
+            shop_id = request.GET.get(ShopFilter.parameter_name)
+            if shop_id and shop_id.isdigit():
+                strategies = strategies.filter(shop_id=int(shop_id))
+            rows = strategies.order_by("shop__code", "scenario", "position", "id").values_list(
+                "id", "name", "shop__code"
+            )
+            return [(str(pk), f"{code} · {name}") for pk, name, code in rows]
+        rows = strategies.order_by("scenario", "position", "id").values_list("id", "name")
+        return [(str(pk), name) for pk, name in rows]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        # The list is already scoped to the caller's shop: another shop's id matches nothing.
+        return queryset.filter(strategy_id=int(value))
+
+
+class ShopFilter(admin.SimpleListFilter):
+    """Operators only (staff see one shop and never get this filter)."""
+
+    title = _("shop")
+    parameter_name = "shop"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        if not is_operator(request.user):
+            return []
+        return [(str(pk), str(code)) for pk, code in Shop.objects.values_list("id", "code")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(shop_id=int(value))
+
+
+class DecidedDateRangeFilter(admin.ListFilter):
+    """Decided from / until, as two date inputs, in shop-local days (both ends included)."""
+
+    title = _("decision date (shop-local)")
+    template = "admin/monitoring/date_range_filter.html"
+    parameter_from = "decided_from"
+    parameter_until = "decided_until"
+
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.expected_parameters():
+            if name in params:
+                value = params.pop(name)
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_from, self.parameter_until]
+
+    def _date(self, name: str) -> dt.date | None:
+        raw = (self.used_parameters.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def _zone(self, request: HttpRequest) -> dt.tzinfo:
+        if is_operator(request.user):
+            shop_id = request.GET.get(ShopFilter.parameter_name, "")
+            shop = Shop.objects.filter(pk=shop_id).first() if shop_id.isdigit() else None
+            return shop.zone if shop else default_zone()
+        shop = shop_for_user(request.user)
+        return shop.zone if shop else default_zone()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        first, last = self._date(self.parameter_from), self._date(self.parameter_until)
+        if first is None and last is None:
+            return queryset
+        return decisions_in_local_days(queryset, zone=self._zone(request), first=first, last=last)
+
+    def choices(self, changelist: ChangeList) -> list[dict[str, Any]]:
+        keep = [
+            (key, value)
+            for key, values in changelist.params.items()
+            if key not in self.expected_parameters()
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        return [
+            {
+                "from": self.used_parameters.get(self.parameter_from, ""),
+                "until": self.used_parameters.get(self.parameter_until, ""),
+                "parameter_from": self.parameter_from,
+                "parameter_until": self.parameter_until,
+                "hidden": keep,
+                "clear_url": changelist.get_query_string(remove=self.expected_parameters()),
+            }
+        ]
+
+
+class ExportChangeList(ChangeList):
+    """The changelist's filtered, searched, ordered queryset without loading a page of it."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        self.result_count = 0
+        self.full_result_count = None
+        self.result_list = []
+        self.can_show_all = False
+        self.multi_page = False
+        self.paginator = None
+
+
+@admin.register(DecisionLogEntry)
+class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "decided_local",
+        "aftersale_id",
+        "order_id",
+        "reason",
+        "scenario",
+        "outcome_badge",
+        "strategy_name",
+        "amount",
+        "request_status",
+    )
+    list_display_links = ("decided_local", "aftersale_id")
+    list_filter = ("scenario", "reason", "outcome", StrategyFilter, DecidedDateRangeFilter)
+    search_fields = ("aftersale_id", "order_id")
+    search_help_text = _("Exact after-sales id or order id.")
+    list_select_related = ("shop", "request")
+    ordering = ("-decided_at", "-id")
+    sortable_by = ()
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    date_hierarchy = None
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    list_max_show_all = 200
+    actions = None
+    change_list_template = "admin/monitoring/decisionlogentry/change_list.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "shop",
+                    "aftersale_id",
+                    "order_id",
+                    "request_status",
+                    "reason",
+                    "outcome_badge",
+                    "scenario",
+                    "strategy_name",
+                    "action",
+                    "amount",
+                    "decided_local",
+                )
+            },
+        ),
+        (_("Why"), {"fields": ("explanations_table",)}),
+        (
+            _("Execution"),
+            {"fields": ("executed_local", "failed_local", "failure_reason")},
+        ),
+    )
+    readonly_fields = (
+        "request_status",
+        "outcome_badge",
+        "decided_local",
+        "explanations_table",
+        "executed_local",
+        "failed_local",
+    )
+
+    # Read-only for everyone, operators included: the log is written by the decision service.
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The raw payload of the request is never shown here: do not drag it along.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("shop", "request")
+            .defer("request__payload")
+        )
+
+    def get_list_filter(self, request: HttpRequest) -> tuple:
+        filters = tuple(self.list_filter)
+        if is_operator(request.user):
+            return (ShopFilter, *filters)
+        return filters
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # Exact matches on the (shop, aftersale_id) and (shop, order_id) indexes; never icontains
+        # over millions of rows.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(aftersale_id=term) | Q(order_id=term)), False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        if getattr(request, "_monitoring_export", False):
+            return ExportChangeList
+        return super().get_changelist(request, **kwargs)
+
+    def export_queryset(self, request: HttpRequest) -> QuerySet:
+        """The queryset the changelist would show for this request (filters, search, order)."""
+        request._monitoring_export = True  # type: ignore[attr-defined]
+        changelist = self.get_changelist_instance(request)
+        return changelist.queryset
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        # Another shop's decision is "not found", exactly like one that does not exist.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+    @admin.display(description=_("decided at (shop time)"), ordering="decided_at")
+    def decided_local(self, obj: DecisionLogEntry) -> str:
+        return shop_local(obj.decided_at, obj.shop)
+
+    @admin.display(description=_("executed at (shop time)"))
+    def executed_local(self, obj: DecisionLogEntry) -> str:
+        return shop_local(obj.executed_at, obj.shop)
+
+    @admin.display(description=_("failed at (shop time)"))
+    def failed_local(self, obj: DecisionLogEntry) -> str:
+        return shop_local(obj.failed_at, obj.shop)
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_badge(self, obj: DecisionLogEntry) -> str:
+        return format_html(
+            '<span class="atom-badge" style="background:{};color:#fff;padding:1px 6px;'
+            'border-radius:8px;white-space:nowrap">{}</span>',
+            OUTCOME_COLOURS.get(obj.outcome, "#607d8b"),
+            obj.get_outcome_display(),
+        )
+
+    @admin.display(description=_("request status"))
+    def request_status(self, obj: DecisionLogEntry) -> str:
+        return obj.request.get_status_display()
+
+    @admin.display(description=_("explanations"))
+    def explanations_table(self, obj: DecisionLogEntry) -> str:
+        rows = [explanation_row(entry) for entry in obj.explanations or []]
+        if not rows:
+            return str(_("No strategy was passed over before this decision."))
+        head = format_html(
+            "<thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>",
+            _("scenario"),
+            _("strategy"),
+            _("code"),
+            _("message"),
+        )
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", rows
+        )
+        return format_html(
+            '<table class="atom-explanations">{}<tbody>{}</tbody></table>', head, body
+        )
+
+
+@admin.register(ConsumptionOverview)
+class ConsumptionOverviewAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+    """The admin index/sidebar entry of the consumption dashboard: it opens the dashboard."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        url = reverse("monitoring:consumption")
+        if request.GET.get("shop"):
+            url += "?" + urlencode({"shop": request.GET["shop"]})
+        return HttpResponseRedirect(url)

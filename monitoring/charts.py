@@ -1,0 +1,122 @@
+"""Bar charts as inline SVG geometry, computed on the server: no JavaScript, no CDN.
+
+``bar_chart`` turns per-day series into rectangles a template draws inside ``<svg>``; stacked
+when there are several series (one colour per strategy, with a legend).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+PALETTE = (
+    "#1e88e5",
+    "#43a047",
+    "#fb8c00",
+    "#8e24aa",
+    "#00acc1",
+    "#e53935",
+    "#6d4c41",
+    "#3949ab",
+    "#c0ca33",
+    "#d81b60",
+)
+
+WIDTH = 720
+HEIGHT = 200
+LEFT = 56
+BOTTOM = 24
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass
+class BarChart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    plot_bottom: float = HEIGHT - BOTTOM
+    rects: list[Rect] = field(default_factory=list)
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)
+    maximum: Decimal = Decimal(0)
+
+    @property
+    def empty(self) -> bool:
+        return self.maximum == 0
+
+
+def _nice_max(value: Decimal) -> Decimal:
+    if value <= 0:
+        return Decimal(1)
+    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, 5, 10):
+        if value <= step * magnitude:
+            return Decimal(step) * magnitude
+    return value  # pragma: no cover
+
+
+def bar_chart(
+    *,
+    days: list[dt.date],
+    series: list[tuple[str, list[int] | list[Decimal]]],
+    unit: str = "",
+) -> BarChart:
+    """Stacked bars, one per day; ``series`` is [(label, value per day)], bottom first."""
+    chart = BarChart()
+    totals = [sum(Decimal(values[i]) for _, values in series) for i in range(len(days))]
+    top = max(totals, default=Decimal(0))
+    chart.maximum = top
+    scale_max = _nice_max(top)
+    plot_height = chart.plot_bottom - TOP
+    slot = (WIDTH - LEFT) / max(len(days), 1)
+    bar_width = max(slot * 0.7, 1)
+    for index, (label, _values) in enumerate(series):
+        chart.legend.append((label, PALETTE[index % len(PALETTE)]))
+    for day_index, day in enumerate(days):
+        x = LEFT + day_index * slot + (slot - bar_width) / 2
+        base = chart.plot_bottom
+        for index, (label, values) in enumerate(series):
+            value = Decimal(values[day_index])
+            if value <= 0:
+                continue
+            height = float(value / scale_max) * plot_height
+            base -= height
+            chart.rects.append(
+                Rect(
+                    x=round(x, 2),
+                    y=round(base, 2),
+                    width=round(bar_width, 2),
+                    height=round(height, 2),
+                    colour=PALETTE[index % len(PALETTE)],
+                    title=f"{day.isoformat()} · {label}: {value}{unit}",
+                )
+            )
+        if day_index % 5 == 0 or day_index == len(days) - 1:
+            chart.x_ticks.append(
+                Tick(x=round(x + bar_width / 2, 2), y=HEIGHT - 6, label=day.strftime("%m-%d"))
+            )
+    for fraction in (0, Decimal("0.5"), 1):
+        y = chart.plot_bottom - float(fraction) * plot_height
+        value = scale_max * fraction
+        label = f"{value:.0f}" if value == value.to_integral() else f"{value:.2f}"
+        chart.y_ticks.append(Tick(x=LEFT - 6, y=round(y, 2), label=label))
+    return chart

@@ -1,0 +1,156 @@
+"""Reads for the strategy monitor and the consumption dashboard (HackSoft "selectors").
+
+Every function takes the shop explicitly; the callers (admin, views) resolve it with
+``strategies.tenancy`` first. "A day" is always the shop's local calendar day (``Shop.zone``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from strategies.models import DailyLedger, Decision, Outcome, Scenario, Shop, Strategy
+from strategies.selectors import (
+    Consumption,
+    shop_today,
+    strategies_for_shop,
+    strategy_consumption_today,
+)
+
+DASHBOARD_DAYS = 30
+
+
+def local_day_bounds(
+    *, zone: dt.tzinfo, first: dt.date | None, last: dt.date | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[start of ``first``, start of the day after ``last``) in ``zone``, as aware datetimes.
+
+    Built from local midnights, so a 23- or 25-hour day (DST) is covered exactly.
+    """
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=zone) if first else None
+    end = (
+        dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=zone) if last else None
+    )
+    return start, end
+
+
+def decisions_in_local_days(
+    queryset: QuerySet, *, zone: dt.tzinfo, first: dt.date | None, last: dt.date | None
+) -> QuerySet:
+    """Decisions decided on the shop-local days ``first``..``last`` (either end open)."""
+    start, end = local_day_bounds(zone=zone, first=first, last=last)
+    if start is not None:
+        queryset = queryset.filter(decided_at__gte=start)
+    if end is not None:
+        queryset = queryset.filter(decided_at__lt=end)
+    return queryset
+
+
+def default_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(timezone.get_default_timezone_name())
+
+
+@dataclass(frozen=True)
+class StrategyConsumption:
+    strategy: Strategy
+    consumption: Consumption
+
+
+def consumption_today(*, shop: Shop, now: dt.datetime | None = None) -> list[StrategyConsumption]:
+    """Today's (shop-local) consumption of every strategy of the shop: two queries."""
+    strategies = list(strategies_for_shop(shop=shop))
+    consumption = strategy_consumption_today(strategies=strategies, now=now)
+    return [StrategyConsumption(strategy=s, consumption=consumption[s.id]) for s in strategies]
+
+
+@dataclass
+class DailySeries:
+    """Per-day figures over the last ``len(days)`` shop-local days, oldest first."""
+
+    days: list[dt.date]
+    # strategy id -> (name, hits per day, amount per day)
+    hits: dict[int, list[int]] = field(default_factory=dict)
+    amounts: dict[int, list[Decimal]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    manual_reviews: list[int] = field(default_factory=list)
+
+
+def last_days(
+    *, shop: Shop, days: int = DASHBOARD_DAYS, now: dt.datetime | None = None
+) -> list[dt.date]:
+    today = shop_today(shop=shop, now=now)
+    return [today - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+
+
+def consumption_series(
+    *, shop: Shop, days: int = DASHBOARD_DAYS, now: dt.datetime | None = None
+) -> DailySeries:
+    """Hits and amount per day per strategy (DailyLedger) and manual reviews per day (Decision)
+    over the last ``days`` shop-local days including today: three queries."""
+    day_list = last_days(shop=shop, days=days, now=now)
+    index = {day: i for i, day in enumerate(day_list)}
+    series = DailySeries(days=day_list)
+    for strategy in strategies_for_shop(shop=shop):
+        series.names[strategy.id] = strategy.name
+        series.hits[strategy.id] = [0] * days
+        series.amounts[strategy.id] = [Decimal("0.00")] * days
+    ledgers = DailyLedger.objects.filter(
+        shop=shop, day__gte=day_list[0], day__lte=day_list[-1]
+    ).values_list("strategy_id", "day", "approved_count", "consumed")
+    for strategy_id, day, count, consumed in ledgers:
+        if strategy_id not in series.names:  # pragma: no cover - a strategy of another shop
+            continue
+        series.hits[strategy_id][index[day]] = count
+        series.amounts[strategy_id][index[day]] = consumed
+    series.manual_reviews = [0] * days
+    for day, count in manual_reviews_per_day(shop=shop, first=day_list[0], last=day_list[-1]):
+        if day in index:
+            series.manual_reviews[index[day]] = count
+    return series
+
+
+def manual_reviews_per_day(
+    *, shop: Shop, first: dt.date, last: dt.date
+) -> list[tuple[dt.date, int]]:
+    """Manual-review decisions per shop-local day of ``decided_at`` (index shop, outcome, time)."""
+    zone = shop.zone
+    queryset = decisions_in_local_days(
+        Decision.objects.filter(shop=shop, outcome=Outcome.MANUAL_REVIEW),
+        zone=zone,
+        first=first,
+        last=last,
+    )
+    rows = (
+        queryset.annotate(day=TruncDate("decided_at", tzinfo=zone))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+        .values_list("day", "n")
+    )
+    return list(rows)
+
+
+def explanation_row(entry: Any) -> tuple[str, str, str, str]:
+    """(scenario label, strategy name, code, message) of one entry of API.md's shape."""
+    if not isinstance(entry, dict):
+        return ("", "", "", str(entry))
+    scenario = str(entry.get("scenario") or "")
+    labels = dict(Scenario.choices)
+    strategy = entry.get("strategy")
+    if isinstance(strategy, dict):
+        name = str(strategy.get("name") or strategy.get("id") or "")
+    else:
+        name = str(entry.get("strategy_name") or strategy or "")
+    return (
+        str(labels.get(scenario, scenario)),
+        name,
+        str(entry.get("code") or ""),
+        str(entry.get("message") or ""),
+    )

@@ -1,0 +1,183 @@
+"""Monitoring pages outside the generic admin: the CSV export of the decision log and the
+consumption dashboard (资金消耗). Both are wrapped by ``admin.site.admin_view`` (urls.py), and
+both resolve the shop through ``strategies.tenancy``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop
+from strategies.tenancy import is_operator, shop_or_404
+
+from .charts import bar_chart
+from .models import DecisionLogEntry
+from .selectors import consumption_series, consumption_today, explanation_row
+
+EXPORT_CHUNK = 2000
+BOM = "\ufeff"
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line, for csv.writer in a generator."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def export_header() -> list[str]:
+    return [
+        gettext("Decided at (shop time)"),
+        gettext("Shop"),
+        gettext("After-sales id"),
+        gettext("Order id"),
+        gettext("Reason"),
+        gettext("Scenario"),
+        gettext("Outcome"),
+        gettext("Strategy"),
+        gettext("Amount"),
+        gettext("Request status"),
+        gettext("Explanations"),
+    ]
+
+
+def export_lines(queryset: QuerySet) -> Iterator[str]:
+    """The CSV text, one line at a time: a BOM and the header, then rows in chunks.
+
+    Labels are resolved now, in the caller's language, not when the generator is consumed.
+    """
+    labels = {
+        "reason": {k: str(v) for k, v in Reason.choices},
+        "scenario": {k: str(v) for k, v in Scenario.choices},
+        "outcome": {k: str(v) for k, v in Outcome.choices},
+        "status": {k: str(v) for k, v in RequestStatus.choices},
+    }
+    header = export_header()
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield BOM + writer.writerow(header)
+        rows = queryset.values_list(
+            "decided_at",
+            "shop__code",
+            "shop__timezone",
+            "aftersale_id",
+            "order_id",
+            "reason",
+            "scenario",
+            "outcome",
+            "strategy_name",
+            "amount",
+            "request__status",
+            "explanations",
+        )
+        zones: dict[str, Any] = {}
+        for (
+            decided_at,
+            shop_code,
+            zone_name,
+            aftersale_id,
+            order_id,
+            reason,
+            scenario,
+            outcome,
+            strategy_name,
+            amount,
+            status,
+            explanations,
+        ) in rows.iterator(chunk_size=EXPORT_CHUNK):
+            zone = zones.get(zone_name) or zones.setdefault(
+                zone_name, Shop(timezone=zone_name).zone
+            )
+            yield writer.writerow(
+                [
+                    timezone.localtime(decided_at, zone).isoformat(timespec="seconds"),
+                    shop_code,
+                    aftersale_id,
+                    order_id,
+                    labels["reason"].get(reason, reason),
+                    labels["scenario"].get(scenario, scenario),
+                    labels["outcome"].get(outcome, outcome),
+                    strategy_name,
+                    f"{amount:.2f}",
+                    labels["status"].get(status, status),
+                    explanations_text(explanations),
+                ]
+            )
+
+    return lines()
+
+
+def explanations_text(explanations: Any) -> str:
+    parts = []
+    for entry in explanations or []:
+        _scenario, name, code, message = explanation_row(entry)
+        parts.append(f"{name} [{code}] {message}".strip())
+    return "; ".join(parts)
+
+
+def decisions_export(request: HttpRequest) -> HttpResponse:
+    """The decision log as CSV, with exactly the changelist's shop scope, filters and search."""
+    model_admin = admin.site._registry[DecisionLogEntry]
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    try:
+        queryset = model_admin.export_queryset(request)
+    except IncorrectLookupParameters:
+        return HttpResponseBadRequest(gettext("Unknown or invalid filter."))
+    lines = export_lines(queryset.order_by("-decided_at", "-id"))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="decisions-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def consumption_dashboard(request: HttpRequest) -> HttpResponse:
+    """Today's consumption per strategy and the last 30 shop-local days, for one shop.
+
+    Staff see their own shop (another ``?shop=`` is a 404); operators choose with ``?shop=code``.
+    """
+    shop = shop_or_404(request.user, code=request.GET.get("shop") or None)
+    now = timezone.now()
+    rows = consumption_today(shop=shop, now=now)
+    series = consumption_series(shop=shop, now=now)
+    names = series.names
+    hits_chart = bar_chart(
+        days=series.days, series=[(names[sid], values) for sid, values in series.hits.items()]
+    )
+    amount_chart = bar_chart(
+        days=series.days,
+        series=[(names[sid], values) for sid, values in series.amounts.items()],
+    )
+    review_chart = bar_chart(
+        days=series.days, series=[(gettext("Manual review"), series.manual_reviews)]
+    )
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Consumption"),
+        "shop": shop,
+        "shops": list(Shop.objects.order_by("code")) if is_operator(request.user) else [],
+        "rows": rows,
+        "today": series.days[-1],
+        "first_day": series.days[0],
+        "now_local": timezone.localtime(now, shop.zone),
+        "hits_chart": hits_chart,
+        "amount_chart": amount_chart,
+        "review_chart": review_chart,
+        "total_hits": sum(sum(v) for v in series.hits.values()),
+        "total_reviews": sum(series.manual_reviews),
+    }
+    return TemplateResponse(request, "admin/monitoring/consumption.html", context)
