@@ -1,5 +1,6 @@
 """ATOM settings: one flat module, every value from the environment through one ``env``."""
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -37,7 +38,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers probes whatever their Host header and scheme.
+    "atomsite.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from gunicorn in production (no separate web server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -99,6 +104,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+# `collectstatic` fills STATIC_ROOT for production; without it the apps' own static folders are
+# served (WhiteNoise finders), so the admin is styled either way.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 LOGIN_URL = "admin:login"
 
@@ -211,6 +220,9 @@ ATOM_NOTIFY_RETRY_MAX_SECONDS = env.int("ATOM_NOTIFY_RETRY_MAX_SECONDS", default
 ATOM_NOTIFY_MAX_ATTEMPTS = env.int("ATOM_NOTIFY_MAX_ATTEMPTS", default=10)
 # Delivery attempts older than this are purged by the daily housekeeping task.
 ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS = env.int("ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS", default=90)
+# The admin header's "Notices (N)" link: an admin/base_site.html that extends the next one found
+# (django.contrib.admin is listed before the apps, so an app template alone would never win).
+TEMPLATES[0]["DIRS"].append(BASE_DIR / "notifications" / "admin_overrides")
 
 LOGGING = {
     "version": 1,
