@@ -4,7 +4,6 @@ changed where it differs from the declaration; nothing is ever deleted, and an o
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +37,7 @@ def _declare(*, name: str, task: str, **fields: Any) -> str:
     fields.setdefault("interval", None)
     fields.setdefault("crontab", None)
     fields.setdefault("kwargs", "{}")
+    fields.setdefault("description", "")
     fields["task"] = task
     existing = PeriodicTask.objects.filter(name=name).first()
     if existing is None:
@@ -72,7 +72,9 @@ def schedules_declare() -> dict[str, str]:
                 name=name,
                 task="strategies.roll_over_day",
                 crontab=_crontab(minute="0", hour="0", zone=zone),
-                kwargs=json.dumps({"timezone": zone}),
+                # The task rolls every shop over to its own local day (idempotent), so it takes
+                # no arguments; the zone is in the name, the crontab and the description.
+                description=f"Pre-creates the new day's ledger rows at midnight in {zone}.",
             )
         results["purge old delivery attempts"] = _declare(
             name="purge old delivery attempts",
