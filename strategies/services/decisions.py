@@ -28,7 +28,6 @@ import datetime as dt
 import hashlib
 import logging
 from decimal import Decimal
-from functools import partial
 
 from celery import current_app
 from django.db import connection, transaction
@@ -67,7 +66,11 @@ def enqueue_on_commit(name: str, *args: int) -> None:
     Robust: a broker outage is logged, never raised after the commit; the sweeper re-enqueues
     whatever was lost.
     """
-    transaction.on_commit(partial(_send_task, name, list(args)), robust=True)
+
+    def publish() -> None:  # a plain function: Django logs a robust hook's __qualname__
+        _send_task(name, list(args))
+
+    transaction.on_commit(publish, robust=True)
 
 
 def _buyer_lock_key(shop_id: int, buyer_id: str) -> int:
