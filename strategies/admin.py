@@ -242,6 +242,8 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         if self._foreign_shop_asked(request):
             raise Http404
         rows = self.get_queryset(request)
