@@ -19,7 +19,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        counted = self.object_list.order_by()[: self.cap + 1].count()
+        # Kept in the list's order: the planner walks the same shop-scoped index as the page.
+        counted = self.object_list[: self.cap + 1].count()
         return min(counted, self.cap + 1)
 
     @property

@@ -135,17 +135,14 @@ def test_an_invalid_date_is_refused_not_ignored(staff_client, log):
 
 def test_it_combines_filters_search_and_dates(staff_client, log):
     _rows, refund, _pre = log
-    assert (
-        shown(
-            staff_client,
-            reason__exact="quality_issue",
-            outcome__exact="approved",
-            strategy=refund.pk,
-            scenario__exact="post_shipment_refund",
-            decided_from="2026-03-10",
-            decided_until="2026-03-10",
-            q="OD-A",
-        )
-        == {"AS-A"}
-    )
+    assert shown(
+        staff_client,
+        reason__exact="quality_issue",
+        outcome__exact="approved",
+        strategy=refund.pk,
+        scenario__exact="post_shipment_refund",
+        decided_from="2026-03-10",
+        decided_until="2026-03-10",
+        q="OD-A",
+    ) == {"AS-A"}
     assert shown(staff_client, reason__exact="other", q="AS-A") == set()
