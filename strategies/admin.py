@@ -77,12 +77,12 @@ from .tenancy import (
     shop_for_user,
 )
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     StrategyStatus.INACTIVE: "#8a8a8a",
     StrategyStatus.TRIAL: "#d18b00",
     StrategyStatus.ACTIVE: "#2e7d32",
 }
-REQUEST_STATUS_COLOURS = {
+REQUEST_STATUS_COLOURS: dict[str, str] = {
     RequestStatus.RECEIVED: "#8a8a8a",
     RequestStatus.MANUAL_REVIEW: "#d18b00",
     RequestStatus.APPROVED: "#1565c0",
@@ -196,7 +196,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     # -- list ----------------------------------------------------------------------------------
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
         if is_operator(request.user):
             columns.append("shop")
@@ -753,7 +753,7 @@ class ProductAdmin(NotFoundMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("product_id", "title")
     search_fields = ("=product_id", "title")
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
         return [*columns, "shop"] if is_operator(request.user) else columns
 

@@ -80,7 +80,12 @@ FIELDSET_HELP = {
 
 def strategy_fieldsets(scenario: str) -> list[tuple[Any, dict[str, Any]]]:
     """The form's groups for one scenario, in the order the seeds list them."""
-    groups = [FIELDSET_BASIC, FIELDSET_STATUS, FIELDSET_VALIDITY, FIELDSET_WINDOW]
+    groups: list[tuple[Any, tuple[Any, ...]]] = [
+        FIELDSET_BASIC,
+        FIELDSET_STATUS,
+        FIELDSET_VALIDITY,
+        FIELDSET_WINDOW,
+    ]
     if scenario in SCENARIOS_WITH_PRODUCTS:
         groups.append(FIELDSET_PRODUCTS)
     if scenario in SCENARIOS_WITH_ORDER_STATUS:
@@ -166,9 +171,10 @@ class StrategyForm(forms.ModelForm):
             # Only this shop's products, whatever the admin's widget asked for: a forged id of
             # another shop's product is "not one of the available choices".
             shop_id = self.atom_shop.pk if self.atom_shop else None
-            self.fields["products"].queryset = Product.objects.filter(shop_id=shop_id).order_by(
-                "product_id"
+            products = (
+                Product.objects.filter(shop_id=shop_id) if shop_id else Product.objects.none()
             )
+            self.fields["products"].queryset = products.order_by("product_id")  # type: ignore[attr-defined]
         for name, text in FIELDSET_HELP.items():
             if name in self.fields:
                 self.fields[name].help_text = text
@@ -179,7 +185,7 @@ class StrategyForm(forms.ModelForm):
             ) % {"max": SMALL_AMOUNT_MAX_PER_REQUEST_CAP}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         values = {
             name: cleaned[name] if name in cleaned else getattr(self.instance, name)
             for name in EDITABLE_FIELDS
