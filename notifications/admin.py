@@ -21,6 +21,22 @@ from strategies.tenancy import ShopScopedAdminMixin
 from . import services
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice
 
+NOTICE_FIELDS = ("shop", "title", "body", "alert", "created_at", "read_at")
+ATTEMPT_FIELDS = ("at", "display_ok", "permanent", "error")
+DELIVERY_FIELDS = (
+    "alert",
+    "channel",
+    "recipient",
+    "subject",
+    "body",
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "sent_at",
+    "idempotency_key",
+)
+
 
 class _NotFoundIs404:
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
@@ -49,8 +65,8 @@ class NoticeAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
     list_filter = [_ReadStatus]
     list_select_related = ["shop"]
     ordering = ["-created_at", "-id"]
-    fields = ["shop", "title", "body", "alert", "created_at", "read_at"]
-    readonly_fields = fields
+    fields = NOTICE_FIELDS
+    readonly_fields = NOTICE_FIELDS
     actions = ["mark_read"]
     show_full_result_count = False
     list_per_page = 50
@@ -91,8 +107,8 @@ class NoticeAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
-    fields = ["at", "display_ok", "permanent", "error"]
-    readonly_fields = fields
+    fields = ATTEMPT_FIELDS
+    readonly_fields = ATTEMPT_FIELDS
     extra = 0
     can_delete = False
     ordering = ["-at", "-id"]
@@ -126,20 +142,8 @@ class DeliveryAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "channel"]
     list_select_related = ["alert__strategy", "alert__shop"]
     ordering = ["-created_at", "-id"]
-    fields = [
-        "alert",
-        "channel",
-        "recipient",
-        "subject",
-        "body",
-        "status",
-        "attempts",
-        "last_error",
-        "next_attempt_at",
-        "sent_at",
-        "idempotency_key",
-    ]
-    readonly_fields = fields
+    fields = DELIVERY_FIELDS
+    readonly_fields = DELIVERY_FIELDS
     inlines = [DeliveryAttemptInline]
     show_full_result_count = False
     list_per_page = 50

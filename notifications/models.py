@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from strategies.models import MONEY, Shop, Strategy
+from strategies.models import Shop, Strategy
 
 
 class AlertLevel(models.IntegerChoices):
@@ -30,8 +30,8 @@ class Alert(models.Model):
     )
     day = models.DateField(_("shop-local day"))
     level = models.PositiveSmallIntegerField(_("level"), choices=AlertLevel.choices)
-    consumed = models.DecimalField(_("consumed at the time"), **MONEY)
-    cap = models.DecimalField(_("daily cap at the time"), **MONEY)
+    consumed = models.DecimalField(_("consumed at the time"), max_digits=14, decimal_places=2)
+    cap = models.DecimalField(_("daily cap at the time"), max_digits=14, decimal_places=2)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -14,4 +14,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name, outcome in schedules_declare().items():
-            self.stdout.write(f"{outcome:>9}  {name}")
+            if options["verbosity"] >= 1:
+                self.stdout.write(f"{outcome:>9}  {name}")
