@@ -21,6 +21,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} is marked skip: fix it or delete it")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    # Hashing cost is not what these tests prove; MD5 keeps user creation cheap.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def shop(db):
     return make_shop(code="shop-a", name="Shop A")
