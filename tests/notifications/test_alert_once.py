@@ -134,3 +134,19 @@ def test_it_writes_the_messages_from_the_templates(settings):
     assert email.subject == "96.00% of the daily cap used: Small refunds"
     assert "Hello Tea House," in email.body
     assert "&quot;" not in email.body + sms.body
+
+
+def test_the_tasks_are_registered_under_the_names_other_apps_send():
+    from atomsite.celery import app
+
+    app.loader.import_default_modules()
+    for name in (
+        "notifications.check_ledger_alerts",
+        "notifications.send_delivery",
+        "notifications.sweep_alerts",
+        "notifications.purge_old_attempts",
+    ):
+        assert name in app.tasks
+    from strategies.services.decisions import ALERT_TASK
+
+    assert ALERT_TASK == "notifications.check_ledger_alerts"
