@@ -1,4 +1,6 @@
-"""Answers /healthz before host validation and the HTTPS redirect.
+"""Middleware of the site.
+
+``HealthCheckMiddleware`` answers /healthz before host validation and the HTTPS redirect.
 
 Load balancers and process managers probe with their own Host header (an internal IP) over
 plain HTTP: neither may turn the probe into a 400 or a 301. Nothing but the two checks' status
@@ -6,8 +8,10 @@ is revealed, so answering any host is harmless.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from .views import health
 
@@ -22,3 +26,11 @@ class HealthCheckMiddleware:
         if request.path == HEALTH_PATH and request.method in ("GET", "HEAD"):
             return health(request)
         return self.get_response(request)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, quiet when ``collectstatic`` has not run: the finders serve the files then."""
+
+    def add_files(self, root: str, prefix: str | None = None) -> None:
+        if Path(root).is_dir():
+            super().add_files(root, prefix=prefix)

@@ -1,6 +1,5 @@
 """ATOM settings: one flat module, every value from the environment through one ``env``."""
 
-import warnings
 from pathlib import Path
 
 import environ
@@ -42,7 +41,7 @@ MIDDLEWARE = [
     "atomsite.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn in production (no separate web server).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "atomsite.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,7 +106,6 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
 # `collectstatic` fills STATIC_ROOT for production; without it the apps' own static folders are
 # served (WhiteNoise finders), so the admin is styled either way.
 WHITENOISE_USE_FINDERS = True
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 LOGIN_URL = "admin:login"
 

@@ -383,6 +383,8 @@ class Command(BaseCommand):
                 if child.proc.poll() is not None and child.pid not in termed:
                     # The leader is gone: whatever it left in its group is told to stop too.
                     termed.add(child.pid)
+                    waited = STOP_TIMEOUT - (deadline - time.monotonic())
+                    self.say(f"demo: {child.name} stopped ({waited:.1f} s)")
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child.pid, signal.SIGTERM)
             if not any(group_alive(c.pid) for c in started):
