@@ -24,8 +24,16 @@ venv: $(STAMP)
 messages: $(STAMP)
 	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv -v 0
 
-demo: $(STAMP) messages
-	$(PY) manage.py demo
+# The demo: embedded SQLite and a folder broker under var/, nothing else to install or run.
+# Override with e.g. `make demo DEMO_PORT=8001 DEMO_RATE=20 DEMO_DURATION=300`.
+DEMO_PORT ?= 8000
+DEMO_RATE ?= 5
+DEMO_DURATION ?= 0
+demo: $(STAMP)
+	@if command -v msgfmt >/dev/null 2>&1; then $(MAKE) --no-print-directory messages; \
+	else echo "gettext (msgfmt) is not installed: translations are not compiled"; fi
+	env -u DATABASE_URL -u CELERY_BROKER_URL DEBUG=true $(PY) manage.py demo \
+		--port $(DEMO_PORT) --rate $(DEMO_RATE) --duration $(DEMO_DURATION)
 
 test: $(STAMP) messages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)

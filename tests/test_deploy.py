@@ -1,6 +1,8 @@
 """`manage.py check --deploy` is clean with production settings."""
 
+import ast
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -65,3 +67,38 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def settings_variables() -> set[str]:
+    """Every NAME the settings read with ``env.<cast>("NAME", ...)``."""
+    tree = ast.parse((ROOT / "atomsite" / "settings.py").read_text())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "env"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    documented = set(
+        re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    read = settings_variables()
+    assert len(read) > 30
+    assert read - documented == set(), "add them to .env.example with a comment"
+
+
+def test_procfile_runs_gunicorn_a_worker_and_exactly_one_beat():
+    lines = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    assert set(lines) == {"web", "worker", "beat"}
+    assert lines["web"].split()[:2] == ["gunicorn", "atomsite.wsgi"]
+    assert "--bind 0.0.0.0:${PORT" in lines["web"]
+    assert "DatabaseScheduler" in lines["beat"] and "beat" in lines["beat"]
+    assert " beat" not in lines["worker"] and "-B" not in lines["worker"].split()

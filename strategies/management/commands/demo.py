@@ -268,8 +268,6 @@ class Command(BaseCommand):
                 "INFO",
                 "--scheduler",
                 "django_celery_beat.schedulers:DatabaseScheduler",
-                "--pidfile",
-                "",
             ],
             echo=False,
             ready="beat: Starting",
