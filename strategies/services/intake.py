@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.db import IntegrityError, transaction
+from kombu import pools
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
 from strategies.validation import AfterSaleIn, aftersale_payload_clean, payload_digest
@@ -30,13 +32,16 @@ logger = logging.getLogger(__name__)
 
 REQUEST_UNIQUE_CONSTRAINT = "aftersale_unique_per_shop"
 # A publish gets one quick retry (a pooled connection gone stale after a broker restart is
-# replaced); a broker that stays down costs the caller well under a second, never a hang.
+# replaced). Short socket timeouts on the publishing connection: a broker that refuses costs the
+# caller well under a second, one that accepts and never answers about two seconds, never a hang.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.2,
 }
+PUBLISH_TRANSPORT_OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+PUBLISH_ACQUIRE_TIMEOUT = 1.0
 
 
 class PayloadConflict(Exception):
@@ -158,11 +163,24 @@ def _violated_constraint(exc: IntegrityError) -> str | None:
 
 
 def _publish_decide(request_id: int) -> None:
-    """Runs after COMMIT: publish the decision task, never failing the caller."""
+    """Runs after COMMIT: publish the decision task, never failing the caller.
+
+    Through kombu's producer pool for the broker's write URL with ``PUBLISH_TRANSPORT_OPTIONS``
+    (a pool of its own, created once per process and URL, connections reused).
+    """
     from strategies.tasks import decide_request
 
     try:
-        decide_request.apply_async(args=[request_id], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        connection = current_app.connection_for_write(transport_options=PUBLISH_TRANSPORT_OPTIONS)
+        with pools.producers[connection].acquire(
+            block=True, timeout=PUBLISH_ACQUIRE_TIMEOUT
+        ) as producer:
+            decide_request.apply_async(
+                args=[request_id],
+                producer=producer,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+            )
     except Exception:  # the broker is down or refused: the sweeper enqueues it later
         logger.warning(
             "could not enqueue the decision of request %s; the sweeper will",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -54,6 +55,37 @@ def broker_down(monkeypatch) -> Iterator[str]:
     yield url
     monkeypatch.delenv("CELERY_BROKER_WRITE_URL")
     _reset_publisher_pools()
+
+
+@pytest.fixture
+def broker_silent(monkeypatch) -> Iterator[str]:
+    """A local "broker" that accepts connections and never answers (a hung Redis)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    _reset_publisher_pools()
+    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", f"redis://127.0.0.1:{server.getsockname()[1]}/0")
+    yield "silent"
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL")
+    _reset_publisher_pools()
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
 
 
 def published(broker: redis.Redis) -> list[tuple[str, list]]:
@@ -114,6 +146,19 @@ def test_it_answers_202_quickly_when_the_broker_is_down(client, shop, broker_dow
     assert elapsed < 3.0, elapsed
     request = AfterSaleRequest.objects.get()
     assert request.status == RequestStatus.RECEIVED  # the sweeper's to re-enqueue
+    assert f"could not enqueue the decision of request {request.pk}" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_202_within_seconds_when_the_broker_hangs(client, shop, broker_silent, caplog):
+    started = time.monotonic()
+    response = post_signed(client, shop, payload())
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 202
+    assert elapsed < 5.0, elapsed
+    request = AfterSaleRequest.objects.get()
+    assert request.status == RequestStatus.RECEIVED
     assert f"could not enqueue the decision of request {request.pk}" in caplog.text
 
 
