@@ -17,7 +17,6 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
 DEFAULT_DAILY_CAP = Decimal("50000.00")
 SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
 SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP = Decimal("10.00")
@@ -141,7 +140,7 @@ class OrderItem(models.Model):
     product_id = models.CharField(_("platform product id"), max_length=64)
     title = models.CharField(_("title"), max_length=200, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
-    price = models.DecimalField(_("price"), **MONEY)
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=2)
 
     class Meta:
         verbose_name = _("order item")
@@ -195,7 +194,7 @@ class AfterSaleRequest(models.Model):
     buyer_id = models.CharField(_("buyer id"), max_length=64)
     type = models.CharField(_("type"), max_length=24, choices=AfterSaleType.choices)
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     applied_at = models.DateTimeField(_("applied at"))
     risk_flag = models.BooleanField(_("flagged as risky by the platform"), default=False)
     payload = models.JSONField(_("raw payload"))
@@ -309,8 +308,12 @@ class Strategy(models.Model):
         _("max days since receipt"), null=True, blank=True
     )
 
-    daily_cap = models.DecimalField(_("daily total cap"), default=DEFAULT_DAILY_CAP, **MONEY)
-    per_request_cap = models.DecimalField(_("per-request cap"), null=True, blank=True, **MONEY)
+    daily_cap = models.DecimalField(
+        _("daily total cap"), default=DEFAULT_DAILY_CAP, max_digits=14, decimal_places=2
+    )
+    per_request_cap = models.DecimalField(
+        _("per-request cap"), null=True, blank=True, max_digits=14, decimal_places=2
+    )
     max_hours_since_payment = models.PositiveIntegerField(
         _("max hours between payment and request"), null=True, blank=True
     )
@@ -396,7 +399,9 @@ class DailyLedger(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="ledgers")
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="ledgers")
     day = models.DateField(_("shop-local day"))
-    consumed = models.DecimalField(_("approved amount"), default=Decimal("0.00"), **MONEY)
+    consumed = models.DecimalField(
+        _("approved amount"), default=Decimal("0.00"), max_digits=14, decimal_places=2
+    )
     approved_count = models.PositiveIntegerField(_("approved requests"), default=0)
 
     class Meta:
@@ -455,7 +460,7 @@ class Decision(models.Model):
     # The simple-history row of the strategy as it was when it decided.
     strategy_version = models.PositiveBigIntegerField(null=True, blank=True)
     action = models.CharField(_("action"), max_length=24, choices=Action.choices, blank=True)
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     explanations = models.JSONField(_("explanations"), default=list)
     buyer_id = models.CharField(_("buyer id"), max_length=64)
     # The reservation this approval made; kept (SET_NULL) only so a deleted strategy never

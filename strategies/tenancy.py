@@ -22,10 +22,11 @@ AnyUser = AbstractBaseUser | AnonymousUser
 def membership_for_user(user: AnyUser) -> Membership | None:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return None
-    cached = getattr(user, "_atom_membership", False)
-    if cached is not False:
+    if hasattr(user, "_atom_membership"):
+        cached: Membership | None = user._atom_membership
         return cached
-    membership = Membership.objects.select_related("shop").filter(user_id=user.pk).first()
+    user_pk: int = user.pk  # type: ignore[assignment]
+    membership = Membership.objects.select_related("shop").filter(user_id=user_pk).first()
     user._atom_membership = membership  # type: ignore[union-attr]
     return membership
 
@@ -86,9 +87,8 @@ class ShopScopedAdminMixin:
     editable_by_owner = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(
-            super().get_queryset(request), request.user, shop_field=self.shop_field
-        )  # type: ignore[misc]
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return scope_to_user(queryset, request.user, shop_field=self.shop_field)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_operator(request.user) or shop_for_user(request.user) is not None
@@ -114,9 +114,8 @@ class ShopScopedAdminMixin:
         # Dropdowns list only the user's own rows: a forged foreign id becomes a form error.
         related = db_field.related_model
         if related is Shop and not is_operator(request.user):
-            kwargs["queryset"] = Shop.objects.filter(
-                pk=getattr(shop_for_user(request.user), "pk", None)
-            )
+            own = shop_for_user(request.user)
+            kwargs["queryset"] = Shop.objects.filter(pk=own.pk) if own else Shop.objects.none()
         elif _has_shop(related):
             kwargs["queryset"] = scope_to_user(related._default_manager.all(), request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
