@@ -11,6 +11,7 @@ column, related rows fetched in the same query.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,10 @@ from .models import ConsumptionOverview, DecisionLogEntry
 from .paginators import CappedCountPaginator
 from .selectors import decisions_in_local_days, default_zone, explanation_row
 
-OUTCOME_COLOURS = {Outcome.APPROVED: "#2e7d32", Outcome.MANUAL_REVIEW: "#ef6c00"}
+OUTCOME_COLOURS: dict[str, str] = {
+    Outcome.APPROVED.value: "#2e7d32",
+    Outcome.MANUAL_REVIEW.value: "#ef6c00",
+}
 
 
 def shop_local(value: dt.datetime | None, shop: Shop) -> str:
@@ -101,7 +105,7 @@ class DecidedDateRangeFilter(admin.ListFilter):
 
     def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: Any) -> None:
         super().__init__(request, params, model, model_admin)
-        for name in self.expected_parameters():
+        for name in (self.parameter_from, self.parameter_until):
             if name in params:
                 value = params.pop(name)
                 self.used_parameters[name] = value[-1] if isinstance(value, list) else value
@@ -109,11 +113,11 @@ class DecidedDateRangeFilter(admin.ListFilter):
     def has_output(self) -> bool:
         return True
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.parameter_from, self.parameter_until]
 
     def _date(self, name: str) -> dt.date | None:
-        raw = (self.used_parameters.get(name) or "").strip()
+        raw = str(self.used_parameters.get(name) or "").strip()
         if not raw:
             return None
         try:
@@ -135,21 +139,22 @@ class DecidedDateRangeFilter(admin.ListFilter):
             return queryset
         return decisions_in_local_days(queryset, zone=self._zone(request), first=first, last=last)
 
-    def choices(self, changelist: ChangeList) -> list[dict[str, Any]]:
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        ours = (self.parameter_from, self.parameter_until)
         keep = [
             (key, value)
             for key, values in changelist.params.items()
-            if key not in self.expected_parameters()
+            if key not in ours
             for value in (values if isinstance(values, list) else [values])
         ]
-        return [
+        yield from [
             {
                 "from": self.used_parameters.get(self.parameter_from, ""),
                 "until": self.used_parameters.get(self.parameter_until, ""),
                 "parameter_from": self.parameter_from,
                 "parameter_until": self.parameter_until,
                 "hidden": keep,
-                "clear_url": changelist.get_query_string(remove=self.expected_parameters()),
+                "clear_url": changelist.get_query_string(remove=list(ours)),
             }
         ]
 

@@ -82,8 +82,10 @@ def bar_chart(
 ) -> BarChart:
     """Stacked bars, one per day; ``series`` is [(label, value per day)], bottom first."""
     chart = BarChart()
-    totals = [sum(Decimal(values[i]) for _, values in series) for i in range(len(days))]
-    top = max(totals, default=Decimal(0))
+    totals = [
+        sum((Decimal(values[i]) for _, values in series), Decimal(0)) for i in range(len(days))
+    ]
+    top: Decimal = max(totals, default=Decimal(0))
     chart.maximum = top
     scale_max = _nice_max(top)
     plot_height = chart.plot_bottom - TOP

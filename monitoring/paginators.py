@@ -20,7 +20,7 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:  # type: ignore[override]
         # Kept in the list's order: the planner walks the same shop-scoped index as the page.
-        counted = self.object_list[: self.cap + 1].count()
+        counted = self.object_list[: self.cap + 1].count()  # type: ignore[attr-defined]
         return min(counted, self.cap + 1)
 
     @property

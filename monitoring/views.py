@@ -14,6 +14,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -128,9 +129,12 @@ def explanations_text(explanations: Any) -> str:
     return "; ".join(parts)
 
 
-def decisions_export(request: HttpRequest) -> HttpResponse:
+def decisions_export(request: HttpRequest) -> HttpResponseBase:
     """The decision log as CSV, with exactly the changelist's shop scope, filters and search."""
+    from .admin import DecisionLogAdmin
+
     model_admin = admin.site._registry[DecisionLogEntry]
+    assert isinstance(model_admin, DecisionLogAdmin)
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     try:
