@@ -30,7 +30,8 @@ DEMO_PORT ?= 8000
 DEMO_RATE ?= 5
 DEMO_DURATION ?= 0
 demo: $(STAMP)
-	@if command -v msgfmt >/dev/null 2>&1; then $(MAKE) --no-print-directory messages; \
+	@if ! ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then echo "no translation catalogue yet"; \
+	elif command -v msgfmt >/dev/null 2>&1; then $(MAKE) --no-print-directory messages; \
 	else echo "gettext (msgfmt) is not installed: translations are not compiled"; fi
 	env -u DATABASE_URL -u CELERY_BROKER_URL DEBUG=true $(PY) manage.py demo \
 		--port $(DEMO_PORT) --rate $(DEMO_RATE) --duration $(DEMO_DURATION)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +34,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from strategies.services.demo import DEMO_SHOP_CODE, demo_seed
 
 STOP_TIMEOUT = 15.0
+# The console SMS and e-mail of the 95% alert, and anything going wrong.
+WORKER_HIGHLIGHT = re.compile(r"SMS to |Subject: |ERROR|CRITICAL|Traceback")
 READY_TIMEOUT = 90.0
 
 _libc: Any = None
@@ -59,7 +62,10 @@ class Child:
     argv: list[str]
     log_path: Path
     echo: Callable[[str], None] | None
+    say: Callable[[str], None]
     ready_marker: str | None = None
+    # Lines echoed even when the rest only goes to the log (the worker's alerts and errors).
+    highlight: re.Pattern[str] | None = None
     proc: subprocess.Popen | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     tail: list[str] = field(default_factory=list)
@@ -94,6 +100,8 @@ class Child:
                     self.ready.set()
                 if self.echo is not None:
                     self.echo(f"{self.name:>9} | {line}")
+                elif self.highlight is not None and self.highlight.search(line):
+                    self.say(f"{self.name:>9} | {line}")
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -213,14 +221,24 @@ class Command(BaseCommand):
         else:
             self.say("demo: no setup_periodic_tasks command: beat has no schedule")
 
-    def _child(self, name: str, argv: list[str], *, echo: bool, ready: str | None) -> Child:
+    def _child(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        echo: bool,
+        ready: str | None,
+        highlight: re.Pattern[str] | None = None,
+    ) -> Child:
         verbose = echo or self.verbose_children
         child = Child(
             name=name,
             argv=argv,
             log_path=self.log_dir / f"{name}.log",
             echo=self.say if verbose else None,
+            say=self.say,
             ready_marker=ready,
+            highlight=highlight,
         )
         child.start(cwd=Path(settings.BASE_DIR), parent_pid=os.getpid())
         self.children.append(child)
@@ -258,6 +276,7 @@ class Command(BaseCommand):
             ],
             echo=False,
             ready=" ready.",
+            highlight=WORKER_HIGHLIGHT,
         )
         beat = self._child(
             "beat",
