@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -102,3 +103,18 @@ def test_every_query_of_the_list_walks_an_index(staff_client, shop, other_shop, 
             assert f"Seq Scan on {TABLE}" not in plan, f"{label}:\n{sql}\n{plan}"
             assert "Index" in plan, f"{label}:\n{plan}"
     assert "decision_shop_order" in plans["order id search"]
+
+    # An operator searching across every shop still probes the shop-leading indexes.
+    operator = get_user_model().objects.create_superuser(username="op", password="x")
+    staff_client.force_login(operator)
+    for term in (f"OD{other_shop.pk}-4321", f"AS{shop.pk}-77"):
+        _count, sqls = decision_queries(staff_client, {"q": term})
+        for sql in sqls:
+            with connection.cursor() as cur:
+                cur.execute("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in cur.fetchall())
+            assert f"Seq Scan on {TABLE}" not in plan, f"{term}:\n{sql}\n{plan}"
+    response = staff_client.get(LIST, {"q": f"OD{other_shop.pk}-4321"})
+    assert [d.aftersale_id for d in response.context["cl"].result_list] == [
+        f"AS{other_shop.pk}-4321"
+    ]
