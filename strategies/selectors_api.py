@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 from strategies.models import AfterSaleRequest, Decision, Shop
 from strategies.signing import SHOP_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_matches
+from strategies.validation import MAX_ID_LENGTH, storable_text
 
 _SHOP_CODE_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
@@ -72,6 +73,8 @@ def request_status_for_api(*, shop: Shop, aftersale_id: str) -> dict[str, Any] |
 
     One query: the request with its decision, if any (the raw payload is not loaded).
     """
+    if not 0 < len(aftersale_id) <= MAX_ID_LENGTH or not storable_text(aftersale_id):
+        return None  # could never have been stored (and PostgreSQL refuses NUL in a query)
     request = (
         AfterSaleRequest.objects.filter(shop=shop, aftersale_id=aftersale_id)
         .select_related("decision")

@@ -205,7 +205,7 @@ def _check_storable(payload: Any, errors: _Errors) -> None:
         if isinstance(value, dict):
             for key, child in value.items():
                 child_path = f"{path}.{key}" if path else str(key)
-                if not _storable_text(key):
+                if not storable_text(key):
                     errors.add(path or BODY, gettext("A key holds characters not allowed."))
                     continue
                 stack.append((child, child_path, depth + 1))
@@ -213,13 +213,13 @@ def _check_storable(payload: Any, errors: _Errors) -> None:
             for index, child in enumerate(value):
                 stack.append((child, f"{path}.{index}" if path else str(index), depth + 1))
         elif isinstance(value, str):
-            if not _storable_text(value):
+            if not storable_text(value):
                 errors.add(path, gettext("Holds characters not allowed (NUL or a lone surrogate)."))
         elif isinstance(value, float) and not math.isfinite(value):
             errors.add(path, gettext("Numbers must be finite."))
 
 
-def _storable_text(text: str) -> bool:
+def storable_text(text: str) -> bool:
     if "\x00" in text:
         return False
     try:

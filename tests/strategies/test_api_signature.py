@@ -207,3 +207,10 @@ def test_it_verifies_the_signature_before_parsing_the_body(client, shop):
     response = post_signed(client, shop, body, secret="not-the-key")
     assert response.status_code == 401
     assert post_signed(client, shop, body).status_code == 400
+
+
+@pytest.mark.parametrize("aftersale_id", ["a%00b", "%ED%A0%80", "A" * 65, "%F0%9F%98%80"])
+def test_it_answers_404_for_an_id_that_could_never_be_stored(client, shop, aftersale_id):
+    response = client.get(detail_url(aftersale_id), headers=headers_for(shop, b""))
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found."}
