@@ -26,6 +26,7 @@ PALETTE = (
 WIDTH = 720
 HEIGHT = 200
 LEFT = 56
+RIGHT = 20
 BOTTOM = 24
 TOP = 10
 
@@ -53,6 +54,7 @@ class BarChart:
     height: int = HEIGHT
     left: int = LEFT
     plot_bottom: float = HEIGHT - BOTTOM
+    plot_right: int = WIDTH - RIGHT
     rects: list[Rect] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
@@ -89,7 +91,7 @@ def bar_chart(
     chart.maximum = top
     scale_max = _nice_max(top)
     plot_height = chart.plot_bottom - TOP
-    slot = (WIDTH - LEFT) / max(len(days), 1)
+    slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bar_width = max(slot * 0.7, 1)
     for index, (label, _values) in enumerate(series):
         chart.legend.append((label, PALETTE[index % len(PALETTE)]))
