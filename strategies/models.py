@@ -250,10 +250,14 @@ SCENARIO_ORDER: tuple[str, ...] = (
     Scenario.POST_SHIPMENT_REFUND,
     Scenario.POST_SHIPMENT_RETURN_REFUND,
 )
-# Scenarios whose strategies may restrict products / order status (the seeds leave them out of
-# the others).
+# Scenarios whose strategies may restrict products / order status. The tagged scenario takes
+# neither: the seeds leave products out, and API.md's strategy file ignores its order_status
+# (the scenario itself already requires a shipped or received order with the platform's tag).
 SCENARIOS_WITH_PRODUCTS = frozenset(SCENARIO_ORDER) - {Scenario.TAGGED_REFUND_NO_RETURN}
-SCENARIOS_WITH_ORDER_STATUS = frozenset(SCENARIO_ORDER) - {Scenario.PRE_SHIPMENT_REFUND}
+SCENARIOS_WITH_ORDER_STATUS = frozenset(SCENARIO_ORDER) - {
+    Scenario.PRE_SHIPMENT_REFUND,
+    Scenario.TAGGED_REFUND_NO_RETURN,
+}
 
 
 class StrategyStatus(models.TextChoices):
