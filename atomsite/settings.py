@@ -58,6 +58,9 @@ WSGI_APPLICATION = "atomsite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # templates/admin/base_site.html: the admin header's language switcher and the
+        # notifications inbox's "Notices (N)" link (django.contrib.admin is listed before the
+        # apps, so only a DIRS template can override the admin's own base_site.html).
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -126,6 +129,10 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 # running, or waiting on a countdown, counts as unacked). Everything below stays well under it.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A broker that accepts connections but never answers must not hang a web request or a
+    # task's on-commit publish: fail fast, the sweeper re-enqueues what was not published.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_timeout": 5, "socket_connect_timeout": 2})
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # A broker that needs no server, for the demo: queues are folders under var/broker.
     _broker_dir = VAR_DIR / "broker"
@@ -218,9 +225,6 @@ ATOM_NOTIFY_RETRY_MAX_SECONDS = env.int("ATOM_NOTIFY_RETRY_MAX_SECONDS", default
 ATOM_NOTIFY_MAX_ATTEMPTS = env.int("ATOM_NOTIFY_MAX_ATTEMPTS", default=10)
 # Delivery attempts older than this are purged by the daily housekeeping task.
 ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS = env.int("ATOM_NOTIFY_KEEP_ATTEMPTS_DAYS", default=90)
-# The admin header's "Notices (N)" link: an admin/base_site.html that extends the next one found
-# (django.contrib.admin is listed before the apps, so an app template alone would never win).
-TEMPLATES[0]["DIRS"].append(BASE_DIR / "notifications" / "admin_overrides")
 
 LOGGING = {
     "version": 1,
