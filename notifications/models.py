@@ -15,6 +15,7 @@ from strategies.models import Shop, Strategy
 
 
 class AlertLevel(models.IntegerChoices):
+    # xgettext:no-python-format (a label, never %-formatted: "% o" is not a placeholder)
     WARNING = 95, _("95% of the daily cap")
     REACHED = 100, _("Daily cap reached")
 
