@@ -389,6 +389,13 @@ class Command(BaseCommand):
         # The leader alone is asked to stop: a Celery worker shuts its pool down itself (a TERM
         # sent to its pool processes too would make it wait for them in vain).
         order = {"simulator": 0, "web": 1, "beat": 2, "worker": 3}
+        for child in started:
+            if child.name == "simulator" and child.running():
+                # Its requests in flight get their answers before the web server goes.
+                assert child.proc is not None
+                os.kill(child.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(timeout=5)
         for child in sorted(started, key=lambda c: order.get(c.name, 9)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(child.pid, signal.SIGTERM)
