@@ -21,18 +21,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The compiled catalogues (*.mo) are not committed (.gitignore): built here before every test run
+# and demo, with gettext's msgfmt when installed, else with polib (pure Python, installed by the
+# test extra) so a fresh machine needs no gettext for the demo.
 messages: $(STAMP)
-	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv -v 0
+	@if command -v msgfmt >/dev/null 2>&1; then \
+		DEBUG=true $(PY) manage.py compilemessages --ignore=.venv -v 0; \
+	else for po in locale/*/LC_MESSAGES/django.po; do \
+		$(PY) -c 'import sys, polib; polib.pofile(sys.argv[1]).save_as_mofile(sys.argv[2])' \
+			"$$po" "$${po%.po}.mo"; done; fi
 
 # The demo: embedded SQLite and a folder broker under var/, nothing else to install or run.
 # Override with e.g. `make demo DEMO_PORT=8001 DEMO_RATE=20 DEMO_DURATION=300`.
 DEMO_PORT ?= 8000
 DEMO_RATE ?= 5
 DEMO_DURATION ?= 0
-demo: $(STAMP)
-	@if ! ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then echo "no translation catalogue yet"; \
-	elif command -v msgfmt >/dev/null 2>&1; then $(MAKE) --no-print-directory messages; \
-	else echo "gettext (msgfmt) is not installed: translations are not compiled"; fi
+demo: $(STAMP) messages
 	env -u DATABASE_URL -u CELERY_BROKER_URL DEBUG=true $(PY) manage.py demo \
 		--port $(DEMO_PORT) --rate $(DEMO_RATE) --duration $(DEMO_DURATION)
 

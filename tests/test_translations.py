@@ -13,16 +13,29 @@ from django.conf import settings
 ROOT = Path(settings.BASE_DIR)
 CATALOGUE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 COMPILED = CATALOGUE.with_suffix(".mo")
-SOURCE_DIRS = ("atomsite", "strategies", "monitoring", "notifications", "templates")
+# Everything at the top level is scanned except these, as in the refresh command:
+# manage.py makemessages -l zh_Hans --no-location --ignore=.venv --ignore=bench --ignore=tests ...
+NOT_SCANNED = {"bench", "tests", "var", "locale", "docs"}
+
+
+def _source_dirs() -> list[Path]:
+    """Every app and template folder, so a new app's strings are checked without editing here."""
+    return [
+        path
+        for path in sorted(ROOT.iterdir())
+        if path.is_dir()
+        and not path.name.startswith(".")
+        and not path.name.endswith(".egg-info")
+        and path.name not in NOT_SCANNED
+    ]
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory) -> polib.POFile:
     """The catalogue makemessages would produce from the code as it is now."""
     work = tmp_path_factory.mktemp("messages")
-    for name in SOURCE_DIRS:
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in _source_dirs():
+        shutil.copytree(path, work / path.name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "manage.py", work / "manage.py")
     (work / "locale").mkdir()
     subprocess.run(
@@ -45,13 +58,30 @@ def test_every_merchant_visible_string_has_a_chinese_translation(extracted):
     assert missing == [], f"{len(missing)} strings have no zh-hans translation: {missing[:20]}"
 
 
+def test_the_catalogue_scans_the_apps_and_templates():
+    names = {path.name for path in _source_dirs()}
+    assert {"atomsite", "strategies", "monitoring", "notifications", "templates"} <= names
+
+
 def test_plural_and_format_placeholders_survive_translation():
-    for entry in polib.pofile(str(CATALOGUE)):
+    catalogue = polib.pofile(str(CATALOGUE))
+    assert catalogue.metadata["Plural-Forms"].replace(" ", "") == "nplurals=1;plural=0;"
+    checked = 0
+    for entry in catalogue:
         if not entry.translated() or entry.obsolete:
             continue
-        if "python-format" in entry.flags and not entry.msgid_plural:
-            for placeholder in _placeholders(entry.msgid):
-                assert placeholder in entry.msgstr, (entry.msgid, entry.msgstr)
+        if not {"python-format", "python-brace-format"} & set(entry.flags):
+            continue
+        # Chinese has one plural form: it must carry the plural source's placeholders.
+        source = entry.msgid_plural or entry.msgid
+        translations = list(entry.msgstr_plural.values()) if entry.msgid_plural else [entry.msgstr]
+        for translation in translations:
+            assert sorted(_placeholders(source)) == sorted(_placeholders(translation)), (
+                entry.msgid,
+                translation,
+            )
+            checked += 1
+    assert checked > 0
 
 
 def test_the_compiled_catalogue_is_not_stale(tmp_path):
@@ -64,8 +94,11 @@ def test_the_compiled_catalogue_is_not_stale(tmp_path):
 
 
 def _same_entries(left: Path, right: Path) -> bool:
-    def entries(path: Path) -> set[tuple[str, str]]:
-        return {(e.msgid, e.msgstr) for e in polib.mofile(str(path))}
+    def entries(path: Path) -> set[tuple[str | None, str, str, tuple[str, ...]]]:
+        return {
+            (e.msgctxt, e.msgid, e.msgstr, tuple(e.msgstr_plural.values()))
+            for e in polib.mofile(str(path))
+        }
 
     return entries(left) == entries(right)
 
@@ -73,4 +106,4 @@ def _same_entries(left: Path, right: Path) -> bool:
 def _placeholders(text: str) -> list[str]:
     import re
 
-    return re.findall(r"%\([a-z_]+\)[sd]|\{[a-z_]*\}", text)
+    return re.findall(r"%\([a-z_]+\)[sd]|%%|%[sd]|\{[a-z_]*\}", text)
