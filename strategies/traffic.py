@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 import requests
 
@@ -237,7 +238,8 @@ class TrafficGenerator:
                 received_at -= dt.timedelta(days=7)
             shipped_at = received_at - hour * rng.uniform(12, 24 * 4)
             paid_at = shipped_at - hour * rng.uniform(1, 48)
-        items = []
+        items: list[dict[str, Any]] = []
+        total = Decimal("0")
         for _ in range(rng.choices((1, 2, 3), weights=(70, 22, 8))[0]):
             if rng.random() < 0.05:
                 # A product ATOM never saw (not in the shop's catalogue).
@@ -246,15 +248,16 @@ class TrafficGenerator:
                 )
             else:
                 product = rng.choices(self.catalog, weights=self._weights)[0]
+            quantity = rng.choices((1, 2), weights=(85, 15))[0]
             items.append(
                 {
                     "product_id": product.product_id,
                     "title": product.title,
-                    "quantity": rng.choices((1, 2), weights=(85, 15))[0],
+                    "quantity": quantity,
                     "price": _money(product.price),
                 }
             )
-        total = sum((Decimal(i["price"]) * i["quantity"] for i in items), Decimal("0"))
+            total += product.price.quantize(CENT) * quantity
         tags = (
             [TAG_REFUND_NO_RETURN]
             if state in ("shipped", "received") and rng.random() < self.tag_rate

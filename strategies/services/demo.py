@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from strategies.models import Membership, Product, Scenario, Shop, Strategy, StrategyStatus
@@ -109,7 +109,7 @@ class DemoSeed:
     created: dict[str, int] = field(default_factory=dict)
 
 
-def _user(*, username: str, password: str, superuser: bool) -> tuple[AbstractUser, bool]:
+def _user(*, username: str, password: str, superuser: bool) -> tuple[User, bool]:
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     if user is not None:
