@@ -15,6 +15,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 DEFAULT_DAILY_CAP = Decimal("50000.00")
@@ -174,7 +175,8 @@ class Reason(models.TextChoices):
 
 
 class RequestStatus(models.TextChoices):
-    RECEIVED = "received", _("Received")
+    # Not the order status "Received" (签收): in Chinese a request is 已接收, an order 已签收.
+    RECEIVED = "received", pgettext_lazy("after-sales request status", "Received")
     MANUAL_REVIEW = "manual_review", _("Manual review")
     APPROVED = "approved", _("Approved")
     EXECUTED = "executed", _("Executed")
