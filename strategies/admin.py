@@ -77,6 +77,10 @@ from .tenancy import (
     shop_for_user,
 )
 
+admin.site.site_header = _("ATOM · automatic after-sales refunds")
+admin.site.site_title = _("ATOM back office")
+admin.site.index_title = _("Back office")
+
 STATUS_COLOURS: dict[str, str] = {
     StrategyStatus.INACTIVE: "#8a8a8a",
     StrategyStatus.TRIAL: "#d18b00",
@@ -161,6 +165,12 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
     filter_horizontal = ("products",)
     actions = ("make_active", "make_trial", "make_inactive")
     history_list_display = ("status", "position")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # django-admin-sortable2 heads its drag-handle column with the position's name
+        # ("priority"), which the number column already shows: call the handle what it does.
+        self._reorder_.__func__.short_description = _("drag")  # type: ignore[attr-defined]
 
     # -- the shop and scenario a page is about -------------------------------------------------
 
@@ -281,6 +291,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             )
         may_edit = self.has_add_permission(request)
         context = {
+            "title": gettext("Automatic refund strategies"),
             "atom_tabs": tabs,
             "atom_scenario_label": Scenario(scenario).label if scenario else "",
             "atom_add_url": (

@@ -50,14 +50,36 @@ FIELDSET_RISK = (_("Risk control"), ("risk_control",))
 FIELDSET_BUYER = (_("Buyer limit"), ("max_per_buyer_30d",))
 
 FIELDSET_HELP = {
+    "name": _("Shown in the decision log, the consumption dashboard and the alerts."),
+    "remark": _("A note for your team, e.g. why this strategy exists. Buyers never see it."),
+    "valid_from": _(
+        "The strategy starts deciding requests applied from this moment (shop's time). "
+        "Empty: at once."
+    ),
+    "valid_until": _(
+        "Requests applied after this moment are no longer decided by it. Empty: no end date."
+    ),
     "window_start": _(
         "A daily time range in the shop's time zone; it may cross midnight (22:00-08:00). "
         "Empty: all day."
     ),
+    "window_end": _(
+        "Outside the window this strategy is skipped; the next one by priority may still "
+        "approve. Set both times or neither."
+    ),
     "products": _("Empty: every product. Otherwise every item of the order must be chosen."),
     "covers_shipped": _(
-        "Days are counted from shipment (or receipt) to the request. Empty range: the whole status."
+        "Orders shipped but not yet received by the buyer. Days are counted from shipment to "
+        "the request; an empty range covers the whole status."
     ),
+    "shipped_min_days": _("E.g. 3: only requests made at least 3 days after shipment."),
+    "shipped_max_days": _("E.g. 7: only requests made at most 7 days after shipment."),
+    "covers_received": _(
+        "Orders the buyer has received. Days are counted from receipt to the request; an empty "
+        "range covers the whole status."
+    ),
+    "received_min_days": _("E.g. 1: only requests made at least 1 day after receipt."),
+    "received_max_days": _("E.g. 15: only requests made at most 15 days after receipt."),
     "daily_cap": _(
         "A request that would take today's total past this cap does not hit this strategy."
     ),
@@ -134,7 +156,7 @@ class StrategyForm(forms.ModelForm):
     atom_adding: bool = False
 
     reasons = forms.MultipleChoiceField(
-        label=_("accepted reasons"),
+        label=_("Accepted reasons"),
         choices=Reason.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
