@@ -1,0 +1,280 @@
+"""Benchmark of the decision service (``request_decide``) on PostgreSQL, beside pgbench.
+
+Deciders are PROCESSES (multiprocessing, fork), each with its own Django connection: with the
+GIL, threads would measure the interpreter lock as much as the database, and a real deployment
+runs deciders as prefork Celery children anyway. Requests are created in bulk before each timed
+run; only ``request_decide`` calls are timed (including the post-commit publish of the execution
+task to Redis db 8, as in production; ``--no-publish`` leaves it out).
+
+Two workloads, each with 1, 4 and 8 deciders:
+- hot: one shop, one strategy: every approval reserves on the SAME ledger row;
+- many: 50 shops with one strategy each, requests spread over them.
+
+pgbench TPC-B (``-i -s 10``, ``-c N -j 2 -T``) runs on a scratch database on the same server in
+the same run. Targets: many at 8 deciders >= 0.4x pgbench at 8 clients; hot >= 50% of many.
+
+    python bench/decide/run.py                        # about 2 minutes
+    python bench/decide/run.py --requests 2000 --pgbench-seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (
+    BIG_CAP,
+    DEFAULT_BROKER,
+    database_url,
+    flush_redis,
+    percentile,
+    pgbench_tps,
+    print_table,
+    setup_django,
+    verdict,
+    write_json,
+)
+
+TARGET_RATIO = 0.4
+TARGET_HOT_SHARE = 0.5
+MANY_SHOPS = 50
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=database_url("atom_bench_decide"))
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER))
+    parser.add_argument("--requests", type=int, default=4000, help="timed decisions per run")
+    parser.add_argument("--clients", default="1,4,8", help="decider process counts")
+    parser.add_argument("--pgbench-seconds", type=int, default=20)
+    parser.add_argument("--no-pgbench", action="store_true")
+    parser.add_argument("--no-publish", action="store_true", help="do not publish to Redis")
+    parser.add_argument("--json", default=None)
+    return parser.parse_args()
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def seed_shops(prefix: str, count: int) -> list[tuple[int, int]]:
+    """``count`` shops with one active strategy each (a cap never reached) and one shipped
+    order: [(shop id, order id)]."""
+    from strategies.models import Order, OrderItem, Shop, Strategy
+
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for i in range(count):
+        shop, _ = Shop.objects.get_or_create(
+            code=f"{prefix}-{i:03d}", defaults={"name": f"Bench {prefix} {i}", "api_secret": "s"}
+        )
+        Strategy.objects.get_or_create(
+            shop=shop,
+            scenario="post_shipment_refund",
+            name="Bench: approve everything",
+            defaults={"status": "active", "position": 1, "daily_cap": BIG_CAP},
+        )
+        order, created = Order.objects.get_or_create(
+            shop=shop,
+            order_id=f"OD-{prefix}-{i}",
+            defaults={
+                "status": "shipped",
+                "paid_at": now - dt.timedelta(days=2),
+                "shipped_at": now - dt.timedelta(days=1),
+            },
+        )
+        if created:
+            OrderItem.objects.create(
+                order=order, product_id="P1001", quantity=1, price=Decimal("1000.00")
+            )
+        out.append((shop.pk, order.pk))
+    return out
+
+
+def create_requests(targets: list[tuple[int, int]], count: int, tag: str) -> list[int]:
+    """``count`` requests in state ``received``, round-robin over ``targets``, in bulk."""
+    from strategies.models import AfterSaleRequest
+
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        AfterSaleRequest(
+            shop_id=targets[i % len(targets)][0],
+            order_id=targets[i % len(targets)][1],
+            aftersale_id=f"AS-{tag}-{i:07d}",
+            buyer_id=f"B{i % 997:05d}",
+            type="refund_only",
+            reason="no_longer_needed",
+            amount=Decimal("1.00"),
+            applied_at=now,
+            payload={},
+            payload_digest="0" * 64,
+        )
+        for i in range(count)
+    ]
+    created = AfterSaleRequest.objects.bulk_create(rows, batch_size=2000)
+    return [r.pk for r in created]
+
+
+# --- deciders -------------------------------------------------------------------------------
+
+
+def decider(
+    ids: list[int], warmup: int, barrier: Any, results: Any, no_publish: bool
+) -> None:  # pragma: no cover - runs in a child process
+    from django.db import connection
+
+    from strategies.services import decisions
+
+    if no_publish:
+        decisions._send_task = lambda name, args: None  # type: ignore[assignment]
+    for rid in ids[:warmup]:  # imports, connection, prepared plans: not timed
+        decisions.request_decide(request_id=rid)
+    latencies = []
+    barrier.wait()
+    started = time.time()
+    for rid in ids[warmup:]:
+        t0 = time.perf_counter()
+        decisions.request_decide(request_id=rid)
+        latencies.append(time.perf_counter() - t0)
+    ended = time.time()
+    connection.close()
+    results.put((started, ended, latencies))
+
+
+def run_one(workload: str, targets: list[tuple[int, int]], clients: int, args) -> dict[str, Any]:
+    from django.db import connections
+
+    from strategies.models import Decision
+
+    warmup = 5
+    tag = f"{workload}-{clients}-{time.time_ns()}"
+    ids = create_requests(targets, args.requests + warmup * clients, tag)
+    warm, timed = ids[: warmup * clients], ids[warmup * clients :]
+    slices = [warm[i::clients] + timed[i::clients] for i in range(clients)]
+    connections.close_all()  # never share a connection with the forked children
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(clients)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=decider, args=(s, warmup, barrier, results, args.no_publish))
+        for s in slices
+    ]
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    started = min(o[0] for o in outs)
+    ended = max(o[1] for o in outs)
+    latencies = [v for o in outs for v in o[2]]
+    approved = Decision.objects.filter(request_id__in=timed, outcome="approved").count()
+    elapsed = ended - started
+    return {
+        "workload": workload,
+        "clients": clients,
+        "decisions": len(latencies),
+        "approved": approved,
+        "seconds": round(elapsed, 3),
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    setup_django(database_url=args.database_url, broker_url=args.broker_url)
+    flush_redis(args.broker_url)
+    clients = [int(c) for c in args.clients.split(",")]
+    workloads = {"hot": seed_shops("hot", 1), "many": seed_shops("many", MANY_SHOPS)}
+
+    runs = []
+    for name, targets in workloads.items():
+        for n in clients:
+            run = run_one(name, targets, n, args)
+            runs.append(run)
+            print(
+                f"  {name:4} x{n}: {run['per_second']:.0f}/s  p50 {run['p50_ms']:.1f} ms  "
+                f"p99 {run['p99_ms']:.1f} ms  ({run['approved']}/{run['decisions']} approved)",
+                flush=True,
+            )
+    flush_redis(args.broker_url)
+
+    pgbench: dict[int, float] = {}
+    if not args.no_pgbench:
+        print(f"pgbench TPC-B -s 10, {args.pgbench_seconds} s per client count ...", flush=True)
+        pgbench = pgbench_tps(
+            database_url=args.database_url, clients=clients, seconds=args.pgbench_seconds
+        )
+
+    rows = []
+    for run in runs:
+        tps = pgbench.get(run["clients"], float("nan"))
+        run["pgbench_tps"] = tps
+        run["ratio"] = run["per_second"] / tps if tps == tps else float("nan")
+        rows.append(
+            [
+                run["workload"],
+                run["clients"],
+                run["decisions"],
+                run["per_second"],
+                run["p50_ms"],
+                run["p99_ms"],
+                tps,
+                f"{run['ratio']:.2f}",
+            ]
+        )
+    print()
+    print_table(
+        ["workload", "deciders", "decisions", "per s", "p50 ms", "p99 ms", "pgbench tps", "ratio"],
+        rows,
+    )
+
+    top = max(clients)
+    by = {(r["workload"], r["clients"]): r for r in runs}
+    many, hot = by[("many", top)], by[("hot", top)]
+    targets: dict[str, dict[str, Any]] = {}
+    if pgbench:
+        ratio = many["ratio"]
+        targets["many_vs_pgbench"] = {
+            "value": round(ratio, 3),
+            "target": f">= {TARGET_RATIO}",
+            "met": ratio >= TARGET_RATIO,
+        }
+    share = hot["per_second"] / many["per_second"]
+    targets["hot_vs_many"] = {
+        "value": round(share, 3),
+        "target": f">= {TARGET_HOT_SHARE}",
+        "met": share >= TARGET_HOT_SHARE,
+    }
+    print()
+    for name, t in targets.items():
+        print(
+            f"{name} at {top} deciders: {t['value']:.2f} (target {t['target']}): "
+            f"{verdict(t['met'])}"
+        )
+    path = write_json(
+        "decide",
+        {
+            "requests_per_run": args.requests,
+            "publish": not args.no_publish,
+            "runs": runs,
+            "pgbench_tps": pgbench,
+            "targets": targets,
+        },
+        args.json,
+    )
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

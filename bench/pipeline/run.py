@@ -1,0 +1,410 @@
+"""Benchmark of the whole pipeline: signed HTTP intake -> Redis -> Celery workers -> gateway.
+
+gunicorn (gthread: keep-alive, a few workers) serves ``atomsite.wsgi`` against the bench's own
+database; a real ``celery -A atomsite worker`` pool (prefork) decides and executes through the
+simulated gateway; Redis db 8 is the broker. Bodies come from ``strategies.traffic`` (realistic
+mixes of order states, reasons and amounts), each signed as API.md says, sent by a paced
+open-loop load generator (processes x threads, each thread with a keep-alive
+``requests.Session``).
+
+- Phase 1 (throughput): ``--rate`` requests/s offered (default 400) for ``--duration`` seconds
+  (default 60). Reported: requests fully processed per second (executed, or decided for manual
+  review, within the sending window) and end to end including the drain.
+  Target: >= 300 requests/s executed.
+- Phase 2 (latency): 150 requests/s offered for ``--latency-duration`` seconds; p50/p99 from
+  intake (``received_at``) to decision (``Decision.decided_at``). Target: p99 <= 100 ms.
+
+    python bench/pipeline/run.py
+    python bench/pipeline/run.py --duration 20 --latency-duration 20 --celery-concurrency 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (
+    BIG_CAP,
+    DEFAULT_BROKER,
+    RESULTS,
+    Server,
+    bench_environ,
+    bin_path,
+    celery_worker,
+    database_url,
+    flush_redis,
+    free_port,
+    percentile,
+    print_table,
+    setup_django,
+    verdict,
+    wait_for_port,
+    wait_worker_ready,
+    write_json,
+)
+
+TARGET_EXECUTED_PER_S = 300.0
+TARGET_P99_MS = 100.0
+LATENCY_RATE = 150.0
+FINAL = ("executed", "manual_review", "failed")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=database_url("atom_bench_pipeline"))
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER))
+    parser.add_argument("--duration", type=float, default=60.0, help="phase 1 seconds")
+    parser.add_argument("--rate", type=float, default=400.0, help="phase 1 offered requests/s")
+    parser.add_argument("--latency-duration", type=float, default=30.0, help="phase 2 seconds")
+    parser.add_argument("--latency-rate", type=float, default=LATENCY_RATE)
+    parser.add_argument("--shops", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--celery-concurrency", type=int, default=3)
+    parser.add_argument("--celery-pool", default="prefork")
+    parser.add_argument("--senders", type=int, default=2, help="load generator processes")
+    parser.add_argument("--threads", type=int, default=12, help="connections per sender")
+    parser.add_argument("--phases", default="1,2")
+    parser.add_argument("--json", default=None)
+    return parser.parse_args()
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def reset_and_seed(shops: int) -> list[tuple[str, str]]:
+    """Empties the bench database's shop data, then ``shops`` shops with one active strategy
+    per scenario (no limits, a cap never reached): [(code, secret)]."""
+    from django.db import connection
+
+    from strategies.models import SCENARIO_ORDER, Shop, Strategy
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE strategies_decision, strategies_aftersalerequest, strategies_orderitem, "
+            "strategies_order, strategies_dailyledger, strategies_product CASCADE"
+        )
+    out = []
+    for i in range(shops):
+        shop, _ = Shop.objects.get_or_create(
+            code=f"pipe-{i}", defaults={"name": f"Pipeline {i}", "api_secret": f"pipe-secret-{i}"}
+        )
+        for position, scenario in enumerate(SCENARIO_ORDER, start=1):
+            Strategy.objects.get_or_create(
+                shop=shop,
+                scenario=scenario,
+                name=f"Bench {scenario}",
+                defaults={"status": "active", "position": position, "daily_cap": BIG_CAP},
+            )
+        out.append((shop.code, shop.api_secret))
+    return out
+
+
+# --- load generator -------------------------------------------------------------------------
+
+
+def sender(
+    url: str,
+    shops: list[tuple[str, str]],
+    prefix: str,
+    rate: float,
+    duration: float,
+    threads: int,
+    start_at: float,
+    results: Any,
+) -> None:  # pragma: no cover - runs in a child process
+    """Paced open loop: request i leaves at ``start_at + i / rate`` (wall clock), on whichever
+    of ``threads`` keep-alive connections is free."""
+    import requests
+
+    from strategies.traffic import TrafficGenerator, post_signed
+
+    lock = threading.Lock()
+    state = {"next": 0}
+    statuses: Counter[str] = Counter()
+    latencies: list[float] = []
+    late: list[float] = []
+    total = int(rate * duration)
+
+    def run(t: int) -> None:
+        session = requests.Session()
+        code, secret = shops[t % len(shops)]
+        gen = TrafficGenerator(
+            seed=hash((prefix, t)) % 10**6, id_prefix=f"{prefix}T{t:02d}-", retry_rate=0.0
+        )
+        while True:
+            with lock:
+                i = state["next"]
+                state["next"] += 1
+            if i >= total:
+                return
+            due = start_at + i / rate
+            wait = due - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            body = gen.next_body(dt.datetime.now(dt.UTC))
+            t0 = time.perf_counter()
+            try:
+                response = post_signed(
+                    session=session, url=url, shop_code=code, secret=secret, body=body
+                )
+                key = str(response.status_code)
+            except requests.RequestException:
+                key = "error"
+            elapsed = time.perf_counter() - t0
+            with lock:
+                statuses[key] += 1
+                latencies.append(elapsed)
+                late.append(max(0.0, time.time() - elapsed - due))
+
+    pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    results.put((dict(statuses), latencies, late))
+
+
+def offer(
+    *, url: str, shops, prefix: str, rate: float, duration: float, senders: int, threads: int
+) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    start_at = time.time() + 1.0
+    procs = [
+        ctx.Process(
+            target=sender,
+            args=(url, shops, f"{prefix}{s}", rate / senders, duration, threads, start_at, results),
+        )
+        for s in range(senders)
+    ]
+    for p in procs:
+        p.start()
+    outs = [results.get(timeout=duration + 600) for _ in procs]
+    ended = time.time()
+    for p in procs:
+        p.join()
+    statuses: Counter[str] = Counter()
+    for o in outs:
+        statuses.update(o[0])
+    latencies = [v for o in outs for v in o[1]]
+    late = [v for o in outs for v in o[2]]
+    return {
+        "started": start_at,
+        "ended": ended,
+        "sent": sum(statuses.values()),
+        "statuses": dict(statuses),
+        "intake_p50_ms": percentile(latencies, 50) * 1000,
+        "intake_p99_ms": percentile(latencies, 99) * 1000,
+        "send_late_p99_ms": percentile(late, 99) * 1000,
+    }
+
+
+def wait_final(prefix: str, *, timeout: float) -> float:
+    """Until every request of the phase is final; returns the time waited."""
+    from strategies.models import AfterSaleRequest
+
+    t0 = time.time()
+    pending = AfterSaleRequest.objects.filter(
+        aftersale_id__startswith=f"AS{prefix}", status__in=["received", "approved"]
+    )
+    while pending.exists() and time.time() - t0 < timeout:
+        time.sleep(0.5)
+    return time.time() - t0
+
+
+def phase_figures(prefix: str, sent: dict[str, Any]) -> dict[str, Any]:
+    from strategies.models import AfterSaleRequest
+
+    rows = list(
+        AfterSaleRequest.objects.filter(aftersale_id__startswith=f"AS{prefix}").values_list(
+            "status", "received_at", "decision__decided_at", "decision__executed_at"
+        )
+    )
+    window_start = dt.datetime.fromtimestamp(sent["started"], dt.UTC)
+    window_end = dt.datetime.fromtimestamp(sent["ended"], dt.UTC)
+    window = (window_end - window_start).total_seconds()
+    done_at = []
+    to_decision = []
+    for status, received, decided, executed in rows:
+        if decided is not None:
+            to_decision.append((decided - received).total_seconds())
+        if status in FINAL:
+            done_at.append(executed or decided)
+    statuses = Counter(r[0] for r in rows)
+    in_window = sum(1 for t in done_at if window_start <= t <= window_end)
+    first = min((r[1] for r in rows), default=window_start)
+    last = max(done_at, default=window_end)
+    return {
+        "stored": len(rows),
+        "by_status": dict(statuses),
+        "window_s": round(window, 2),
+        "done_in_window_per_s": in_window / window if window else 0.0,
+        "end_to_end_per_s": len(done_at) / max((last - first).total_seconds(), 1e-9),
+        "to_decision_p50_ms": percentile(to_decision, 50) * 1000,
+        "to_decision_p99_ms": percentile(to_decision, 99) * 1000,
+        "to_decision_max_ms": max(to_decision, default=float("nan")) * 1000,
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    extra = {"CONN_MAX_AGE": "60"}
+    setup_django(database_url=args.database_url, broker_url=args.broker_url, **extra)
+    flush_redis(args.broker_url)
+    shops = reset_and_seed(args.shops)
+    from django.db import connections
+
+    connections.close_all()
+
+    env = bench_environ(database_url=args.database_url, broker_url=args.broker_url, **extra)
+    port = free_port()
+    logs = RESULTS / "logs"
+    web = Server(
+        "gunicorn",
+        [
+            bin_path("gunicorn"),
+            "atomsite.wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={args.web_workers}",
+            "--worker-class=gthread",
+            f"--threads={args.web_threads}",
+            "--keep-alive=30",
+            "--backlog=2048",
+        ],
+        env,
+        logs / "pipeline-gunicorn.log",
+    )
+    worker = celery_worker(
+        env=env,
+        concurrency=args.celery_concurrency,
+        pool=args.celery_pool,
+        log=logs / "pipeline-celery.log",
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/aftersales"
+    phases = {p.strip() for p in args.phases.split(",")}
+    results: dict[str, Any] = {
+        "settings": {k: v for k, v in vars(args).items() if k not in ("database_url", "json")}
+    }
+    try:
+        web.start()
+        worker.start()
+        wait_for_port(port)
+        wait_worker_ready()
+        print(
+            f"gunicorn {args.web_workers}x{args.web_threads} gthread on :{port}; celery "
+            f"{args.celery_pool} x{args.celery_concurrency}; {args.shops} shops",
+            flush=True,
+        )
+        if "1" in phases:
+            print(f"phase 1: {args.rate:.0f}/s offered for {args.duration:.0f} s ...", flush=True)
+            run = f"R{time.time_ns() % 10**6}"
+            sent = offer(
+                url=url,
+                shops=shops,
+                prefix=f"{run}A",
+                rate=args.rate,
+                duration=args.duration,
+                senders=args.senders,
+                threads=args.threads,
+            )
+            drained = wait_final(f"{run}A", timeout=300)
+            figures = phase_figures(f"{run}A", sent)
+            results["throughput"] = {**sent, **figures, "drain_s": round(drained, 1)}
+            flush_redis(args.broker_url)
+        if "2" in phases:
+            print(
+                f"phase 2: {args.latency_rate:.0f}/s offered for {args.latency_duration:.0f} s ...",
+                flush=True,
+            )
+            run = f"R{time.time_ns() % 10**6}"
+            sent = offer(
+                url=url,
+                shops=shops,
+                prefix=f"{run}B",
+                rate=args.latency_rate,
+                duration=args.latency_duration,
+                senders=1,
+                threads=args.threads,
+            )
+            drained = wait_final(f"{run}B", timeout=300)
+            figures = phase_figures(f"{run}B", sent)
+            results["latency"] = {**sent, **figures, "drain_s": round(drained, 1)}
+    finally:
+        worker.stop()
+        web.stop()
+        flush_redis(args.broker_url)
+
+    rows = []
+    for name in ("throughput", "latency"):
+        r = results.get(name)
+        if not r:
+            continue
+        rows.append(
+            [
+                name,
+                r["sent"],
+                r["sent"] / r["window_s"],
+                r["done_in_window_per_s"],
+                r["end_to_end_per_s"],
+                r["intake_p99_ms"],
+                r["to_decision_p50_ms"],
+                r["to_decision_p99_ms"],
+                r["drain_s"],
+            ]
+        )
+    print()
+    print_table(
+        [
+            "phase",
+            "sent",
+            "sent/s",
+            "done/s in window",
+            "done/s end-to-end",
+            "intake p99 ms",
+            "->decision p50 ms",
+            "->decision p99 ms",
+            "drain s",
+        ],
+        rows,
+    )
+    for name in ("throughput", "latency"):
+        if name in results:
+            r = results[name]
+            print(f"{name}: HTTP {r['statuses']}; requests {r['by_status']}")
+    targets: dict[str, Any] = {}
+    if "throughput" in results:
+        value = results["throughput"]["done_in_window_per_s"]
+        targets["executed_per_s"] = {
+            "value": round(value, 1),
+            "target": f">= {TARGET_EXECUTED_PER_S:.0f}",
+            "met": value >= TARGET_EXECUTED_PER_S,
+        }
+    if "latency" in results:
+        value = results["latency"]["to_decision_p99_ms"]
+        targets["p99_to_decision_ms_at_150"] = {
+            "value": round(value, 1),
+            "target": f"<= {TARGET_P99_MS:.0f}",
+            "met": value <= TARGET_P99_MS,
+        }
+    print()
+    for name, t in targets.items():
+        print(f"{name}: {t['value']} (target {t['target']}): {verdict(t['met'])}")
+    results["targets"] = targets
+    path = write_json("pipeline", results, args.json)
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
