@@ -33,7 +33,10 @@ def test_it_shows_every_explanation_in_a_table(client, viewer, shop):
         ],
     )
     client.force_login(viewer)
-    response = client.get(reverse("admin:monitoring_decisionlogentry_change", args=[decision.pk]))
+    response = client.get(
+        reverse("admin:monitoring_decisionlogentry_change", args=[decision.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",  # the English labels; the interface defaults to Chinese
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert 'class="atom-explanations"' in html
@@ -54,5 +57,8 @@ def test_it_shows_every_explanation_in_a_table(client, viewer, shop):
 def test_a_decision_without_explanations_says_so(client, viewer, shop):
     decision = make_log_decision(shop=shop, outcome="manual_review")
     client.force_login(viewer)
-    response = client.get(reverse("admin:monitoring_decisionlogentry_change", args=[decision.pk]))
+    response = client.get(
+        reverse("admin:monitoring_decisionlogentry_change", args=[decision.pk]),
+        HTTP_ACCEPT_LANGUAGE="en",  # the English labels; the interface defaults to Chinese
+    )
     assert "No strategy was passed over before this decision." in response.content.decode()

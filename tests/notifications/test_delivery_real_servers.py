@@ -134,7 +134,9 @@ def test_it_records_a_provider_4xx_as_a_permanent_failure(sms_provider, admin_cl
     assert "HTTP 400" in delivery.last_error
     assert list(delivery.attempt_log.values_list("ok", "permanent")) == [(False, True)]
     # Shown to the operator: the list marks it failed for good, the detail lists the attempt.
-    listing = admin_client.get("/admin/notifications/delivery/").content.decode()
+    listing = admin_client.get(
+        "/admin/notifications/delivery/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
     assert "Failed for good" in listing and "HTTP 400" in listing
     detail = admin_client.get(f"/admin/notifications/delivery/{delivery.pk}/change/")
     assert detail.status_code == 200

@@ -335,7 +335,8 @@ def test_it_rejects_what_postgresql_could_not_store_anywhere_in_the_body(client,
 
 def test_it_answers_405_in_json_for_other_methods(client, shop):
     for method in ("get", "put", "patch", "delete"):
-        response = getattr(client, method)(CREATE_URL)
+        # The messages follow Accept-Language (Chinese by default); this pins the English ones.
+        response = getattr(client, method)(CREATE_URL, HTTP_ACCEPT_LANGUAGE="en")
         assert response.status_code == 405, method
         assert response["Allow"] == "POST"
         assert response.json() == {"error": "Method not allowed."}
@@ -346,7 +347,7 @@ def test_it_answers_405_in_json_for_other_methods(client, shop):
 
 def test_it_answers_unknown_api_paths_with_json_404(client):
     for path in ("/api/v1/", "/api/v1/aftersales/", "/api/v1/nope", "/api/v1/aftersales/a/b"):
-        response = client.get(path)
+        response = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
         assert response.status_code == 404, path
         assert response.json() == {"error": "Not found."}
 
