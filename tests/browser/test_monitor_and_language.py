@@ -41,7 +41,7 @@ def test_it_finds_a_decision_by_order_id_and_shows_why_strategies_were_passed_ov
         request_id=make_request(shop=shop, order=wanted, amount="9.90", buyer_id="B9").pk
     )
     assert target.strategy_id == everyday.pk
-    assert [d.strategy.name for d in decided] == [
+    assert [d.strategy_name for d in decided] == [
         "Tiny refunds",
         "Everyday refunds",
         "Everyday refunds",
