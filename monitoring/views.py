@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -85,6 +87,12 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
             "explanations",
         )
         zones: dict[str, Any] = {}
+        # Inside a transaction the server-side cursor streams; in autocommit Django declares it
+        # WITH HOLD, and PostgreSQL would compute the whole result before the first row.
+        with transaction.atomic():
+            yield from _rows(rows, zones)
+
+    def _rows(rows: QuerySet, zones: dict[str, Any]) -> Iterator[str]:
         for (
             decided_at,
             shop_code,
@@ -99,9 +107,9 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
             status,
             explanations,
         ) in rows.iterator(chunk_size=EXPORT_CHUNK):
-            zone = zones.get(zone_name) or zones.setdefault(
-                zone_name, Shop(timezone=zone_name).zone
-            )
+            if zone_name not in zones:
+                zones[zone_name] = ZoneInfo(zone_name)
+            zone = zones[zone_name]
             yield writer.writerow(
                 [
                     timezone.localtime(decided_at, zone).isoformat(timespec="seconds"),

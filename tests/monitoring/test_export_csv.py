@@ -121,3 +121,25 @@ def test_headers_follow_the_callers_language(client, viewer, rows):
     raw, table = read(response)
     assert raw.startswith(b"\xef\xbb\xbf")
     assert len(table[0]) == 11
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_export_streams_from_a_cursor_that_is_not_materialized(client, shop):
+    # In autocommit a server-side cursor is declared WITH HOLD, which makes PostgreSQL compute
+    # the whole result (millions of rows) before the first line: the export must avoid it.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_membership
+
+    user = make_membership(shop=shop, username="exporter", role="viewer").user
+    for n in range(3):
+        make_log_decision(shop=shop, outcome="manual_review", aftersale_id=f"AS-S{n}")
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(EXPORT)
+        _raw, table = read(response)
+    assert sorted(r[2] for r in table[1:]) == ["AS-S0", "AS-S1", "AS-S2"]
+    declares = [q["sql"] for q in ctx.captured_queries if "DECLARE" in q["sql"].upper()]
+    assert declares, "the export reads through a server-side cursor"
+    assert all("WITH HOLD" not in sql.upper() for sql in declares)
