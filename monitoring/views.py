@@ -130,10 +130,16 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
 
 
 def explanations_text(explanations: Any) -> str:
+    if not explanations:
+        return ""
     parts = []
-    for entry in explanations or []:
-        _scenario, name, code, message = explanation_row(entry)
-        parts.append(f"{name} [{code}] {message}".strip())
+    for entry in explanations:
+        if isinstance(entry, dict) and isinstance(entry.get("strategy"), dict):
+            name = entry["strategy"].get("name") or entry["strategy"].get("id") or ""
+            parts.append(f"{name} [{entry.get('code', '')}] {entry.get('message', '')}".strip())
+        else:
+            _scenario, name, code, message = explanation_row(entry)
+            parts.append(f"{name} [{code}] {message}".strip())
     return "; ".join(parts)
 
 
