@@ -29,7 +29,8 @@ from .charts import bar_chart
 from .models import DecisionLogEntry
 from .selectors import consumption_series, consumption_today, explanation_row
 
-EXPORT_CHUNK = 2000
+EXPORT_CHUNK = 1000  # rows per fetch from the server-side cursor
+EXPORT_LINES_PER_CHUNK = 100  # CSV lines per chunk sent to the client
 BOM = "\ufeff"
 
 
@@ -90,7 +91,14 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
         # Inside a transaction the server-side cursor streams; in autocommit Django declares it
         # WITH HOLD, and PostgreSQL would compute the whole result before the first row.
         with transaction.atomic():
-            yield from _rows(rows, zones)
+            batch: list[str] = []
+            for line in _rows(rows, zones):
+                batch.append(line)
+                if len(batch) >= EXPORT_LINES_PER_CHUNK:
+                    yield "".join(batch)
+                    batch = []
+            if batch:
+                yield "".join(batch)
 
     def _rows(rows: QuerySet, zones: dict[str, Any]) -> Iterator[str]:
         for (
