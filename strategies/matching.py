@@ -69,6 +69,7 @@ from strategies.models import (
     Action,
     AfterSaleType,
     OrderStatus,
+    Reason,
     Scenario,
     StrategyStatus,
 )
@@ -218,10 +219,18 @@ MESSAGES: dict[str, str] = {
 }
 
 
+# Params stored as codes are shown by their label in the active language.
+_LABELLED_PARAMS = {"status": OrderStatus, "reason": Reason}
+
+
 def explanation_message(code: str, params: Mapping[str, str]) -> str:
     """The readable sentence for ``code`` with ``params``, in the active language."""
     key = f"{code}.{params['detail']}" if "detail" in params else code
-    return gettext(MESSAGES[key]) % params
+    shown = dict(params)
+    for name, choices in _LABELLED_PARAMS.items():
+        if shown.get(name) in choices.values:
+            shown[name] = str(choices(shown[name]).label)
+    return gettext(MESSAGES[key]) % shown
 
 
 @dataclass(frozen=True)

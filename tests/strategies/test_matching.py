@@ -133,7 +133,9 @@ def test_it_misses_a_shipped_order_when_shipped_is_not_covered():
     explanation = assert_miss(
         run(request(), strategy(covers_shipped=False)), "order_status_not_covered"
     )
-    assert explanation.message == "Order status shipped is not covered by the strategy"
+    assert (
+        explanation.message == "Order status Shipped, not received is not covered by the strategy"
+    )
 
 
 def test_it_misses_a_received_order_when_received_is_not_covered():
@@ -153,7 +155,7 @@ def test_it_misses_a_shipped_order_outside_the_days_since_shipment():
         "order_status_not_covered",
     )
     assert explanation.message == (
-        "Order status shipped for 1 days, outside the strategy's 2 to 7 days"
+        "Order status Shipped, not received for 1 days, outside the strategy's 2 to 7 days"
     )
 
 
@@ -169,7 +171,8 @@ def test_a_missing_shipment_time_does_not_cover_a_day_range():
     assert_hit(run(req, strategy()))  # no range: the whole status is covered
     explanation = assert_miss(run(req, strategy(shipped_max_days=7)), "order_status_not_covered")
     assert explanation.message == (
-        "Order status shipped has no date to count days from; the strategy needs … to 7 days"
+        "Order status Shipped, not received has no date to count days from; "
+        "the strategy needs … to 7 days"
     )
 
 
@@ -196,7 +199,10 @@ def test_it_misses_when_the_reason_is_not_accepted():
     explanation = assert_miss(
         run(request(), strategy(reasons=frozenset({"quality_issue"}))), "reason_not_covered"
     )
-    assert explanation.message == "Reason no_longer_needed is not accepted by the strategy"
+    assert (
+        explanation.message
+        == "Reason No longer needed / ordered by mistake is not accepted by the strategy"
+    )
 
 
 def test_an_empty_reason_set_accepts_any_reason():
@@ -414,3 +420,18 @@ def test_every_explanation_can_be_rendered_again_from_its_code_and_params():
         assert all(isinstance(v, str) for v in params.values())
         assert explanation_message(explanation.code, params) == explanation.message
         assert "%(" not in explanation.message
+
+
+def test_messages_show_statuses_and_reasons_by_their_label_not_their_code():
+    from django.utils import translation
+
+    from strategies.matching import explanation_message
+
+    with translation.override("en"):
+        message = explanation_message("reason_not_covered", {"reason": "quality_issue"})
+    assert "Quality issue" in message and "quality_issue" not in message
+    with translation.override("zh-hans"):
+        message = explanation_message(
+            "order_status_not_covered", {"detail": "status", "status": "shipped"}
+        )
+    assert "shipped" not in message

@@ -151,5 +151,5 @@ def test_days_since_receipt_use_the_receipt_time():
     assert verdict(run(req, strategy(received_min_days=2, received_max_days=2))) == "hit"
     evaluation = run(req, strategy(received_max_days=1))
     assert evaluation.explanations[0].message == (
-        "Order status received for 2 days, outside the strategy's … to 1 days"
+        "Order status Received for 2 days, outside the strategy's … to 1 days"
     )
