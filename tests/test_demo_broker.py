@@ -18,7 +18,8 @@ PER_PRODUCER = 300
 
 
 def produce(folder: str) -> None:
-    options = {"data_folder_in": folder, "data_folder_out": folder}
+    # control_folder too: kombu's default is a "control" folder in the working directory.
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
     with Connection("filesystem://", transport_options=options) as conn:
         queue = conn.SimpleQueue("race")
         for i in range(PER_PRODUCER):
@@ -26,7 +27,11 @@ def produce(folder: str) -> None:
 
 
 def test_filesystem_urls_use_the_atomic_transport(tmp_path):
-    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    options = {
+        "data_folder_in": str(tmp_path),
+        "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path),
+    }
     with Connection("filesystem://", transport_options=options) as conn:
         assert isinstance(conn.transport, Transport)
 
