@@ -166,6 +166,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int(
     "CELERY_TASK_SOFT_TIME_LIMIT", default=max(1, CELERY_TASK_TIME_LIMIT * 2 // 3)
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup would open a new database connection for every task; with this (very
+# large) reuse count it does not, and atomsite/celery.py closes connections per CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 1_000_000_000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Retries (gateway 5xx/timeouts, deadlock victims): exponential back-off from the base delay,
