@@ -62,6 +62,7 @@ class ChaosConfig:
     redis_restarts: int = 2
     shops: int = 3
     feeders: int = 3
+    rate: float | None = None  # requests/s offered by the feeders together; None: flat out
     sweep_every: float = 1.0
     sweep_after: float = 10.0  # above the normal queueing delay, or it floods the queue
     redis_down: float = 1.0  # seconds the broker stays down
@@ -138,6 +139,8 @@ class RedisServer:
     def start(self, *, timeout: float = 10.0) -> RedisServer:
         import redis
 
+        if self.log:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
@@ -157,6 +160,8 @@ class RedisServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if not isinstance(out, int):
+            out.close()
         client = redis.Redis(host="127.0.0.1", port=self.port)
         deadline = time.monotonic() + timeout
         try:
@@ -182,32 +187,30 @@ def broker(url: str) -> Iterator[None]:
     """Points this process's Celery app (the intake's and the sweeper's publishes) at ``url``
     for the block, then back."""
     from celery import current_app
+    from kombu import pools
 
-    app = current_app
-    old = app.conf.broker_url
-    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
-    old_env = os.environ.get("CELERY_BROKER_URL")
+    conf = current_app.conf
 
     def reset() -> None:
-        if app._pool is not None:
-            with contextlib.suppress(Exception):
-                app._pool.force_close_all()
-        app._pool = None
-        if "amqp" in app.__dict__:
-            app.amqp._producer_pool = None
+        current_app._pool = None
+        current_app.amqp._producer_pool = None
+        pools.reset()
 
-    app.conf.broker_url = url
+    saved = conf.broker_url, conf.broker_write_url, conf.broker_read_url
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     os.environ["CELERY_BROKER_URL"] = url
+    conf.broker_url = conf.broker_write_url = conf.broker_read_url = url
     reset()
     try:
         yield
     finally:
-        reset()
-        app.conf.broker_url = old
-        if old_env is None:
+        conf.broker_url, conf.broker_write_url, conf.broker_read_url = saved
+        if saved_env is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
-            os.environ["CELERY_BROKER_URL"] = old_env
+            os.environ["CELERY_BROKER_URL"] = saved_env
+        reset()
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -284,6 +287,10 @@ def run_chaos(
     def feed(index: int) -> None:
         try:
             for i in range(index, config.count, config.feeders):
+                if config.rate:  # request i leaves at i / rate
+                    delay = started_feed + i / config.rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
                 shop, payload = bodies[i]
                 request_receive(shop=shop, payload=payload)
                 with lock:
@@ -315,6 +322,7 @@ def run_chaos(
     events.sort()
 
     worker = start_worker()
+    started_feed = time.monotonic()
     feeders = [threading.Thread(target=feed, args=(i,)) for i in range(config.feeders)]
     sweeper = threading.Thread(target=sweep)
     for t in [*feeders, sweeper]:

@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 import time
@@ -146,9 +147,11 @@ def sender(
             with lock:
                 i = state["next"]
                 state["next"] += 1
-            if i >= total:
-                return
             due = start_at + i / rate
+            # Open loop for ``duration`` seconds: what could not leave in time is not sent (the
+            # achieved rate is reported next to the offered one).
+            if i >= total or time.time() > start_at + duration:
+                return
             wait = due - time.time()
             if wait > 0:
                 time.sleep(wait)
@@ -259,6 +262,8 @@ def phase_figures(prefix: str, sent: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     extra = {"CONN_MAX_AGE": "60"}
     setup_django(database_url=args.database_url, broker_url=args.broker_url, **extra)
     flush_redis(args.broker_url)
