@@ -168,7 +168,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int(
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup would open a new database connection for every task; with this (very
 # large) reuse count it does not, and atomsite/celery.py closes connections per CONN_MAX_AGE.
-CELERY_DB_REUSE_MAX = 1_000_000_000
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000_000)  # 0: per task
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Retries (gateway 5xx/timeouts, deadlock victims): exponential back-off from the base delay,
