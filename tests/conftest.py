@@ -56,3 +56,11 @@ def other_owner(other_shop):
 def owner_client(client, owner):
     client.force_login(owner)
     return client
+
+
+@pytest.fixture
+def as_owner(client, owner):
+    """The shop owner's admin session, in English (the default interface is Chinese)."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client.force_login(owner)
+    return client

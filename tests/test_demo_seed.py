@@ -16,11 +16,6 @@ from strategies.models import (
 from strategies.services.demo import demo_seed
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def counts() -> dict[str, int]:
     return {
         "shops": Shop.objects.count(),

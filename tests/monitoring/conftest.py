@@ -88,12 +88,6 @@ def analyze() -> None:
             cur.execute(f"ANALYZE {model._meta.db_table}")
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Users are created in most tests here; the password hash is not what they test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff_client(client, viewer):
     client.force_login(viewer)

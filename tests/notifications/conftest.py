@@ -16,12 +16,6 @@ from notifications import tasks
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    # Test users need a password, not a slow hash of it.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def published(monkeypatch) -> list[tuple[list, dict]]:
     """Sends of ``notifications.send_delivery``, recorded at the one publish seam instead of
     going to the broker (tests call the tasks themselves)."""

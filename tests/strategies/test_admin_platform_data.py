@@ -11,18 +11,6 @@ from tests.factories import make_order, make_request
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_owner(client, owner):
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    client.force_login(owner)
-    return client
-
-
 @pytest.fixture
 def as_operator(client):
     user = get_user_model().objects.create_superuser("root", password="pw-for-tests-1")

@@ -23,11 +23,6 @@ def change_url(strategy):
     return reverse("admin:strategies_strategy_change", args=[strategy.pk])
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def en(client):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"

@@ -4,7 +4,6 @@
 import json
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from strategies.models import Strategy
@@ -14,18 +13,6 @@ pytestmark = pytest.mark.django_db
 
 UPDATE = reverse("admin:strategies_strategy_sortable_update")
 SCENARIO = "post_shipment_refund"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_owner(client, owner):
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    client.force_login(owner)
-    return client
 
 
 def post(client, body, **params):

@@ -4,25 +4,12 @@ only shop A's rows; a forged foreign id is a form error (RELIABILITY.md 19)."""
 import json
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from strategies.models import Strategy
 from tests.factories import make_order, make_product, make_request, make_strategy
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def as_owner(client, owner):
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    client.force_login(owner)
-    return client
 
 
 @pytest.fixture
