@@ -28,7 +28,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from strategies.models import Outcome, Shop, Strategy
-from strategies.tenancy import ShopScopedAdminMixin, is_operator, scope_to_user, shop_for_user
+from strategies.tenancy import (
+    OperatorShopFilter,
+    ShopScopedAdminMixin,
+    is_operator,
+    scope_to_user,
+    shop_for_user,
+)
 
 from .models import ConsumptionOverview, DecisionLogEntry
 from .paginators import CappedCountPaginator
@@ -55,7 +61,7 @@ class StrategyFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         strategies = scope_to_user(Strategy.objects.all(), request.user)
         if is_operator(request.user):
-            shop_id = request.GET.get(ShopFilter.parameter_name)
+            shop_id = request.GET.get(OperatorShopFilter.parameter_name)
             if shop_id and shop_id.isdigit():
                 strategies = strategies.filter(shop_id=int(shop_id))
             rows = strategies.order_by("shop__code", "scenario", "position", "id").values_list(
@@ -73,26 +79,6 @@ class StrategyFilter(admin.SimpleListFilter):
             return queryset.none()
         # The list is already scoped to the caller's shop: another shop's id matches nothing.
         return queryset.filter(strategy_id=int(value))
-
-
-class ShopFilter(admin.SimpleListFilter):
-    """Operators only (staff see one shop and never get this filter)."""
-
-    title = _("shop")
-    parameter_name = "shop"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        if not is_operator(request.user):
-            return []
-        return [(str(pk), str(code)) for pk, code in Shop.objects.values_list("id", "code")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value is None:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(shop_id=int(value))
 
 
 class DecidedDateRangeFilter(admin.ListFilter):
@@ -127,7 +113,7 @@ class DecidedDateRangeFilter(admin.ListFilter):
 
     def _zone(self, request: HttpRequest) -> dt.tzinfo:
         if is_operator(request.user):
-            shop_id = request.GET.get(ShopFilter.parameter_name, "")
+            shop_id = request.GET.get(OperatorShopFilter.parameter_name, "")
             shop = Shop.objects.filter(pk=shop_id).first() if shop_id.isdigit() else None
             return shop.zone if shop else default_zone()
         shop = shop_for_user(request.user)
@@ -255,7 +241,7 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     def get_list_filter(self, request: HttpRequest) -> tuple:
         filters = tuple(self.list_filter)
         if is_operator(request.user):
-            return (ShopFilter, *filters)
+            return (OperatorShopFilter, *filters)
         return filters
 
     def get_search_results(
@@ -266,7 +252,7 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if is_operator(request.user) and not request.GET.get(ShopFilter.parameter_name):
+        if is_operator(request.user) and not request.GET.get(OperatorShopFilter.parameter_name):
             # The indexes lead with the shop: naming every shop lets PostgreSQL probe each
             # shop's index range instead of scanning the whole table.
             queryset = queryset.filter(shop_id__in=list(Shop.objects.values_list("id", flat=True)))

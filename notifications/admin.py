@@ -38,11 +38,6 @@ DELIVERY_FIELDS = (
 )
 
 
-class _NotFoundIs404:
-    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
-        raise Http404
-
-
 class _ReadStatus(admin.SimpleListFilter):
     title = _("read")
     parameter_name = "unread"
@@ -59,7 +54,7 @@ class _ReadStatus(admin.SimpleListFilter):
 
 
 @admin.register(Notice)
-class NoticeAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
+class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ["display_title", "shop", "created_at", "read_at"]
     list_display_links = ["display_title"]
     list_filter = [_ReadStatus]
@@ -127,7 +122,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(_NotFoundIs404, ShopScopedAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     shop_field = "alert__shop"
     list_display = [
         "created_at",

@@ -70,6 +70,8 @@ from .services.strategies import (
 )
 from .services.strategy_files import strategies_export
 from .tenancy import (
+    NotFoundIs404Mixin,
+    OperatorShopFilter,
     ShopScopedAdminMixin,
     can_edit,
     is_operator,
@@ -104,43 +106,15 @@ def _badge(label: Any, colour: str) -> str:
     )
 
 
-class ShopFilter(admin.SimpleListFilter):
-    """Operators only (never offered to merchant staff): narrows a list to one shop."""
-
-    title = _("shop")
-    parameter_name = "shop"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        if not is_operator(request.user):
-            return []
-        return [(str(s.pk), str(s)) for s in Shop.objects.order_by("code")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        if value and value.isdigit():
-            field = getattr(self, "shop_field", "shop")
-            return queryset.filter(**{f"{field}_id": int(value)})
-        return queryset
-
-
-class NotFoundMixin:
-    """Another shop's object is "not found" (404), not Django's redirect to the index."""
-
-    def _get_obj_does_not_exist_redirect(
-        self, request: HttpRequest, opts: Any, object_id: str
-    ) -> HttpResponse:
-        raise Http404
-
-
 def _operator_filters(request: HttpRequest, filters: Any) -> list[Any]:
-    return ([ShopFilter] if is_operator(request.user) else []) + list(filters)
+    return ([OperatorShopFilter] if is_operator(request.user) else []) + list(filters)
 
 
 # --------------------------------------------------------------------------------------------
 # Strategies
 
 
-class _StrategyAdminBase(NotFoundMixin, ShopScopedAdminMixin, SimpleHistoryAdmin):
+class _StrategyAdminBase(ShopScopedAdminMixin, SimpleHistoryAdmin):
     # django-admin-sortable2 extends this template (it reads it through ``super()``).
     change_list_template = "admin/strategies/strategy/strategy_change_list.html"
 
@@ -677,7 +651,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
 
 @admin.register(Shop)
-class ShopAdmin(NotFoundMixin, admin.ModelAdmin):
+class ShopAdmin(NotFoundIs404Mixin, admin.ModelAdmin):
     """Operators manage shops; a member sees their own shop, never its API secret."""
 
     list_display = ("code", "name", "timezone", "phone", "alert_email")
@@ -720,7 +694,7 @@ class ShopAdmin(NotFoundMixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(NotFoundMixin, admin.ModelAdmin):
+class MembershipAdmin(NotFoundIs404Mixin, admin.ModelAdmin):
     list_display = ("user", "shop", "role")
     list_filter = ("role", "shop")
     list_select_related = ("user", "shop")
@@ -760,7 +734,7 @@ class _ReadOnly:
 
 
 @admin.register(Product)
-class ProductAdmin(NotFoundMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+class ProductAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("product_id", "title")
     search_fields = ("=product_id", "title")
 
@@ -784,7 +758,7 @@ class OrderItemInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(_ReadOnly, NotFoundMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+class OrderAdmin(_ReadOnly, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("order_id", "status", "paid_at", "shipped_at", "received_at")
     list_filter = ("status",)
     search_fields = ("=order_id",)
@@ -796,7 +770,7 @@ class OrderAdmin(_ReadOnly, NotFoundMixin, ShopScopedAdminMixin, admin.ModelAdmi
 
 
 @admin.register(AfterSaleRequest)
-class AfterSaleRequestAdmin(_ReadOnly, NotFoundMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+class AfterSaleRequestAdmin(_ReadOnly, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "aftersale_id",
         "order",

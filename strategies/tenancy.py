@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from .models import Membership, Shop
 
@@ -75,7 +77,36 @@ def _raise_404() -> Any:
     raise Http404
 
 
-class ShopScopedAdminMixin:
+class NotFoundIs404Mixin:
+    """Another shop's object is "not found" (404), not Django's redirect to the admin index."""
+
+    def _get_obj_does_not_exist_redirect(
+        self, request: HttpRequest, opts: Any, object_id: str
+    ) -> HttpResponse:
+        raise Http404
+
+
+class OperatorShopFilter(admin.SimpleListFilter):
+    """Narrows a list to one shop; offered to operators only (staff see one shop anyway)."""
+
+    title = _("shop")
+    parameter_name = "shop"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        if not is_operator(request.user):
+            return []
+        return [(str(s.pk), str(s)) for s in Shop.objects.order_by("code")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(shop_id=int(value))
+
+
+class ShopScopedAdminMixin(NotFoundIs404Mixin):
     """Scopes an admin's rows, dropdowns and rights to the user's shop.
 
     ``shop_field`` is the lookup from the model to its shop (``"shop"``, ``"order__shop"``...).
