@@ -357,9 +357,11 @@ def send_traffic(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         i = 0
         while not stop.is_set():
-            due = start + i / rate
-            if duration is not None and due - start >= duration:
+            offset = i / rate
+            # Compare the offset itself: (start + offset) - start can round below the duration.
+            if duration is not None and offset >= duration:
                 break
+            due = start + offset
             now = time.monotonic()
             if due > now and stop.wait(due - now):
                 break
