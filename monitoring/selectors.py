@@ -16,6 +16,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from strategies.matching import explanation_message
 from strategies.models import DailyLedger, Decision, Outcome, Scenario, Shop, Strategy
 from strategies.selectors import (
     Consumption,
@@ -148,9 +149,17 @@ def explanation_row(entry: Any) -> tuple[str, str, str, str]:
         name = str(strategy.get("name") or strategy.get("id") or "")
     else:
         name = str(entry.get("strategy_name") or strategy or "")
-    return (
-        str(labels.get(scenario, scenario)),
-        name,
-        str(entry.get("code") or ""),
-        str(entry.get("message") or ""),
-    )
+    code = str(entry.get("code") or "")
+    return (str(labels.get(scenario, scenario)), name, code, _message_for_viewer(entry, code))
+
+
+def _message_for_viewer(entry: dict, code: str) -> str:
+    """The message in the viewer's language, re-rendered from its params; the stored text
+    (written in the language active at decision time) when it cannot be."""
+    params = entry.get("params")
+    if isinstance(params, dict):
+        try:
+            return explanation_message(code, params)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return str(entry.get("message") or "")

@@ -62,3 +62,22 @@ def test_a_decision_without_explanations_says_so(client, viewer, shop):
         HTTP_ACCEPT_LANGUAGE="en",  # the English labels; the interface defaults to Chinese
     )
     assert "No strategy was passed over before this decision." in response.content.decode()
+
+
+def test_explanations_are_shown_in_the_viewers_language_from_their_params():
+    from django.utils import translation
+
+    from monitoring.selectors import explanation_row
+
+    entry = {
+        "scenario": "post_shipment_refund",
+        "strategy": {"id": 1, "name": "Small"},
+        "code": "over_per_request_cap",
+        "message": "单笔金额 25.00 超过单笔金额上限 20.00",
+        "params": {"amount": "25.00", "cap": "20.00"},
+    }
+    with translation.override("en"):
+        message = explanation_row(entry)[3]
+    assert message == "Amount 25.00 is over the per-request cap 20.00"
+    # Without params (or with unusable ones) the stored text is shown as it is.
+    assert explanation_row({**entry, "params": None})[3] == entry["message"]
