@@ -43,6 +43,8 @@ The exact semantics of each check:
   hours still passes).
 - Risk: with ``risk_control`` on, a request the platform flagged is not approved.
 - Per-request cap: ``amount <= per_request_cap``.
+- Order total: what the order already had auto-approved (``order_refunded``) plus ``amount``
+  must not pass the order's total (several requests on one order never refund more than it).
 - Per-buyer limit: ``buyer_approvals_30d < max_per_buyer_30d``.
 - Daily cap, a hard ceiling: ``consumed_today.get(id, 0) + amount <= daily_cap``; reaching the
   cap exactly hits, a request that would cross it does not.
@@ -87,6 +89,8 @@ class OrderSnapshot:
     received_at: dt.datetime | None
     tags: frozenset[str]
     product_ids: frozenset[str]
+    # Sum of price x quantity of the items; None: unknown, not checked.
+    total: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ REASON_NOT_COVERED = "reason_not_covered"
 APPLICATION_TOO_LATE = "application_too_late"
 RISK_FLAGGED = "risk_flagged"
 OVER_PER_REQUEST_CAP = "over_per_request_cap"
+ORDER_TOTAL_EXCEEDED = "order_total_exceeded"
 BUYER_LIMIT_REACHED = "buyer_limit_reached"
 DAILY_CAP_REACHED = "daily_cap_reached"
 TRIAL_WOULD_HIT = "trial_would_hit"
@@ -206,6 +211,10 @@ MESSAGES: dict[str, str] = {
     ),
     RISK_FLAGGED: gettext_noop("The platform flagged the request as risky and risk control is on"),
     OVER_PER_REQUEST_CAP: gettext_noop("Amount %(amount)s is over the per-request cap %(cap)s"),
+    ORDER_TOTAL_EXCEEDED: gettext_noop(
+        "Amount %(amount)s on top of %(refunded)s already auto-approved on this order would pass "
+        "the order total %(total)s"
+    ),
     BUYER_LIMIT_REACHED: gettext_noop(
         "Buyer %(buyer_id)s already has %(approvals)s auto-approvals in 30 days, the limit is "
         "%(limit)s"
@@ -249,6 +258,8 @@ class Context:
     zone: ZoneInfo
     consumed_today: Mapping[int, Decimal]
     buyer_approvals_30d: int
+    # Auto-approved on the same order before (not released).
+    order_refunded: Decimal = ZERO
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +423,21 @@ def check_per_request_cap(strategy: StrategySnapshot, ctx: Context) -> Miss | No
     return Miss(OVER_PER_REQUEST_CAP, {"amount": money(ctx.request.amount), "cap": money(cap)})
 
 
+def check_order_total(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
+    # Several requests on one order may each be within its total; together they never pass it.
+    total = ctx.request.order.total
+    if total is None or ctx.order_refunded + ctx.request.amount <= total:
+        return None
+    return Miss(
+        ORDER_TOTAL_EXCEEDED,
+        {
+            "amount": money(ctx.request.amount),
+            "refunded": money(ctx.order_refunded),
+            "total": money(total),
+        },
+    )
+
+
 def check_buyer_limit(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
     limit = strategy.max_per_buyer_30d
     if limit is None or ctx.buyer_approvals_30d < limit:
@@ -451,6 +477,7 @@ CHECKS: tuple[Callable[[StrategySnapshot, Context], Miss | None], ...] = (
     check_application_time,  # application_too_late
     check_risk,  # risk_flagged
     check_per_request_cap,  # over_per_request_cap
+    check_order_total,  # order_total_exceeded
     check_buyer_limit,  # buyer_limit_reached
     check_daily_cap,  # daily_cap_reached
 )
@@ -532,6 +559,7 @@ def evaluate(
     zone: ZoneInfo,
     consumed_today: Mapping[int, Decimal],
     buyer_approvals_30d: int,
+    order_refunded: Decimal = ZERO,
 ) -> Evaluation:
     """The first active strategy that passes every check, with why each one before it did not."""
     ctx = Context(
@@ -539,6 +567,7 @@ def evaluate(
         zone=zone,
         consumed_today=consumed_today,
         buyer_approvals_30d=buyer_approvals_30d,
+        order_refunded=order_refunded,
     )
     explanations: list[Explanation] = []
     for strategy in candidates(strategies, scenarios_for(request)):

@@ -409,6 +409,10 @@ class DailyLedger(models.Model):
         _("approved amount"), default=Decimal("0.00"), max_digits=14, decimal_places=2
     )
     approved_count = models.PositiveIntegerField(_("approved requests"), default=0)
+    # Set once, by the first request of the day this strategy passed over because its amount
+    # would pass the cap: from then on requests go to manual review, so the 100% alert is due
+    # even when the approvals never add up to the cap exactly.
+    cap_refused_at = models.DateTimeField(_("first refused for the cap at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("daily consumption")

@@ -23,6 +23,7 @@ def snapshot_order(order: Order) -> OrderSnapshot:
         received_at=order.received_at,
         tags=frozenset(order.tags or ()),
         product_ids=frozenset(item.product_id for item in order.items.all()),
+        total=sum((item.price * item.quantity for item in order.items.all()), Decimal("0.00")),
     )
 
 

@@ -50,6 +50,52 @@ def ledger_reserve(*, ledger_id: int, amount: Decimal, cap: Decimal) -> Decimal 
     return Decimal(str(row[0])).quantize(Decimal("0.01"))
 
 
+def ledger_reserve_on_day(
+    *, shop_id: int, strategy_id: int, day: dt.date, amount: Decimal, cap: Decimal
+) -> tuple[int, Decimal] | None:
+    """Adds ``amount`` to the (strategy, day) ledger if it stays within ``cap``, creating the
+    row when this is the day's first approval: ``(ledger id, new total)``, or None if full.
+
+    ONE statement, an upsert whose UPDATE is conditional: on a conflict PostgreSQL locks the
+    existing row and evaluates the WHERE on its latest version, exactly as the conditional
+    UPDATE of ``ledger_reserve`` does, so concurrent reservations can never overshoot. The
+    INSERT itself only happens when ``amount`` alone fits the cap.
+
+    The cap is the strategy's as committed when this statement runs, not the one the matcher
+    read a moment before: a merchant who lowers the cap or switches the strategy off while a
+    request is being decided is obeyed (``cap`` is only an upper bound on top of it).
+    """
+    table = DailyLedger._meta.db_table
+    live_cap = (
+        f"(SELECT MIN(s.daily_cap) FROM {Strategy._meta.db_table} s "  # noqa: S608
+        "WHERE s.id = %s AND s.status = %s AND s.daily_cap <= CAST(%s AS NUMERIC))"
+    )
+    live = [strategy_id, StrategyStatus.ACTIVE.value, cap]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (shop_id, strategy_id, day, consumed, approved_count) "
+            f"SELECT %s, %s, %s, CAST(%s AS NUMERIC), 1 WHERE CAST(%s AS NUMERIC) <= {live_cap} "
+            f"ON CONFLICT (strategy_id, day) DO UPDATE SET "
+            f"consumed = {table}.consumed + excluded.consumed, "
+            f"approved_count = {table}.approved_count + 1 "
+            f"WHERE {table}.consumed + excluded.consumed <= {live_cap} "
+            "RETURNING id, consumed",
+            [
+                shop_id,
+                strategy_id,
+                connection.ops.adapt_datefield_value(day),
+                amount,
+                amount,
+                *live,
+                *live,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return row[0], Decimal(str(row[1])).quantize(Decimal("0.01"))
+
+
 def ledger_release(*, decision_id: int, now: dt.datetime | None = None) -> bool:
     """Gives a failed approval's amount back to its ledger, exactly once (only once the
     decision is marked failed: an executed approval keeps its reservation).

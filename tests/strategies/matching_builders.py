@@ -69,6 +69,7 @@ def run(
     zone: ZoneInfo = SHANGHAI,
     consumed: Mapping[int, Decimal] | None = None,
     buyer_approvals: int = 0,
+    order_refunded: Decimal = Decimal("0.00"),
 ) -> Evaluation:
     return evaluate(
         req,
@@ -76,6 +77,7 @@ def run(
         zone=zone,
         consumed_today=consumed or {},
         buyer_approvals_30d=buyer_approvals,
+        order_refunded=order_refunded,
     )
 
 

@@ -149,7 +149,9 @@ def test_a_cap_lowered_below_todays_consumption_stops_hits_without_alerts(
         assert [e["code"] for e in decision.explanations] == ["daily_cap_reached"]
     ledger = DailyLedger.objects.get(strategy=strategy)
     assert (ledger.consumed, ledger.approved_count) == (Decimal("600.00"), 1)
-    assert sent == []  # no alert storm, nothing to execute
+    # Nothing to execute and no alert storm: one check, by the first request refused for the
+    # cap, so the merchant hears once that requests now go to manual review.
+    assert sent == [("notifications.check_ledger_alerts", [ledger.pk])]
     from strategies.selectors import strategy_consumption_today
 
     consumption = strategy_consumption_today(strategies=[strategy])[strategy.pk]
@@ -182,10 +184,10 @@ def _decide_counting_queries(shop, django_assert_num_queries, expected: int) -> 
         return request_decide(request_id=request.pk)
 
 
-# SAVEPOINT, request FOR UPDATE (+shop, order), items, strategies (+version), products,
-# today's ledgers, buyer lock, buyer count, ledger reserve, decision insert, request update,
-# RELEASE SAVEPOINT.
-DECIDE_QUERIES = 12
+# SAVEPOINT, request FOR UPDATE (+shop, order, items), strategies (+products, version, today's
+# ledger, the order's approvals), buyer lock, buyer count, ledger upsert, decision insert,
+# request update, RELEASE SAVEPOINT.
+DECIDE_QUERIES = 9
 
 
 @pytest.mark.parametrize("strategies", [1, 10])
@@ -200,7 +202,7 @@ def test_the_query_count_does_not_grow_with_strategies(
     make_decision(request=make_request(shop=shop, amount="1.00"), strategy=first)
     first.status = "inactive"
     first.save()
-    ledgers_roll_over()  # today's rows exist (else +2 queries for the first approval of the day)
+    ledgers_roll_over()  # today's rows exist (the first approval of the day costs the same)
     decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES)
     assert decision.outcome == "approved"
     assert len(decision.explanations) == strategies
@@ -220,11 +222,11 @@ def test_the_query_count_does_not_grow_with_past_decisions(
     assert decision.outcome == "approved"
 
 
-def test_the_first_approval_of_the_day_adds_two_queries_to_create_the_ledger_row(
+def test_the_first_approval_of_the_day_creates_the_ledger_row_in_the_same_statement(
     shop, sent, django_assert_num_queries
 ):
     make_strategy(shop=shop, status="active", max_per_buyer_30d=100)
-    decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES + 2)
+    decision = _decide_counting_queries(shop, django_assert_num_queries, DECIDE_QUERIES)
     assert decision.ledger.consumed == Decimal("1.00")
 
 
@@ -232,6 +234,37 @@ def test_a_replay_only_reads_and_changes_nothing(shop, sent, django_assert_num_q
     make_strategy(shop=shop, status="active")
     request = make_request(shop=shop)
     first = request_decide(request_id=request.pk)
-    # SAVEPOINT, request FOR UPDATE, its decision, RELEASE (the prefetch of items included).
-    with django_assert_num_queries(5):
+    # SAVEPOINT, request FOR UPDATE (with its items), its decision, RELEASE.
+    with django_assert_num_queries(4):
         assert request_decide(request_id=request.pk).pk == first.pk
+
+
+def test_the_first_request_refused_for_a_nearly_full_cap_asks_once_for_the_100_alert(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
+    make_decision(request=make_request(shop=shop, amount="99.95"), strategy=strategy)
+    ledger = DailyLedger.objects.get(strategy=strategy)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            decision = request_decide(request_id=make_request(shop=shop, amount="9.90").pk)
+        assert decision.outcome == "manual_review"
+    ledger.refresh_from_db()
+    assert ledger.cap_refused_at is not None
+    assert ledger.consumed == Decimal("99.95")
+    assert sent == [("notifications.check_ledger_alerts", [ledger.pk])]
+
+
+def test_a_request_too_big_for_a_cap_far_from_full_raises_no_alert(
+    shop, sent, django_capture_on_commit_callbacks
+):
+    strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
+    make_decision(request=make_request(shop=shop, amount="10.00"), strategy=strategy)
+    order = make_order(shop=shop, items=[("P1001", 1, "500.00")])
+    with django_capture_on_commit_callbacks(execute=True):
+        decision = request_decide(
+            request_id=make_request(shop=shop, order=order, amount="95.00").pk
+        )
+    assert [e["code"] for e in decision.explanations] == ["daily_cap_reached"]
+    assert DailyLedger.objects.get(strategy=strategy).cap_refused_at is None
+    assert sent == []

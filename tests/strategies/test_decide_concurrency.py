@@ -67,9 +67,14 @@ def test_50_deciders_never_pass_the_cap_and_fill_it_to_within_one_request():
     shop = make_shop()
     strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("50000.00"))
     rng = random.Random(7)
-    order = make_order(shop=shop, items=[("P1001", 1, "1000.00")])
+    # One order each: requests on one order are decided in turn (its row lock), and the point
+    # here is deciders racing for the same ledger row.
     requests = [
-        make_request(shop=shop, order=order, amount=f"{rng.randint(30000, 90000) / 100:.2f}")
+        make_request(
+            shop=shop,
+            order=make_order(shop=shop, items=[("P1001", 1, "1000.00")]),
+            amount=f"{rng.randint(30000, 90000) / 100:.2f}",
+        )
         for _ in range(120)
     ]
     assert sum(r.amount for r in requests) > strategy.daily_cap  # the cap will be crossed

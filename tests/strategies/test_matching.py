@@ -272,6 +272,26 @@ def test_one_cent_over_the_per_request_cap_misses():
     assert_miss(run(req, strategy(per_request_cap=Decimal("20.00"))), "over_per_request_cap")
 
 
+# -- order total -------------------------------------------------------------------------------
+
+
+def test_it_hits_when_the_order_still_has_the_amount_left():
+    req = request(amount=Decimal("5.00"), order_fields={"total": Decimal("9.90")})
+    assert_hit(run(req, strategy(), order_refunded=Decimal("4.90")))
+
+
+def test_it_misses_when_earlier_approvals_on_the_order_leave_too_little():
+    req = request(amount=Decimal("5.00"), order_fields={"total": Decimal("9.90")})
+    explanation = assert_miss(
+        run(req, strategy(), order_refunded=Decimal("4.91")), "order_total_exceeded"
+    )
+    assert explanation.message == (
+        "Amount 5.00 on top of 4.91 already auto-approved on this order would pass the order "
+        "total 9.90"
+    )
+    assert explanation.params == {"amount": "5.00", "refunded": "4.91", "total": "9.90"}
+
+
 # -- per-buyer limit ---------------------------------------------------------------------------
 
 
@@ -344,19 +364,24 @@ def test_the_first_failing_check_in_the_fixed_order_explains_the_miss():
         ("max_hours_since_payment", None, "application_too_late"),
         ("risk_control", False, "risk_flagged"),
         ("per_request_cap", None, "over_per_request_cap"),
+        ("order_refunded", Decimal("0.00"), "order_total_exceeded"),  # the order, not a setting
         ("max_per_buyer_30d", None, "buyer_limit_reached"),
         ("daily_cap", Decimal("50000.00"), "daily_cap_reached"),
     ]
     assert len(expected) == len(CHECKS)
-    req = request(risk_flag=True)
+    req = request(risk_flag=True, order_fields={"total": Decimal("9.90")})
     current = failing_everything
+    refunded = Decimal("0.01")
     for field, passing_value, code in expected:
-        assert codes(run(req, current, buyer_approvals=1)) == [(1, code)]
+        assert codes(run(req, current, buyer_approvals=1, order_refunded=refunded)) == [(1, code)]
+        if field == "order_refunded":
+            refunded = passing_value
+            continue
         changes = {field: passing_value}
         if field == "window_start":
             changes["window_end"] = None
         current = replace(current, **changes)
-    assert_hit(run(req, current, buyer_approvals=1))
+    assert_hit(run(req, current, buyer_approvals=1, order_refunded=refunded))
 
 
 # -- explanations ------------------------------------------------------------------------------
