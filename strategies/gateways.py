@@ -70,6 +70,9 @@ class HttpGateway(Gateway):
                     "Idempotency-Key": str(idempotency_key),
                 },
                 timeout=self.timeout,
+                # A redirect would turn the POST into a GET elsewhere whose 200 says nothing
+                # about the approval: never follow one.
+                allow_redirects=False,
             )
         except requests.Timeout as exc:
             raise GatewayError(f"gateway timeout: {exc}", permanent=False) from exc
@@ -79,10 +82,9 @@ class HttpGateway(Gateway):
         if 200 <= status < 300 or status == 409:  # 409: the platform already approved it
             return None
         detail = f"gateway answered {status}: {response.text[:500]}"
-        if status >= 500:
-            raise GatewayError(detail, permanent=False)
-        # 408 and 429 are the platform asking us to come back later, not a refusal.
-        raise GatewayError(detail, permanent=status not in (408, 429))
+        # API.md: 5xx is retried, any other 4xx is a refusal for good. A 3xx is neither an
+        # approval nor a refusal (a misconfigured URL): retried, and visible in the logs.
+        raise GatewayError(detail, permanent=400 <= status < 500)
 
 
 def gateway_get() -> Gateway:

@@ -35,13 +35,14 @@ def execute_decision(self: Task, decision_id: int) -> str:
     from .gateways import GatewayError
     from .services.execution import ExecutionState, decision_execute
 
+    countdown = _backoff(self.request.retries)
     try:
-        result = decision_execute(decision_id=decision_id)
+        result = decision_execute(decision_id=decision_id, retry_in=countdown)
     except GatewayError as exc:
         if self.request.retries >= settings.ATOM_EXECUTION_MAX_RETRIES:
             # Give up for now: the request stays `approved` and the sweeper brings it back.
             return "gave-up"
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=countdown) from exc
     if result.state is ExecutionState.BUSY:
         # Another copy holds the lease (or died holding it): come back when it expires.
         raise self.retry(countdown=result.retry_after, max_retries=None)

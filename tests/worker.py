@@ -116,6 +116,14 @@ class GatewayServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                gateway.calls.append(
+                    GatewayCall(path=self.path, idempotency_key="", authorization="", body={}, status=200)
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -146,6 +154,8 @@ class GatewayServer:
                 payload = json.dumps({"status": int(step)}).encode()
                 try:
                     self.send_response(int(step))
+                    if 300 <= int(step) < 400:
+                        self.send_header("Location", "/login")  # a GET there would answer 200
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

@@ -45,9 +45,13 @@ def _lease_seconds() -> float:
     return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), 2 * settings.ATOM_GATEWAY_TIMEOUT + 1)
 
 
-def decision_execute(*, decision_id: int, now: dt.datetime | None = None) -> ExecutionResult:
+def decision_execute(
+    *, decision_id: int, now: dt.datetime | None = None, retry_in: float = 0.0
+) -> ExecutionResult:
     """Executes ``decision_id`` once. Raises ``GatewayError(permanent=False)`` when a retry may
-    succeed (the lease is given back first); the task owns the retry policy."""
+    succeed; the task owns the retry policy and says in ``retry_in`` when it will try again:
+    the lease is kept until then, so the sweeper does not start a second retry chain while
+    this one waits out its back-off (it takes over only once the lease has expired)."""
     now = now or timezone.now()
     pending = Decision.objects.filter(
         pk=decision_id,
@@ -82,7 +86,8 @@ def decision_execute(*, decision_id: int, now: dt.datetime | None = None) -> Exe
         if exc.permanent:
             decision_fail(decision_id=decision_id, reason=exc.message)
             return ExecutionResult(ExecutionState.FAILED)
-        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        retry_at = timezone.now() + dt.timedelta(seconds=retry_in) if retry_in > 0 else None
+        Decision.objects.filter(pk=decision_id).update(execution_lease_until=retry_at)
         logger.warning("execution of decision %s will be retried: %s", decision_id, exc.message)
         raise
     except BaseException:

@@ -3,7 +3,8 @@
 ``delay_on_commit`` can lose a message (a crash between COMMIT and publish, a broker outage),
 and a retrying execution may give up. Every run re-enqueues, in a bounded batch, requests still
 ``received`` (decide) or ``approved`` but not executed (execute) whose last change is older than
-``settings.ATOM_SWEEP_AFTER_SECONDS``. It reads through the partial index ``aftersale_in_flight``
+``settings.ATOM_SWEEP_AFTER_SECONDS`` (an execution whose lease runs, mid-call or waiting for
+its scheduled retry, is left to its own task). It reads through the partial index ``aftersale_in_flight``
 (status, updated_at) and bumps ``updated_at`` of what it re-enqueues, so the next run leaves
 them alone for another threshold. Re-enqueueing is always harmless: the services' state guards
 decide and execute once.
@@ -45,6 +46,9 @@ def requests_sweep_stuck(
             AfterSaleRequest.objects.filter(
                 status__in=[RequestStatus.RECEIVED, RequestStatus.APPROVED], updated_at__lte=cutoff
             )
+            # An execution waiting out its back-off holds its lease until its own retry: left
+            # alone, or every sweep would start one more retry chain.
+            .exclude(decision__execution_lease_until__gt=now)
             .order_by("updated_at")
             .select_for_update(skip_locked=True, of=("self",))
             .values_list("id", "status", "decision__id")[:batch]

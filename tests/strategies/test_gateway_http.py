@@ -33,7 +33,7 @@ def test_it_treats_2xx_and_409_as_executed(gateway_server, status):  # noqa: F81
     approve(gateway_get())
 
 
-@pytest.mark.parametrize("step", [500, 502, 503, "timeout", 429])
+@pytest.mark.parametrize("step", [500, 502, 503, "timeout"])
 def test_it_reports_5xx_and_timeouts_as_retryable(gateway_server, step):  # noqa: F811
     gateway_server.script = [step]
     gateway_server.timeout_sleep = 1.5
@@ -42,7 +42,7 @@ def test_it_reports_5xx_and_timeouts_as_retryable(gateway_server, step):  # noqa
     assert exc.value.permanent is False
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 408, 422, 429])
 def test_it_reports_other_4xx_as_permanent(gateway_server, status):  # noqa: F811
     gateway_server.script = [status]
     with pytest.raises(GatewayError) as exc:
@@ -76,3 +76,15 @@ def test_server_helper_answers_409_for_a_key_already_approved():
         assert server.approvals == {str(KEY): 2}
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307])
+def test_it_never_follows_a_redirect_and_never_takes_one_for_an_approval(
+    gateway_server,  # noqa: F811
+    status,
+):
+    gateway_server.script = [status]
+    with pytest.raises(GatewayError) as exc:
+        approve(gateway_get())
+    assert exc.value.permanent is False
+    assert [c.path for c in gateway_server.calls] == ["/aftersales/AS%201%2F2/approve"]

@@ -75,3 +75,27 @@ def test_the_sweep_reads_through_the_in_flight_partial_index(shop):
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "aftersale_in_flight" in plan
+
+
+def test_an_execution_waiting_out_its_back_off_is_left_to_its_own_retry(
+    shop, sent, settings, monkeypatch
+):
+    from strategies.gateways import GatewayError
+    from strategies.models import Decision
+    from strategies.services import execution
+
+    class Down:
+        def approve(self, **kwargs):
+            raise GatewayError("gateway answered 503", permanent=False)
+
+    monkeypatch.setattr(execution, "gateway_get", lambda: Down())
+    settings.ATOM_SWEEP_AFTER_SECONDS = 60
+    approval = make_decision(request=make_request(shop=shop))
+    with pytest.raises(GatewayError):
+        execution.decision_execute(decision_id=approval.pk, retry_in=120)
+    age(approval.request, 90)
+    assert requests_sweep_stuck().execute == []  # its retry comes at 120 s: no second chain
+    Decision.objects.filter(pk=approval.pk).update(
+        execution_lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert requests_sweep_stuck().execute == [approval.pk]  # the retry never came: taken over
