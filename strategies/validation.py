@@ -130,6 +130,10 @@ def aftersale_payload_clean(payload: Any) -> AfterSaleIn:
         raise PayloadInvalid(errors.as_dict())
 
     aftersale_id = _identifier(payload, "aftersale_id", "aftersale_id", errors)
+    if aftersale_id is not None and "/" in aftersale_id:
+        # It is a path segment of GET /api/v1/aftersales/{aftersale_id}: it must be reachable.
+        errors.add("aftersale_id", gettext("Must not contain “/”."))
+        aftersale_id = None
     buyer_id = _identifier(payload, "buyer_id", "buyer_id", errors)
     type_ = _choice(payload, "type", "type", AfterSaleType.values, errors)
     reason = _choice(payload, "reason", "reason", Reason.values, errors)
@@ -248,6 +252,9 @@ def _identifier(obj: dict[str, Any], key: str, path: str, errors: _Errors) -> st
         return None
     if len(value) > MAX_ID_LENGTH:
         errors.add(path, gettext("At most %(max)d characters.") % {"max": MAX_ID_LENGTH})
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        errors.add(path, gettext("Must not contain control characters."))
         return None
     return value
 

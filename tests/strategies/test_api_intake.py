@@ -263,6 +263,9 @@ def test_it_reports_every_invalid_field_by_its_path(client, shop):
         ("aftersale_id", "A" * 65),
         ("aftersale_id", "   "),
         ("aftersale_id", 12),
+        ("aftersale_id", "AS/1"),  # GET /api/v1/aftersales/AS/1 could never find it
+        ("aftersale_id", "AS\n1"),
+        ("buyer_id", "B\x001"),
         ("buyer_id", ""),
         ("order.order_id", None),
         ("order.items", []),
