@@ -41,8 +41,22 @@ LEVELS: tuple[int, ...] = (AlertLevel.WARNING, AlertLevel.REACHED)
 FIRST_LEVEL = min(LEVELS)
 
 
-def _reached(*, consumed: Decimal, cap: Decimal, level: int) -> bool:
-    return consumed * 100 >= cap * level
+def _reached(*, ledger: DailyLedger, cap: Decimal, level: int) -> bool:
+    """Whether the ledger is at ``level`` percent of ``cap``.
+
+    The cap is also reached once a request was passed over because its amount would pass it
+    (``cap_refused_at``): approvals seldom add up to the cap exactly.
+    """
+    if level >= AlertLevel.REACHED and ledger.cap_refused_at is not None:
+        return True
+    return ledger.consumed * 100 >= cap * level
+
+
+def _levels_reached(*, ledger: DailyLedger, cap: Decimal) -> list[int]:
+    """Every level at or below the highest one reached: a level passed over by a jump counts
+    as reached too, so it can never be announced after a higher one."""
+    reached = [level for level in LEVELS if _reached(ledger=ledger, cap=cap, level=level)]
+    return [level for level in LEVELS if reached and level <= max(reached)]
 
 
 def _render(name: str, context: dict) -> str:
@@ -76,30 +90,38 @@ def alerts_check_ledger(*, ledger_id: int) -> list[Alert]:
     """Raises the alerts the ledger has reached against its strategy's current cap.
 
     Idempotent: returns only the alerts this call created (usually none). A cap lowered below
-    the day's consumption raises each level at most once: no storm.
+    the day's consumption raises each level at most once: no storm. When one call claims
+    several levels at once (95% and 100% in one jump), only the highest is announced (one
+    notice, one SMS, one e-mail); the lower ones are claimed all the same, so they never fire
+    later that day.
     """
     ledger = DailyLedger.objects.select_related("shop", "strategy").filter(pk=ledger_id).first()
     if ledger is None:
         return []
     cap = ledger.strategy.daily_cap
-    created = []
-    for level in LEVELS:
-        if not _reached(consumed=ledger.consumed, cap=cap, level=level):
-            continue
-        with transaction.atomic():
-            alert_id = _claim_alert(ledger=ledger, level=level, cap=cap)
-            if alert_id is None:
-                continue
-            alert = Alert.objects.select_related("shop", "strategy").get(pk=alert_id)
-            _alert_announce(alert=alert)
-        created.append(alert)
+    levels = _levels_reached(ledger=ledger, cap=cap)
+    if not levels:
+        return []
+    with transaction.atomic():
+        claimed = [
+            alert_id
+            for alert_id in (_claim_alert(ledger=ledger, level=level, cap=cap) for level in levels)
+            if alert_id is not None
+        ]
+        if not claimed:
+            return []
+        alerts = Alert.objects.select_related("shop", "strategy").filter(pk__in=claimed)
+        created = list(alerts.order_by("level"))
+        _alert_announce(alert=created[-1])
+    for alert in created:
         logger.info(
-            "alert %s%% for strategy %s on %s (%s of %s)",
-            level,
+            "alert %s%% for strategy %s on %s (%s of %s)%s",
+            alert.level,
             ledger.strategy_id,
             ledger.day,
             ledger.consumed,
             cap,
+            "" if alert is created[-1] else " (claimed silently: a higher level was announced)",
         )
     return created
 
@@ -187,7 +209,18 @@ def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> SendRe
     due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=DeliveryStatus.SENDING, lease_until__lt=now
     )
+    max_attempts = settings.ATOM_NOTIFY_MAX_ATTEMPTS
     with transaction.atomic():
+        # Every attempt used up (workers killed mid-send, each claim counted): give up for good
+        # instead of claiming it again on every lease expiry.
+        exhausted = Delivery.objects.filter(due, pk=delivery_id, attempts__gte=max_attempts).update(
+            status=DeliveryStatus.FAILED,
+            lease_until=None,
+            last_error=f"gave up after {max_attempts} attempts without a result",
+        )
+        if exhausted:
+            logger.warning("delivery %s failed for good: attempts used up", delivery_id)
+            return SendResult(status=DeliveryStatus.FAILED, claimed=False)
         claimed = Delivery.objects.filter(due, pk=delivery_id).update(
             status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=F("attempts") + 1
         )
@@ -199,14 +232,22 @@ def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> SendRe
         return SendResult(status=status or "", claimed=False)
 
     try:
-        transport_for(delivery.channel).notify(
-            recipient=delivery.recipient,
-            subject=delivery.subject,
-            body=delivery.body,
-            idempotency_key=str(delivery.idempotency_key),
-        )
+        try:
+            transport_for(delivery.channel).notify(
+                recipient=delivery.recipient,
+                subject=delivery.subject,
+                body=delivery.body,
+                idempotency_key=str(delivery.idempotency_key),
+            )
+        except TransportError:
+            raise
+        except Exception as exc:
+            # A bug or an unforeseen error in a transport: a temporary failure, recorded on the
+            # attempt, never a delivery left in "sending" to be claimed again forever.
+            logger.exception("delivery %s: unexpected error in the transport", delivery_id)
+            raise TransportError(f"unexpected error: {type(exc).__name__}: {exc}") from exc
     except TransportError as exc:
-        gave_up = not exc.permanent and delivery.attempts >= settings.ATOM_NOTIFY_MAX_ATTEMPTS
+        gave_up = not exc.permanent and delivery.attempts >= max_attempts
         error = exc.message
         if gave_up:
             error = f"{error} (gave up after {delivery.attempts} attempts)"
@@ -239,33 +280,42 @@ def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> SendRe
 
 
 def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Heals lost messages: re-checks today's ledgers at or above the first level that still
-    miss an alert, and re-enqueues deliveries that are due or whose lease expired."""
+    """Heals lost messages: re-checks the ledgers of today and yesterday (shop-local) at or
+    above the first level, or refused for the cap, that still miss an alert, and re-enqueues
+    deliveries that are due or whose lease expired.
+
+    Yesterday is the grace window: an alert task lost just before the shop's midnight, or a
+    beat run that came late, is still raised (for the day it belongs to)."""
     now = now or timezone.now()
     utc_day = now.astimezone(dt.UTC).date()
-    # Today in any zone is within a day of the UTC date; each row is then pinned to its shop.
+    # Today in any zone is within a day of the UTC date, yesterday within two; each row is then
+    # pinned to its shop's own today and yesterday.
     candidates = (
         DailyLedger.objects.filter(
-            day__range=(utc_day - dt.timedelta(days=1), utc_day + dt.timedelta(days=1)),
-            consumed__gte=F("strategy__daily_cap") * FIRST_LEVEL / 100,
+            Q(consumed__gte=F("strategy__daily_cap") * FIRST_LEVEL / 100)
+            | Q(cap_refused_at__isnull=False),
+            day__range=(utc_day - dt.timedelta(days=2), utc_day + dt.timedelta(days=1)),
         )
         .select_related("shop", "strategy")
         .order_by("id")
     )
-    todays = [row for row in candidates if row.day == shop_today(shop=row.shop, now=now)]
+    recent = []
+    for row in candidates:
+        today = shop_today(shop=row.shop, now=now)
+        if row.day in (today, today - dt.timedelta(days=1)):
+            recent.append(row)
     existing = set(
         Alert.objects.filter(
-            strategy_id__in=[ledger.strategy_id for ledger in todays],
-            day__in={ledger.day for ledger in todays},
+            strategy_id__in=[ledger.strategy_id for ledger in recent],
+            day__in={ledger.day for ledger in recent},
         ).values_list("strategy_id", "day", "level")
     )
     checked = 0
-    for ledger in todays:
+    for ledger in recent:
         missing = [
             level
-            for level in LEVELS
-            if _reached(consumed=ledger.consumed, cap=ledger.strategy.daily_cap, level=level)
-            and (ledger.strategy_id, ledger.day, level) not in existing
+            for level in _levels_reached(ledger=ledger, cap=ledger.strategy.daily_cap)
+            if (ledger.strategy_id, ledger.day, level) not in existing
         ]
         if missing:
             alerts_check_ledger(ledger_id=ledger.pk)

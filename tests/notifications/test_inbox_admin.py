@@ -15,9 +15,14 @@ from tests.factories import make_ledger, make_strategy
 INBOX = "/admin/notifications/notice/"
 
 
-def _notices(shop, *, levels_consumed="100.00", name="Refunds"):
+def _notices(shop, *, levels_consumed=("96.00", "100.00"), name="Refunds"):
+    """One notice per consumption, checked in turn (95%, then 100%)."""
     strategy = make_strategy(shop=shop, name=name, daily_cap=Decimal("100.00"))
-    alerts_check_ledger(ledger_id=make_ledger(strategy=strategy, consumed=levels_consumed).pk)
+    ledger = make_ledger(strategy=strategy, consumed="0.00")
+    for consumed in levels_consumed:
+        ledger.consumed = Decimal(consumed)
+        ledger.save(update_fields=["consumed"])
+        alerts_check_ledger(ledger_id=ledger.pk)
     return list(Notice.objects.filter(shop=shop).order_by("-created_at", "-id"))
 
 
@@ -32,7 +37,7 @@ def shop_a_notices(shop):
 def shop_b_notice(other_shop):
     other_shop.phone = "13900000000"
     other_shop.save()
-    return _notices(other_shop, levels_consumed="96.00", name="Shop B strategy")[0]
+    return _notices(other_shop, levels_consumed=("96.00",), name="Shop B strategy")[0]
 
 
 @pytest.mark.django_db
