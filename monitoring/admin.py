@@ -52,6 +52,19 @@ def shop_local(value: dt.datetime | None, shop: Shop) -> str:
     return date_format(timezone.localtime(value, shop.zone), "Y-m-d H:i:s")
 
 
+# The largest id a bigint primary key can hold: a longer number matches nothing.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value: str | None) -> int | None:
+    """An id from the query string: ASCII digits only ("²" and "٣" are digits to Python, not
+    to ``int``), within a bigint; None for anything else."""
+    if not value or not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
+        return None  # the length check also spares int() thousands of digits
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
 class StrategyFilter(admin.SimpleListFilter):
     """Only the caller's shop's strategies (an operator sees every shop's, prefixed)."""
 
@@ -61,9 +74,9 @@ class StrategyFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         strategies = scope_to_user(Strategy.objects.all(), request.user)
         if is_operator(request.user):
-            shop_id = request.GET.get(OperatorShopFilter.parameter_name)
-            if shop_id and shop_id.isdigit():
-                strategies = strategies.filter(shop_id=int(shop_id))
+            shop_id = parse_id(request.GET.get(OperatorShopFilter.parameter_name))
+            if shop_id is not None:
+                strategies = strategies.filter(shop_id=shop_id)
             rows = strategies.order_by("shop__code", "scenario", "position", "id").values_list(
                 "id", "name", "shop__code"
             )
@@ -71,14 +84,20 @@ class StrategyFilter(admin.SimpleListFilter):
         rows = strategies.order_by("scenario", "position", "id").values_list("id", "name")
         return [(str(pk), name) for pk, name in rows]
 
+    def has_output(self) -> bool:
+        # A value that is set always filters, even when the caller's shop has no strategy to
+        # offer: Django drops a filter without output, and its parameter with it.
+        return super().has_output() or self.value() is not None
+
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        strategy_id = parse_id(value)
+        if strategy_id is None:
             return queryset.none()
         # The list is already scoped to the caller's shop: another shop's id matches nothing.
-        return queryset.filter(strategy_id=int(value))
+        return queryset.filter(strategy_id=strategy_id)
 
 
 class DecidedDateRangeFilter(admin.ListFilter):
@@ -113,8 +132,8 @@ class DecidedDateRangeFilter(admin.ListFilter):
 
     def _zone(self, request: HttpRequest) -> dt.tzinfo:
         if is_operator(request.user):
-            shop_id = request.GET.get(OperatorShopFilter.parameter_name, "")
-            shop = Shop.objects.filter(pk=shop_id).first() if shop_id.isdigit() else None
+            shop_id = parse_id(request.GET.get(OperatorShopFilter.parameter_name))
+            shop = Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
             return shop.zone if shop else default_zone()
         shop = shop_for_user(request.user)
         return shop.zone if shop else default_zone()
@@ -123,7 +142,12 @@ class DecidedDateRangeFilter(admin.ListFilter):
         first, last = self._date(self.parameter_from), self._date(self.parameter_until)
         if first is None and last is None:
             return queryset
-        return decisions_in_local_days(queryset, zone=self._zone(request), first=first, last=last)
+        try:
+            return decisions_in_local_days(
+                queryset, zone=self._zone(request), first=first, last=last
+            )
+        except ValueError as exc:  # a day out of range: the admin's "invalid filter" page
+            raise IncorrectLookupParameters(exc) from exc
 
     def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         ours = (self.parameter_from, self.parameter_until)

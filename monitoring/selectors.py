@@ -33,12 +33,23 @@ def local_day_bounds(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """[start of ``first``, start of the day after ``last``) in ``zone``, as aware datetimes.
 
-    Built from local midnights, so a 23- or 25-hour day (DST) is covered exactly.
+    Built from local midnights, so a 23- or 25-hour day (DST) is covered exactly. Raises
+    ``ValueError`` for a day whose bounds a datetime cannot hold (9999-12-31, 0001-01-01 east of
+    UTC...).
     """
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=zone) if first else None
-    end = (
-        dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=zone) if last else None
-    )
+    try:
+        start = dt.datetime.combine(first, dt.time.min, tzinfo=zone) if first else None
+        end = (
+            dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+            if last
+            else None
+        )
+        # The database compares in UTC: a bound that cannot be converted is out of range too.
+        for bound in (start, end):
+            if bound is not None:
+                bound.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError(f"date out of range: {exc}") from exc
     return start, end
 
 

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -60,8 +60,11 @@ def export_header() -> list[str]:
 def export_lines(queryset: QuerySet) -> Iterator[str]:
     """The CSV text, one line at a time: a BOM and the header, then rows in chunks.
 
-    Labels are resolved now, in the caller's language, not when the generator is consumed.
+    Labels are resolved now, in the caller's language; the rows (explanations re-rendered from
+    their params, like the detail view) are written in that same language, captured here,
+    whatever language is active when the server consumes the generator.
     """
+    language = translation.get_language()
     labels = {
         "reason": {k: str(v) for k, v in Reason.choices},
         "scenario": {k: str(v) for k, v in Scenario.choices},
@@ -72,7 +75,17 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
-        yield BOM + writer.writerow(header)
+        # The language is active only while a chunk is produced, never while suspended.
+        chunks = _lines()
+        while True:
+            with translation.override(language):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    def _lines() -> Iterator[str]:
+        yield BOM + writer.writerow([csv_cell(value) for value in header])
         rows = queryset.values_list(
             "decided_at",
             "shop__code",
@@ -118,37 +131,43 @@ def export_lines(queryset: QuerySet) -> Iterator[str]:
             if zone_name not in zones:
                 zones[zone_name] = ZoneInfo(zone_name)
             zone = zones[zone_name]
-            yield writer.writerow(
-                [
-                    timezone.localtime(decided_at, zone).isoformat(timespec="seconds"),
-                    shop_code,
-                    aftersale_id,
-                    order_id,
-                    labels["reason"].get(reason, reason),
-                    labels["scenario"].get(scenario, scenario),
-                    labels["outcome"].get(outcome, outcome),
-                    strategy_name,
-                    f"{amount:.2f}",
-                    labels["status"].get(status, status),
-                    explanations_text(explanations),
-                ]
-            )
+            cells = [
+                timezone.localtime(decided_at, zone).isoformat(timespec="seconds"),
+                shop_code,
+                aftersale_id,
+                order_id,
+                labels["reason"].get(reason, reason),
+                labels["scenario"].get(scenario, scenario),
+                labels["outcome"].get(outcome, outcome),
+                strategy_name,
+                f"{amount:.2f}",
+                labels["status"].get(status, status),
+                explanations_text(explanations),
+            ]
+            yield writer.writerow([csv_cell(value) for value in cells])
 
     return lines()
 
 
 def explanations_text(explanations: Any) -> str:
+    """Every explanation as "strategy [code] message", the message in the active language."""
     if not explanations:
         return ""
     parts = []
     for entry in explanations:
-        if isinstance(entry, dict) and isinstance(entry.get("strategy"), dict):
-            name = entry["strategy"].get("name") or entry["strategy"].get("id") or ""
-            parts.append(f"{name} [{entry.get('code', '')}] {entry.get('message', '')}".strip())
-        else:
-            _scenario, name, code, message = explanation_row(entry)
-            parts.append(f"{name} [{code}] {message}".strip())
+        _scenario, name, code, message = explanation_row(entry)
+        parts.append(f"{name} [{code}] {message}".strip())
     return "; ".join(parts)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """The cell as text, with a leading apostrophe when a spreadsheet would read a formula."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def decisions_export(request: HttpRequest) -> HttpResponseBase:

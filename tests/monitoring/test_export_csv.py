@@ -9,6 +9,7 @@ import io
 import pytest
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext
 
 from tests.factories import make_log_decision, make_strategy
 
@@ -143,3 +144,56 @@ def test_the_export_streams_from_a_cursor_that_is_not_materialized(client, shop)
     declares = [q["sql"] for q in ctx.captured_queries if "DECLARE" in q["sql"].upper()]
     assert declares, "the export reads through a server-side cursor"
     assert all("WITH HOLD" not in sql.upper() for sql in declares)
+
+
+EXPLAINED = {
+    "scenario": "post_shipment_refund",
+    "strategy": {"id": 1, "name": "Small"},
+    "code": "over_per_request_cap",
+    "message": "Amount 25.00 is over the per-request cap 20.00",  # stored in English
+    "params": {"amount": "25.00", "cap": "20.00"},
+}
+
+
+def test_explanations_are_rendered_in_the_callers_language_like_the_detail(client, viewer, shop):
+    from monitoring.selectors import explanation_row
+
+    make_log_decision(shop=shop, outcome="manual_review", explanations=[EXPLAINED])
+    client.force_login(viewer)
+    client.cookies["django_language"] = "zh-hans"
+    response = client.get(EXPORT)
+    # The server consumes the stream later, whatever language is active by then.
+    with translation.override("en"):
+        _raw, table = read(response)
+    with translation.override("zh-hans"):
+        chinese = explanation_row(EXPLAINED)[3]
+        header = gettext("Explanations")
+    assert chinese != EXPLAINED["message"]
+    assert table[0][10] == header
+    assert table[1][10] == f"Small [over_per_request_cap] {chinese}"
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(client, viewer, shop, prefix):
+    strategy = make_strategy(shop=shop, name=f'{prefix}HYPERLINK("http://x.example")')
+    make_log_decision(shop=shop, strategy=strategy, aftersale_id=f"{prefix}1+1")
+    client.force_login(viewer)
+
+    _raw, table = read(client.get(EXPORT))
+
+    row = table[1]
+    assert row[2] == f"'{prefix}1+1"
+    assert row[7] == f'\'{prefix}HYPERLINK("http://x.example")'
+    assert row[8] == "9.90"
+
+
+def test_ordinary_cells_are_left_as_they_are():
+    from monitoring.views import csv_cell
+
+    assert [csv_cell(v) for v in ("AS-1", "12.50", "小额退款", "", "a=b")] == [
+        "AS-1",
+        "12.50",
+        "小额退款",
+        "",
+        "a=b",
+    ]
