@@ -10,15 +10,16 @@ through ``strategies.services``.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from urllib.parse import urlencode
 
 from adminsortable2.admin import SortableAdminMixin
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import display_for_field, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, QuerySet
 from django.forms import ModelForm
 from django.http import (
     Http404,
@@ -30,12 +31,14 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
-from django.template.response import TemplateResponse
+from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from .forms import (
     StrategyForm,
@@ -50,6 +53,7 @@ from .models import (
     Order,
     OrderItem,
     Product,
+    Reason,
     RequestStatus,
     Scenario,
     Shop,
@@ -75,6 +79,7 @@ from .tenancy import (
     ShopScopedAdminMixin,
     can_edit,
     is_operator,
+    parse_id,
     scope_to_user,
     shop_for_user,
 )
@@ -106,12 +111,40 @@ def _badge(label: Any, colour: str) -> str:
     )
 
 
+def _in_zone(shop: Shop | None) -> AbstractContextManager[Any]:
+    """The shop's time zone for a view's input and output (the server's when no shop)."""
+    return timezone.override(shop.zone) if shop is not None else nullcontext()
+
+
+def _rendered(response: HttpResponse) -> HttpResponse:
+    # A TemplateResponse renders after the view returns, outside any ``timezone.override``.
+    if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+        response.render()
+    return response
+
+
 def _operator_filters(request: HttpRequest, filters: Any) -> list[Any]:
     return ([OperatorShopFilter] if is_operator(request.user) else []) + list(filters)
 
 
 # --------------------------------------------------------------------------------------------
 # Strategies
+
+
+class _StrategyHistoryHelper(HistoricalRecordContextHelper):
+    """A history row's changes in the merchant's words: choice labels ("生效中", not "active"),
+    yes/no, "—" for empty, reasons by name, times in the active (the shop's) zone."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        field = self.model._meta.get_field(change.field)
+        if field.many_to_many:
+            return super().prepare_delta_change_value(change, value)
+        if change.field == "reasons":
+            labels = dict(Reason.choices)
+            return ", ".join(str(labels.get(r, r)) for r in value or []) or "—"
+        if isinstance(field, BooleanField):
+            return gettext("yes") if value else gettext("no")
+        return display_for_field(value, field, "—")
 
 
 class _StrategyAdminBase(ShopScopedAdminMixin, SimpleHistoryAdmin):
@@ -138,7 +171,8 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
     show_full_result_count = False
     filter_horizontal = ("products",)
     actions = ("make_active", "make_trial", "make_inactive")
-    history_list_display = ("status", "position")
+    history_list_display = ("history_status", "priority")
+    object_history_list_template = "admin/strategies/strategy/object_history_list.html"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -158,8 +192,8 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         """The merchant's own shop; for an operator, the shop chosen with ``?shop=<id>``."""
         if not is_operator(request.user):
             return shop_for_user(request.user)
-        value = request.GET.get("shop", "")
-        return Shop.objects.filter(pk=int(value)).first() if value.isdigit() else None
+        shop_id = parse_id(request.GET.get("shop", ""))
+        return Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
 
     @staticmethod
     def _foreign_shop_asked(request: HttpRequest) -> bool:
@@ -177,6 +211,21 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     def _url(self, name: str, *args: Any) -> str:
         return reverse(f"admin:strategies_strategy_{name}", args=args)
+
+    def _shop_of(self, request: HttpRequest, object_id: str | None) -> Shop | None:
+        """The shop a form page is about: the strategy's (live or deleted), else the list's."""
+        if object_id is None:
+            return self._shop(request)
+        pk = parse_id(unquote(object_id))
+        if pk is None:
+            return None
+        live = self.get_queryset(request).filter(pk=pk).values("shop_id")
+        shop = Shop.objects.filter(pk__in=live).first()
+        if shop is None:
+            # A deleted strategy: its shop as its history (scoped to the user) records it.
+            past = self._history_rows(request).filter(id=pk).values("shop_id")
+            shop = Shop.objects.filter(pk__in=past).first()
+        return shop
 
     # -- list ----------------------------------------------------------------------------------
 
@@ -295,9 +344,10 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             wanted += value.split(",")
         if not wanted:
             return
-        if not all(v.strip().isdigit() for v in wanted):
+        parsed = {parse_id(v.strip()) for v in wanted}
+        if None in parsed:
             raise Http404
-        ids = {int(v) for v in wanted}
+        ids = {i for i in parsed if i is not None}
         if rows.filter(pk__in=ids).count() != len(ids):
             raise Http404
 
@@ -401,6 +451,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
                 "atom_shop": obj.shop if obj else self._shop(request),
                 "atom_scenario": obj.scenario if obj else self._scenario(request) or "",
                 "atom_adding": obj is None,
+                "atom_refusal": getattr(request, "_atom_refusal", None),
             },
         )
 
@@ -427,14 +478,17 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            # The service refused what the form let through (e.g. another member added the
-            # 10th strategy a moment ago): nothing was stored; say why.
-            for message in exc.messages:
-                self.message_user(request, message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+        # Validity times are typed and shown in the shop's time, as the help texts say.
+        with _in_zone(self._shop_of(request, object_id)):
+            try:
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+            except ValidationError as exc:
+                # The service refused what the form let through (e.g. another member added the
+                # 10th strategy a moment ago): nothing was stored. Show the form again, with
+                # what the merchant typed and the reason (``StrategyForm.atom_refusal``).
+                request._atom_refusal = exc  # type: ignore[attr-defined]
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+            return _rendered(response)
 
     def render_change_form(
         self,
@@ -546,7 +600,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             return HttpResponseForbidden(str(exc))
         except ValidationError as exc:
             return HttpResponseBadRequest("; ".join(exc.messages))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return HttpResponseBadRequest(gettext("Invalid reorder request."))
         return JsonResponse({"positions": {str(s.pk): s.position for s in result}})
 
@@ -601,17 +655,27 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     # -- history (django-simple-history), scoped -----------------------------------------------
 
-    def _history_visible_or_404(self, request: HttpRequest, object_id: str) -> None:
-        object_id = unquote(object_id)
-        if not str(object_id).isdigit():
+    def _history_visible_or_404(self, request: HttpRequest, object_id: str) -> int:
+        pk = parse_id(unquote(object_id))
+        if pk is None:
             raise Http404
-        live = self.get_queryset(request).filter(pk=object_id).exists()
+        live = self.get_queryset(request).filter(pk=pk).exists()
         # A deleted strategy's history stays visible to its own shop only.
-        if not live and not self._history_rows(request).filter(id=object_id).exists():
+        if not live and not self._history_rows(request).filter(id=pk).exists():
             raise Http404
+        return pk
 
     def _history_rows(self, request: HttpRequest) -> QuerySet:
         return scope_to_user(Strategy.history.all(), request.user)
+
+    @admin.display(description=_("status"))
+    def history_status(self, record: Any) -> str:
+        return str(record.get_status_display())
+
+    def get_historical_record_context_helper(
+        self, request: HttpRequest, historical_record: Any
+    ) -> HistoricalRecordContextHelper:
+        return _StrategyHistoryHelper(self.model, historical_record)
 
     def get_history_queryset(
         self, request: HttpRequest, history_manager: Any, pk_name: str, object_id: Any
@@ -623,7 +687,13 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         self._history_visible_or_404(request, object_id)
-        return super().history_view(request, object_id, extra_context)
+        columns = [
+            {"name": name, "label": getattr(getattr(self, name), "short_description", name)}
+            for name in self.get_history_list_display(request)
+        ]
+        context = {"atom_history_columns": columns, **(extra_context or {})}
+        with _in_zone(self._shop_of(request, object_id)):
+            return _rendered(super().history_view(request, object_id, context))
 
     def history_form_view(
         self,
@@ -635,12 +705,16 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         # Past versions are shown, never restored by hand: a change goes through the form.
         if request.method != "GET":
             raise PermissionDenied
-        self._history_visible_or_404(request, object_id)
-        if not str(version_id).isdigit() or not (
-            self._history_rows(request).filter(id=object_id, history_id=version_id).exists()
+        pk = self._history_visible_or_404(request, object_id)
+        history_id = parse_id(version_id)
+        if history_id is None or not (
+            self._history_rows(request).filter(id=pk, history_id=history_id).exists()
         ):
             raise Http404
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        with _in_zone(self._shop_of(request, object_id)):
+            return _rendered(
+                super().history_form_view(request, object_id, version_id, extra_context)
+            )
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -154,6 +155,9 @@ class StrategyForm(forms.ModelForm):
     atom_shop: Shop | None = None
     atom_scenario: str = ""
     atom_adding: bool = False
+    # The service's refusal of this very input a moment ago (the form had passed): shown as the
+    # form's errors so the merchant keeps what they typed. Set by ``StrategyAdmin.get_form``.
+    atom_refusal: ValidationError | None = None
 
     reasons = forms.MultipleChoiceField(
         label=_("Accepted reasons"),
@@ -236,7 +240,19 @@ class StrategyForm(forms.ModelForm):
                     )
                     % {"max": MAX_STRATEGIES_PER_SCENARIO},
                 )
+        if self.atom_refusal is not None and not self.errors:
+            self._add_refusal(self.atom_refusal)
         return cleaned
+
+    def _add_refusal(self, refusal: ValidationError) -> None:
+        if not hasattr(refusal, "error_dict"):
+            for message in refusal.messages:
+                self.add_error(None, message)
+            return
+        for field, messages in refusal.message_dict.items():
+            target = field if field in self.fields else None
+            for message in messages:
+                self.add_error(target, message)
 
 
 class TemplateForm(forms.Form):

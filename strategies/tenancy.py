@@ -20,6 +20,23 @@ from .models import Membership, Shop
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
+# The largest id a URL may name: PostgreSQL's bigint (the ids are BigAutoFields).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """An object id from a URL or query string, or ``None`` when it is not one.
+
+    Only ASCII digits count: ``str.isdigit()`` also accepts "²" and other scripts' digits,
+    which ``int()`` then refuses or reads as another number. Ids beyond bigint are not ids.
+    """
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > len(str(MAX_ID)):
+        return None  # and never ask int() for thousands of digits
+    number = int(value)
+    return number if number <= MAX_ID else None
+
 
 def membership_for_user(user: AnyUser) -> Membership | None:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
@@ -101,9 +118,10 @@ class OperatorShopFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        shop_id = parse_id(value)
+        if shop_id is None:
             return queryset.none()
-        return queryset.filter(shop_id=int(value))
+        return queryset.filter(shop_id=shop_id)
 
 
 class ShopScopedAdminMixin(NotFoundIs404Mixin):

@@ -136,3 +136,27 @@ def test_a_matcher_explanation_renders_in_chinese_and_in_english():
 
     assert chinese == "金额 25.00 超过单笔金额上限 20.00"
     assert english == "Amount 25.00 is over the per-request cap 20.00"
+
+
+def test_a_strategys_history_speaks_chinese(owner_client, owner, strategy):
+    from strategies.services.strategies import strategy_set_status, strategy_update
+
+    strategy_set_status(strategies=[strategy], status=StrategyStatus.ACTIVE, actor=owner)
+    strategy.refresh_from_db()
+    strategy_update(strategy=strategy, actor=owner, risk_control=False, max_hours_since_payment=48)
+
+    html = page(owner_client, f"/admin/strategies/strategy/{strategy.pk}/history/")
+
+    table = html[html.index('id="change-history"') :]
+    header = table[: table.index("</thead>")]
+    assert "状态" in header and "优先级" in header and "变更内容" in header
+    assert "position" not in header
+    rows = table[table.index("<tbody>") : table.index("</tbody>")]
+    assert "<td>生效中</td>" in rows and "<td>未生效</td>" in rows  # the status column
+    assert "未生效&nbsp;&rarr;&nbsp;&nbsp;生效中" in rows  # the status change, in labels
+    assert "<strong>风控条件:</strong>" in rows  # the risk control change, by its Chinese name
+    assert "是&nbsp;&rarr;&nbsp;&nbsp;否" in rows
+    assert "—&nbsp;&rarr;&nbsp;&nbsp;48" in rows  # empty is a dash, not "None"
+    assert "条记录" in table
+    for english in (">active<", "inactive", "None", "True", "False", "entries"):
+        assert english not in html, english

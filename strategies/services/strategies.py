@@ -193,8 +193,9 @@ def _set_history_user(strategy: Strategy, actor: Actor) -> None:
 
 
 def _lock_shop(shop: Shop) -> Shop:
-    # Serializes every strategy-count check of this shop: the 11th of two simultaneous adds waits
-    # here, then sees the 10th.
+    # Serializes every write to the shop's strategy counts and priorities (create, delete,
+    # reorder): the 11th of two simultaneous adds waits here, then sees the 10th, and an add
+    # during a delete waits for the gap to be closed before it takes max+1.
     return Shop.objects.select_for_update().get(pk=shop.pk)
 
 
@@ -320,6 +321,7 @@ def strategy_set_status(*, strategies: Iterable[Strategy], status: str, actor: A
 def strategy_delete(*, strategy: Strategy, actor: Actor = None) -> None:
     """Deletes a strategy and closes the gap: the rest of its scenario stays 1..n."""
     with transaction.atomic():
+        _lock_shop(strategy.shop)
         rows = _lock_scenario(shop=strategy.shop, scenario=strategy.scenario)
         deleted_pk = strategy.pk
         _set_history_user(strategy, actor)
@@ -328,6 +330,7 @@ def strategy_delete(*, strategy: Strategy, actor: Actor = None) -> None:
 
 
 def _lock_scenario(*, shop: Shop, scenario: str) -> list[Strategy]:
+    # Callers lock the shop row first (``_lock_shop``): one lock order for every writer.
     return list(
         Strategy.objects.select_for_update()
         .filter(shop=shop, scenario=scenario)
@@ -344,11 +347,39 @@ def _renumber(ordered: Sequence[Strategy], *, actor: Actor) -> list[Strategy]:
     return list(ordered)
 
 
+# A priority as posted by a drag: the scenario's rows are numbered 1..n, so anything beyond the
+# position column's range is not a position but garbage (1e400, Infinity...). Ids are bigints.
+MAX_POSITION = 2**31 - 1
+MAX_ID = 2**63 - 1
+
+
+def _whole_number(value: Any, *, maximum: int) -> int | None:
+    """``value`` from a JSON body as a whole number in 0..maximum, else ``None``.
+
+    Ints and strings of ASCII digits only: no floats (1e400 is infinity, 2.7 is not a position),
+    no booleans, no "²".
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) <= len(str(maximum))
+    ):
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= maximum else None
+
+
 def _check_ids(ids: Iterable[Any], rows: Sequence[Strategy]) -> list[int]:
-    try:
-        wanted = [int(i) for i in ids]
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"ordered_ids": [_("Strategy ids must be numbers.")]}) from exc
+    parsed = [_whole_number(i, maximum=MAX_ID) for i in ids]
+    wanted = [i for i in parsed if i is not None]
+    if len(wanted) != len(parsed):
+        raise ValidationError({"ordered_ids": [_("Strategy ids must be numbers.")]})
     if len(set(wanted)) != len(wanted):
         raise ValidationError({"ordered_ids": [_("A strategy is listed twice.")]})
     known = {r.pk for r in rows}
@@ -364,10 +395,11 @@ def strategies_reorder(
     """Sets the priority order of one (shop, scenario): ``ordered_ids`` first to last.
 
     The ids must be exactly the scenario's strategies. Positions become 1..n in one transaction
-    under a lock on the scenario's rows; anything else (another shop's id, a missing one) raises
+    under a lock on the shop row and the scenario's rows; anything else (another shop's id, a missing one) raises
     and changes nothing.
     """
     with transaction.atomic():
+        _lock_shop(shop)
         rows = _lock_scenario(shop=shop, scenario=scenario)
         wanted = _check_ids(ordered_ids, rows)
         if set(wanted) != {r.pk for r in rows}:
@@ -382,15 +414,18 @@ def strategies_move(
     *, shop: Shop, scenario: str, moves: Mapping[Any, Any], actor: Actor = None
 ) -> list[Strategy]:
     """Applies a drag as django-admin-sortable2 posts it (``{id: new position}`` for the rows
-    that moved), then renumbers the whole scenario 1..n, all under the scenario's lock.
+    that moved), then renumbers the whole scenario 1..n, all under the shop's lock. Positions
+    are whole numbers in the position column's range (not 1e400, 2.5 or -5).
     """
+    parsed = [_whole_number(v, maximum=MAX_POSITION) for v in moves.values()]
+    positions = [p for p in parsed if p is not None]
+    if len(positions) != len(parsed):
+        raise ValidationError({"moves": [_("Positions must be numbers.")]})
     with transaction.atomic():
+        _lock_shop(shop)
         rows = _lock_scenario(shop=shop, scenario=scenario)
         wanted = _check_ids(moves.keys(), rows)
-        try:
-            targets = {int(k): int(v) for k, v in moves.items()}
-        except (TypeError, ValueError) as exc:
-            raise ValidationError({"moves": [_("Positions must be numbers.")]}) from exc
+        targets = dict(zip(wanted, positions, strict=True))
         if not wanted:
             return rows
         ordered = sorted(

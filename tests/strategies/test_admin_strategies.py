@@ -374,3 +374,33 @@ def test_owner_of_another_shop_is_not_an_owner_here(en, shop, other_shop):
     strategy = make_strategy(shop=shop)
     assert en.get(change_url(strategy)).status_code == 404
     strategy_update(strategy=strategy, name="still mine")
+
+
+def test_a_refusal_after_the_form_passed_keeps_what_was_typed(as_owner, shop, monkeypatch):
+    # Nine strategies: the form lets the tenth through; then another member takes the tenth slot
+    # a moment before the service stores this one, and the service refuses it.
+    import strategies.admin
+
+    for _ in range(9):
+        make_strategy(shop=shop)
+    real_create = strategies.admin.strategy_create
+
+    def create_after_someone_else(**kwargs):
+        make_strategy(shop=shop, name="Added by a colleague")
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(strategies.admin, "strategy_create", create_after_someone_else)
+    response = as_owner.post(
+        f"{ADD}?scenario=post_shipment_refund",
+        form_data(name="Typed with care", remark="Long note", daily_cap="1234.56"),
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "A scenario holds at most 10 strategies; delete one first." in html
+    assert 'class="errorlist' in html
+    assert 'value="Typed with care"' in html
+    assert 'value="Long note"' in html and 'value="1234.56"' in html
+    # Nothing was stored (the simulated colleague's add ran in this request's transaction).
+    assert Strategy.objects.filter(shop=shop).count() == 9
+    assert not Strategy.objects.filter(name="Typed with care").exists()

@@ -123,3 +123,36 @@ def test_after_a_drag_the_other_strategy_is_tried_first(as_owner, shop):
     post(as_owner, {"updatedItems": [[second.pk, 1], [first.pk, 2]]})
     names = [s.name for s in strategies_for_shop(shop=shop) if s.scenario == SCENARIO]
     assert names == ["second", "first"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"updatedItems": [[%(pk)d, 1e400]]}',  # parsed as infinity
+        '{"updatedItems": [[%(pk)d, Infinity]]}',
+        '{"updatedItems": [[%(pk)d, -Infinity]]}',
+        '{"updatedItems": [[%(pk)d, NaN]]}',
+        '{"updatedItems": [[%(pk)d, 2.5]]}',
+        '{"updatedItems": [[%(pk)d, true]]}',
+        '{"updatedItems": [[%(pk)d, -5]]}',
+        '{"updatedItems": [[%(pk)d, 100000000000000000000000000000]]}',
+        '{"updatedItems": [[%(pk)d, "\\u00b2"]]}',
+        '{"updatedItems": [[1e400, 1]]}',
+        '{"updatedItems": [[%(pk)d.7, 1]]}',
+        '{"orderedIds": [1e400, %(pk)d]}',
+        '{"orderedIds": [%(pk)d, Infinity]}',
+    ],
+)
+def test_a_position_or_id_that_is_not_a_whole_number_is_400(as_owner, shop, template):
+    a, b = make_strategy(shop=shop), make_strategy(shop=shop)
+    body = template % {"pk": b.pk}
+    response = as_owner.post(f"{UPDATE}?scenario={SCENARIO}", body, content_type="application/json")
+    assert response.status_code == 400
+    assert order_of(shop) == [(a.pk, 1), (b.pk, 2)]
+
+
+def test_positions_as_the_library_may_post_them_still_work(as_owner, shop):
+    a, b = make_strategy(shop=shop), make_strategy(shop=shop)
+    response = post(as_owner, {"updatedItems": [[str(b.pk), "1"], [a.pk, 2]]})
+    assert response.status_code == 200
+    assert order_of(shop) == [(b.pk, 1), (a.pk, 2)]
