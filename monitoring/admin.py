@@ -32,6 +32,7 @@ from strategies.tenancy import (
     OperatorShopFilter,
     ShopScopedAdminMixin,
     is_operator,
+    parse_id,
     scope_to_user,
     shop_for_user,
 )
@@ -50,19 +51,6 @@ def shop_local(value: dt.datetime | None, shop: Shop) -> str:
     if value is None:
         return "-"
     return date_format(timezone.localtime(value, shop.zone), "Y-m-d H:i:s")
-
-
-# The largest id a bigint primary key can hold: a longer number matches nothing.
-MAX_ID = 2**63 - 1
-
-
-def parse_id(value: str | None) -> int | None:
-    """An id from the query string: ASCII digits only ("²" and "٣" are digits to Python, not
-    to ``int``), within a bigint; None for anything else."""
-    if not value or not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
-        return None  # the length check also spares int() thousands of digits
-    number = int(value)
-    return number if number <= MAX_ID else None
 
 
 class StrategyFilter(admin.SimpleListFilter):

@@ -35,7 +35,8 @@ class Consumption:
 
     @property
     def is_warning(self) -> bool:
-        return self.percent > CONSUMPTION_WARNING_PERCENT
+        # On the exact amounts, not the rounded percentage: 90.004% shows "90.00%" but is red.
+        return self.consumed * 100 > self.daily_cap * CONSUMPTION_WARNING_PERCENT
 
 
 def strategy_consumption_today(

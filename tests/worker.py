@@ -118,7 +118,9 @@ class GatewayServer:
 
             def do_GET(self) -> None:
                 gateway.calls.append(
-                    GatewayCall(path=self.path, idempotency_key="", authorization="", body={}, status=200)
+                    GatewayCall(
+                        path=self.path, idempotency_key="", authorization="", body={}, status=200
+                    )
                 )
                 self.send_response(200)
                 self.send_header("Content-Length", "0")

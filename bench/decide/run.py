@@ -100,14 +100,36 @@ def seed_shops(prefix: str, count: int) -> list[tuple[int, int]]:
 
 
 def create_requests(targets: list[tuple[int, int]], count: int, tag: str) -> list[int]:
-    """``count`` requests in state ``received``, round-robin over ``targets``, in bulk."""
-    from strategies.models import AfterSaleRequest
+    """``count`` requests in state ``received``, round-robin over the targets' shops, each on an
+    order of its own (requests on one order are decided in turn, and together never pass its
+    total: one order for all would measure that lock, not the ledger's), in bulk."""
+    from strategies.models import AfterSaleRequest, Order, OrderItem
 
     now = dt.datetime.now(dt.UTC)
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                shop_id=targets[i % len(targets)][0],
+                order_id=f"OD-{tag}-{i:07d}",
+                status="shipped",
+                paid_at=now - dt.timedelta(days=2),
+                shipped_at=now - dt.timedelta(days=1),
+            )
+            for i in range(count)
+        ],
+        batch_size=2000,
+    )
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(order_id=o.pk, product_id="P1001", quantity=1, price=Decimal("10.00"))
+            for o in orders
+        ],
+        batch_size=2000,
+    )
     rows = [
         AfterSaleRequest(
             shop_id=targets[i % len(targets)][0],
-            order_id=targets[i % len(targets)][1],
+            order_id=orders[i].pk,
             aftersale_id=f"AS-{tag}-{i:07d}",
             buyer_id=f"B{i % 997:05d}",
             type="refund_only",

@@ -56,6 +56,11 @@ def _aware(value: Any) -> dt.datetime | None:
     return value
 
 
+def _required(value: Any) -> Any:
+    assert value is not None, "a NOT NULL column came back NULL"
+    return value
+
+
 def _money(value: Any) -> Decimal | None:
     # SQLite hands NUMERIC columns back as int or float: go through str, never float math.
     return None if value is None else Decimal(str(value)).quantize(CENT)
@@ -132,13 +137,13 @@ class LoadedRequest:
         self.snapshot = RequestSnapshot(
             type=type_,
             reason=reason,
-            amount=_money(amount),
-            applied_at=_aware(applied_at),
+            amount=_required(_money(amount)),
+            applied_at=_required(_aware(applied_at)),
             risk_flag=bool(risk_flag),
             buyer_id=buyer_id,
             order=OrderSnapshot(
                 status=order_status,
-                paid_at=_aware(paid_at),
+                paid_at=_required(_aware(paid_at)),
                 shipped_at=_aware(shipped_at),
                 received_at=_aware(received_at),
                 tags=frozenset(_json(tags) or ()),
@@ -317,7 +322,7 @@ def ledger_mark_cap_refused(*, ledger_id: int, now: dt.datetime) -> bool:
 @cache
 def _insert_sql(vendor: str) -> tuple[str, tuple]:
     fields = tuple(f for f in Decision._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     values = ", ".join(["%s"] * len(fields))
     return (
         f"INSERT INTO {Decision._meta.db_table} ({columns}) VALUES ({values}) RETURNING id",

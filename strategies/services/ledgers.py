@@ -70,7 +70,7 @@ def ledger_reserve_on_day(
         f"(SELECT MIN(s.daily_cap) FROM {Strategy._meta.db_table} s "  # noqa: S608
         "WHERE s.id = %s AND s.status = %s AND s.daily_cap <= CAST(%s AS NUMERIC))"
     )
-    live = [strategy_id, StrategyStatus.ACTIVE.value, cap]
+    live: list[int | str | Decimal] = [strategy_id, StrategyStatus.ACTIVE.value, cap]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (shop_id, strategy_id, day, consumed, approved_count) "

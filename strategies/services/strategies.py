@@ -395,8 +395,8 @@ def strategies_reorder(
     """Sets the priority order of one (shop, scenario): ``ordered_ids`` first to last.
 
     The ids must be exactly the scenario's strategies. Positions become 1..n in one transaction
-    under a lock on the shop row and the scenario's rows; anything else (another shop's id, a missing one) raises
-    and changes nothing.
+    under a lock on the shop row and the scenario's rows; anything else (another shop's id, a
+    missing one) raises and changes nothing.
     """
     with transaction.atomic():
         _lock_shop(shop)

@@ -3,11 +3,11 @@
 ``delay_on_commit`` can lose a message (a crash between COMMIT and publish, a broker outage),
 and a retrying execution may give up. Every run re-enqueues, in a bounded batch, requests still
 ``received`` (decide) or ``approved`` but not executed (execute) whose last change is older than
-``settings.ATOM_SWEEP_AFTER_SECONDS`` (an execution whose lease runs, mid-call or waiting for
-its scheduled retry, is left to its own task). It reads through the partial index ``aftersale_in_flight``
-(status, updated_at) and bumps ``updated_at`` of what it re-enqueues, so the next run leaves
-them alone for another threshold. Re-enqueueing is always harmless: the services' state guards
-decide and execute once.
+``settings.ATOM_SWEEP_AFTER_SECONDS`` (an execution whose lease runs, mid-call or waiting
+for its scheduled retry, is left to its own task). It reads through the partial index
+``aftersale_in_flight`` (status, updated_at) and bumps ``updated_at`` of what it re-enqueues,
+so the next run leaves them alone for another threshold. Re-enqueueing is always harmless:
+the services' state guards decide and execute once.
 """
 
 from __future__ import annotations
