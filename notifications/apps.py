@@ -45,9 +45,41 @@ def check_channels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
+CONSOLE_EMAIL_BACKENDS = (
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+)
+
+
+def check_channels_deployed(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``check --deploy``: an alert that only reaches a log reaches no merchant."""
+    messages: list[checks.CheckMessage] = []
+    if settings.ATOM_SMS_BACKEND == "console":
+        messages.append(
+            checks.Warning(
+                "ATOM_SMS_BACKEND is 'console': the 95%/100% SMS alerts are only written to the "
+                "log.",
+                hint="Set ATOM_SMS_BACKEND=http with ATOM_SMS_URL and ATOM_SMS_TOKEN.",
+                id="notifications.W003",
+            )
+        )
+    if settings.ATOM_EMAIL_ENABLED and settings.EMAIL_BACKEND in CONSOLE_EMAIL_BACKENDS:
+        messages.append(
+            checks.Warning(
+                f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: alert e-mails reach no mailbox.",
+                hint=f"Set EMAIL_BACKEND={SMTP_BACKEND} and EMAIL_HOST, or "
+                "ATOM_EMAIL_ENABLED=false.",
+                id="notifications.W004",
+            )
+        )
+    return messages
+
+
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
         checks.register(check_channels)
+        checks.register(check_channels_deployed, deploy=True)

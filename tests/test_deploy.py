@@ -23,6 +23,12 @@ def production_env() -> dict[str, str]:
         ALLOWED_HOSTS="atom.example.com",
         DATABASE_URL=os.environ.get("DATABASE_URL", ""),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        # The alert channels a deployment must give (else notifications.W003/W004).
+        ATOM_SMS_BACKEND="http",
+        ATOM_SMS_URL="https://sms.example.com/send",
+        ATOM_SMS_TOKEN="sms-token",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="smtp.example.com",
     )
     return env
 
@@ -102,3 +108,20 @@ def test_procfile_runs_gunicorn_a_worker_and_exactly_one_beat():
     assert "--bind 0.0.0.0:${PORT" in lines["web"]
     assert "DatabaseScheduler" in lines["beat"] and "beat" in lines["beat"]
     assert " beat" not in lines["worker"] and "-B" not in lines["worker"].split()
+
+
+def test_check_deploy_warns_when_alerts_would_only_reach_the_log():
+    env = production_env()
+    env.update(
+        ATOM_SMS_BACKEND="console", EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "notifications.W003" in result.stderr and "notifications.W004" in result.stderr

@@ -1,6 +1,6 @@
 """System checks warn when a channel is enabled without what it needs."""
 
-from notifications.apps import check_channels
+from notifications.apps import check_channels, check_channels_deployed
 
 SMTP = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -58,3 +58,19 @@ def test_the_check_is_registered_with_django(settings):
     settings.ATOM_SMS_URL = ""
     ids = [message.id for message in checks.run_checks()]
     assert "notifications.W001" in ids
+
+
+def test_a_deployment_is_warned_when_alerts_would_only_reach_a_log(settings):
+    settings.ATOM_SMS_BACKEND = "console"
+    settings.ATOM_EMAIL_ENABLED = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert [m.id for m in check_channels_deployed()] == [
+        "notifications.W003",
+        "notifications.W004",
+    ]
+    settings.ATOM_SMS_BACKEND = "http"
+    settings.EMAIL_BACKEND = SMTP
+    assert check_channels_deployed() == []
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    settings.ATOM_EMAIL_ENABLED = False  # e-mail switched off on purpose: nothing to warn
+    assert check_channels_deployed() == []
