@@ -117,12 +117,18 @@ def test_a_viewer_cannot_reorder(client, viewer, shop):
 
 
 def test_after_a_drag_the_other_strategy_is_tried_first(as_owner, shop):
+    """RELIABILITY.md 16: the drag takes effect at once, in the decisions themselves."""
     from strategies.selectors import strategies_for_shop
+    from strategies.services.decisions import request_decide
+    from tests.factories import make_request
 
-    first, second = make_strategy(shop=shop, name="first"), make_strategy(shop=shop, name="second")
+    first = make_strategy(shop=shop, name="first", status="active")
+    second = make_strategy(shop=shop, name="second", status="active")
+    assert request_decide(request_id=make_request(shop=shop).pk).strategy_id == first.pk
     post(as_owner, {"updatedItems": [[second.pk, 1], [first.pk, 2]]})
     names = [s.name for s in strategies_for_shop(shop=shop) if s.scenario == SCENARIO]
     assert names == ["second", "first"]
+    assert request_decide(request_id=make_request(shop=shop).pk).strategy_id == second.pk
 
 
 @pytest.mark.parametrize(

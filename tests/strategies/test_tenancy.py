@@ -97,6 +97,18 @@ def test_reorder_with_shop_b_in_the_url_is_refused(as_owner, other_shop, shop_b_
         )
         assert response.status_code in (400, 403, 404)
     assert Strategy.objects.get(pk=s.pk).position == 1
+    assert Strategy.objects.get(pk=second.pk).position == 2
+
+
+def test_delete_selected_ignores_another_shops_ids(as_owner, shop, shop_b_data):
+    mine, foreign = make_strategy(shop=shop), shop_b_data["strategy"]
+    url = reverse("admin:strategies_strategy_changelist") + "?scenario=post_shipment_refund"
+    as_owner.post(
+        url,
+        {"action": "delete_selected", "_selected_action": [mine.pk, foreign.pk], "post": "yes"},
+    )
+    assert not Strategy.objects.filter(pk=mine.pk).exists()
+    assert Strategy.objects.filter(pk=foreign.pk).exists()
 
 
 def test_status_actions_ignore_another_shops_ids(as_owner, shop, shop_b_data):
