@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -33,6 +34,7 @@ from strategies.models import (
     OrderItem,
     Outcome,
     Product,
+    RequestStatus,
     Shop,
     Strategy,
 )
@@ -350,3 +352,67 @@ def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> Non
             "WHERE id = %s",
             [status, connection.ops.adapt_datetimefield_value(now), request_id],
         )
+
+
+# --- execution ------------------------------------------------------------------------------------
+
+
+class ClaimedExecution:
+    """What the gateway call needs of an approval whose execution lease this caller won."""
+
+    __slots__ = ("action", "aftersale_id", "amount", "idempotency_key", "request_id")
+
+    def __init__(self, row: tuple) -> None:
+        self.aftersale_id, self.action, amount, key, self.request_id = row
+        self.amount = _required(_money(amount))
+        self.idempotency_key = key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))
+
+
+def decision_claim_execution(
+    *, decision_id: int, now: dt.datetime, lease_until: dt.datetime
+) -> ClaimedExecution | None:
+    """Takes the execution lease of an approval still to be carried out (its request still
+    ``approved``, no lease running), in one conditional UPDATE; None if another copy holds it
+    or there is nothing to do."""
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        table = Decision._meta.db_table
+        cursor.execute(
+            f"UPDATE {table} "
+            "SET execution_lease_until = %s, execution_attempts = execution_attempts + 1 "
+            "WHERE id = %s AND outcome = %s AND executed_at IS NULL AND failed_at IS NULL "
+            f"AND EXISTS (SELECT 1 FROM {AfterSaleRequest._meta.db_table} r "
+            f"WHERE r.id = {table}.request_id AND r.status = %s) "
+            "AND (execution_lease_until IS NULL OR execution_lease_until <= %s) "
+            "RETURNING aftersale_id, action, amount, idempotency_key, request_id",
+            [
+                ops.adapt_datetimefield_value(lease_until),
+                decision_id,
+                Outcome.APPROVED.value,
+                RequestStatus.APPROVED.value,
+                ops.adapt_datetimefield_value(now),
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else ClaimedExecution(row)
+
+
+def decision_mark_executed(*, decision_id: int, request_id: int, now: dt.datetime) -> bool:
+    """Records the gateway's confirmation once: the decision ``executed_at`` (if still open),
+    then its request ``executed``. Call inside a transaction. True if this call recorded it."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Decision._meta.db_table} SET executed_at = %s, "
+            "execution_lease_until = NULL "
+            "WHERE id = %s AND executed_at IS NULL AND failed_at IS NULL",
+            [at, decision_id],
+        )
+        if cursor.rowcount != 1:
+            return False
+        cursor.execute(
+            f"UPDATE {AfterSaleRequest._meta.db_table} SET status = %s, updated_at = %s "
+            "WHERE id = %s AND status = %s",
+            [RequestStatus.EXECUTED.value, at, request_id, RequestStatus.APPROVED.value],
+        )
+    return True

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from strategies.gateways import GatewayError, gateway_get
 from strategies.models import AfterSaleRequest, Decision, Outcome, RequestStatus
+from strategies.services.decision_rows import decision_claim_execution, decision_mark_executed
 from strategies.services.ledgers import ledger_release
 
 logger = logging.getLogger(__name__)
@@ -53,34 +53,35 @@ def decision_execute(
     the lease is kept until then, so the sweeper does not start a second retry chain while
     this one waits out its back-off (it takes over only once the lease has expired)."""
     now = now or timezone.now()
-    pending = Decision.objects.filter(
-        pk=decision_id,
-        outcome=Outcome.APPROVED,
-        executed_at__isnull=True,
-        failed_at__isnull=True,
-        request__status=RequestStatus.APPROVED,
+    claim = decision_claim_execution(
+        decision_id=decision_id,
+        now=now,
+        lease_until=now + dt.timedelta(seconds=_lease_seconds()),
     )
-    claimed = pending.filter(
-        Q(execution_lease_until__isnull=True) | Q(execution_lease_until__lte=now)
-    ).update(
-        execution_lease_until=now + dt.timedelta(seconds=_lease_seconds()),
-        execution_attempts=F("execution_attempts") + 1,
-    )
-    if not claimed:
-        lease = pending.values_list("execution_lease_until", flat=True).first()
+    if claim is None:
+        lease = (
+            Decision.objects.filter(
+                pk=decision_id,
+                outcome=Outcome.APPROVED,
+                executed_at__isnull=True,
+                failed_at__isnull=True,
+                request__status=RequestStatus.APPROVED,
+            )
+            .values_list("execution_lease_until", flat=True)
+            .first()
+        )
         if lease is None:
             return ExecutionResult(ExecutionState.DONE)
         return ExecutionResult(
             ExecutionState.BUSY, retry_after=max((lease - now).total_seconds(), 0.0) + 1
         )
 
-    decision = Decision.objects.get(pk=decision_id)
     try:
         gateway_get().approve(
-            aftersale_id=decision.aftersale_id,
-            action=decision.action,
-            amount=decision.amount,
-            idempotency_key=decision.idempotency_key,
+            aftersale_id=claim.aftersale_id,
+            action=claim.action,
+            amount=claim.amount,
+            idempotency_key=claim.idempotency_key,
         )
     except GatewayError as exc:
         if exc.permanent:
@@ -96,13 +97,9 @@ def decision_execute(
         raise
 
     with transaction.atomic():
-        done = Decision.objects.filter(
-            pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
-        ).update(executed_at=timezone.now(), execution_lease_until=None)
-        if done:
-            AfterSaleRequest.objects.filter(
-                pk=decision.request_id, status=RequestStatus.APPROVED
-            ).update(status=RequestStatus.EXECUTED, updated_at=timezone.now())
+        done = decision_mark_executed(
+            decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+        )
     return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
 
 
