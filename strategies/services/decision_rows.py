@@ -38,6 +38,7 @@ from strategies.models import (
     Shop,
     Strategy,
 )
+from strategies.services.sql import row_insert
 
 CENT = Decimal("0.01")
 
@@ -321,28 +322,10 @@ def ledger_mark_cap_refused(*, ledger_id: int, now: dt.datetime) -> bool:
 # --- the writes ----------------------------------------------------------------------------------
 
 
-@cache
-def _insert_sql(vendor: str) -> tuple[str, tuple]:
-    fields = tuple(f for f in Decision._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    values = ", ".join(["%s"] * len(fields))
-    return (
-        f"INSERT INTO {Decision._meta.db_table} ({columns}) VALUES ({values}) RETURNING id",
-        fields,
-    )
-
-
 def decision_insert(decision: Decision) -> Decision:
-    """Inserts an unsaved ``decision`` as Django would (field defaults and adapters), in one
-    statement; the request's unique constraint still makes a second decision impossible."""
-    sql, fields = _insert_sql(connection.vendor)
-    params = [f.get_db_prep_save(f.pre_save(decision, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        decision.pk = cursor.fetchone()[0]
-    decision._state.adding = False
-    decision._state.db = connection.alias
-    return decision
+    """Inserts an unsaved ``decision`` in one statement; the request's unique constraint still
+    makes a second decision impossible."""
+    return row_insert(decision)
 
 
 def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> None:

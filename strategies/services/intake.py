@@ -6,8 +6,11 @@
   payload's digest. Any failure stores nothing.
 - **Idempotent by the unique (shop, aftersale_id)**: a retry with the same digest changes
   nothing and returns the stored request (``created=False``); a different digest raises
-  ``PayloadConflict`` and changes nothing. Two identical posts at the same moment: one insert
-  wins, the other catches the unique violation and re-reads (claim, then act).
+  ``PayloadConflict`` and changes nothing. There is no look-up before the insert: a retry, a
+  conflict or a second identical post at the same moment loses the insert, its transaction
+  is rolled back whole, and it is answered from the stored row (claim, then act).
+- **Plain SQL** for the writes (``services.sql``): the ORM's query compilation cost more than
+  the database's work on this path (bench/pipeline).
 - **Queued on commit**: ``strategies.decide_request`` is published after COMMIT, never inside
   the transaction, so a rollback sends nothing. The publish never fails the request: a broker
   error is logged and swallowed after at most one quick retry; the request stays ``received``
@@ -22,10 +25,11 @@ from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from kombu import pools
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
+from strategies.services.sql import row_insert, rows_insert
 from strategies.validation import AfterSaleIn, aftersale_payload_clean, payload_digest
 
 logger = logging.getLogger(__name__)
@@ -65,9 +69,9 @@ def request_receive(*, shop: Shop, payload: Any) -> Receipt:
     """
     data = aftersale_payload_clean(payload)
     digest = payload_digest(payload)
-    existing = _stored(shop=shop, aftersale_id=data.aftersale_id)
-    if existing is not None:
-        return _replay(existing, digest)
+    # No look-up first: a new request (the common case) is one transaction; a retry or a
+    # conflict loses the insert on the unique (shop, aftersale_id), is rolled back whole and is
+    # answered from the stored row.
     try:
         with transaction.atomic():
             request = _store(shop=shop, data=data, payload=payload, digest=digest)
@@ -75,7 +79,7 @@ def request_receive(*, shop: Shop, payload: Any) -> Receipt:
     except IntegrityError as exc:
         if _violated_constraint(exc) != REQUEST_UNIQUE_CONSTRAINT:
             raise
-        # A concurrent post of the same aftersale_id won the insert: answer as for a retry.
+        # Stored before (a retry, a conflict) or by a concurrent post of the same id.
         existing = _stored(shop=shop, aftersale_id=data.aftersale_id)
         if existing is None:  # pragma: no cover - the winner's row is committed by now
             raise
@@ -99,55 +103,72 @@ def _replay(existing: AfterSaleRequest, digest: str) -> Receipt:
 
 def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
     placed = data.order
-    order_fields = {
-        "status": placed.status,
-        "paid_at": placed.paid_at,
-        "shipped_at": placed.shipped_at,
-        "received_at": placed.received_at,
-        "tags": placed.tags,
-    }
-    # INSERT ... ON CONFLICT (shop, order_id) DO UPDATE: the latest payload wins, and the row
-    # lock it takes serializes concurrent requests on one order until COMMIT.
-    (order,) = Order.objects.bulk_create(
-        [Order(shop=shop, order_id=placed.order_id, **order_fields)],
-        update_conflicts=True,
-        unique_fields=["shop", "order_id"],
-        update_fields=[*order_fields, "updated_at"],
+    order = Order(
+        shop_id=shop.pk,
+        order_id=placed.order_id,
+        status=placed.status,
+        paid_at=placed.paid_at,
+        shipped_at=placed.shipped_at,
+        received_at=placed.received_at,
+        tags=placed.tags,
     )
-    if order.pk is None:  # pragma: no cover - backends that cannot return ids on upsert
-        order = Order.objects.get(shop=shop, order_id=placed.order_id)
-    OrderItem.objects.filter(order=order).delete()
-    OrderItem.objects.bulk_create(
-        OrderItem(
-            order=order,
-            product_id=item.product_id,
-            title=item.title,
-            quantity=item.quantity,
-            price=item.price,
-        )
-        for item in placed.items
+    order.pk = _order_upsert(order)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {OrderItem._meta.db_table} WHERE order_id = %s", [order.pk])  # noqa: S608
+    rows_insert(
+        [
+            OrderItem(
+                order_id=order.pk,
+                product_id=item.product_id,
+                title=item.title,
+                quantity=item.quantity,
+                price=item.price,
+            )
+            for item in placed.items
+        ]
     )
     # New products by id, in a fixed order (no deadlock between concurrent inserts).
     titles: dict[str, str] = {}
     for item in placed.items:
         titles.setdefault(item.product_id, item.title)
-    Product.objects.bulk_create(
-        [Product(shop=shop, product_id=pid, title=titles[pid]) for pid in sorted(titles)],
-        ignore_conflicts=True,
+    rows_insert(
+        [Product(shop_id=shop.pk, product_id=pid, title=titles[pid]) for pid in sorted(titles)],
+        on_conflict="ON CONFLICT (shop_id, product_id) DO NOTHING",
     )
-    return AfterSaleRequest.objects.create(
-        shop=shop,
-        aftersale_id=data.aftersale_id,
-        order=order,
-        buyer_id=data.buyer_id,
-        type=data.type,
-        reason=data.reason,
-        amount=data.amount,
-        applied_at=data.applied_at,
-        risk_flag=data.risk_flag,
-        payload=payload,
-        payload_digest=digest,
+    return row_insert(
+        AfterSaleRequest(
+            shop=shop,
+            aftersale_id=data.aftersale_id,
+            order=order,
+            buyer_id=data.buyer_id,
+            type=data.type,
+            reason=data.reason,
+            amount=data.amount,
+            applied_at=data.applied_at,
+            risk_flag=data.risk_flag,
+            payload=payload,
+            payload_digest=digest,
+        )
     )
+
+
+_ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
+
+
+def _order_upsert(order: Order) -> int:
+    """INSERT ... ON CONFLICT (shop, order_id) DO UPDATE: the latest payload wins, and the row
+    lock it takes serializes concurrent requests on one order until COMMIT. The order's id."""
+    fields = [f for f in Order._meta.concrete_fields if not f.primary_key]
+    table = Order._meta.db_table
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_UPDATED)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(str(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT (shop_id, order_id) DO UPDATE SET {updates} RETURNING id",
+            [f.get_db_prep_save(f.pre_save(order, True), connection) for f in fields],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def _violated_constraint(exc: IntegrityError) -> str | None:
