@@ -171,15 +171,16 @@ class ExportChangeList(ChangeList):
 
 @admin.register(DecisionLogEntry)
 class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+    # What was decided first (outcome, strategy, amount): a narrow window still shows it.
     list_display = (
         "decided_local",
+        "outcome_badge",
+        "strategy_name",
+        "amount",
         "aftersale_id",
         "order_id",
         "reason",
         "scenario",
-        "outcome_badge",
-        "strategy_name",
-        "amount",
         "request_status",
     )
     list_display_links = ("decided_local", "aftersale_id")

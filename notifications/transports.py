@@ -87,6 +87,8 @@ class Email(Transport):
             ) from None
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransportError(f"SMTP unavailable: {exc}") from None
+        # One readable line per e-mail (the console backend prints the MIME-encoded message).
+        logger.info("E-mail to %s [%s]: %s", recipient, idempotency_key, subject)
 
 
 def transport_for(channel: str) -> Transport:

@@ -231,6 +231,9 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
+        if not can_edit(request.user):
+            # A viewer gets no drag handles: dragging would offer what the endpoint refuses.
+            columns = [c for c in columns if c != "_reorder_"]
         if is_operator(request.user):
             columns.append("shop")
         return columns
@@ -331,6 +334,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
                 f"{self._url('export')}?{self._query(request)}" if shop is not None else None
             ),
             "atom_pick_shop": is_operator(request.user) and shop is None,
+            "atom_can_reorder": may_edit and shop is not None,
         }
         context.update(extra_context or {})
         return super().changelist_view(request, context)

@@ -452,7 +452,9 @@ class Decision(models.Model):
         related_name="decision",
         verbose_name=_("request"),
     )
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="decisions")
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="decisions", verbose_name=_("shop")
+    )
     aftersale_id = models.CharField(_("after-sales id"), max_length=64)
     order_id = models.CharField(_("order id"), max_length=64)
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
@@ -512,6 +514,13 @@ class Decision(models.Model):
             models.Index(
                 fields=["shop", "outcome", "-decided_at", "-id"], name="decision_shop_outcome"
             ),
+            # Order total: what one order already had approved (read on every decision; its
+            # own partial index, so no planner, stale statistics or not, scans a shop's log).
+            models.Index(
+                fields=["shop", "order_id"],
+                name="decision_order_approvals",
+                condition=Q(outcome="approved", released_at__isnull=True),
+            ),
             # Per-buyer limit: approvals of one buyer over the last 30 days.
             models.Index(
                 fields=["shop", "buyer_id", "decided_at"],
@@ -528,4 +537,4 @@ class Decision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.aftersale_id}: {self.outcome}"
+        return f"{self.aftersale_id}: {self.get_outcome_display()}"

@@ -130,6 +130,14 @@ def _note_cap_refusals(
             enqueue_on_commit(ALERT_TASK, strategy.ledger_id)
 
 
+def _filed_under(evaluation: Evaluation, scenarios: tuple[str, ...]) -> str:
+    """The scenario a manual review is filed under, so the monitor finds it by scenario too:
+    the first whose strategies were tried, else the first it fell under ("" for none)."""
+    if evaluation.explanations:
+        return evaluation.explanations[0].scenario
+    return scenarios[0] if scenarios else ""
+
+
 def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decision:
     """Decides request ``request_id`` once; a replay returns the decision already made."""
     now = now or timezone.now()
@@ -141,8 +149,9 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
         shop = request.shop
         today = shop_today(shop=shop, now=now)
         snapshot = request.snapshot
+        scenarios = scenarios_for(snapshot)
         loaded, order_refunded = strategies_load(
-            shop_id=shop.pk, scenarios=scenarios_for(snapshot), day=today, order_id=request.order_id
+            shop_id=shop.pk, scenarios=scenarios, day=today, order_id=request.order_id
         )
         by_id = {s.snapshot.id: s for s in loaded}
         buyer_approvals = 0
@@ -192,7 +201,7 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 order_id=request.order_id,
                 reason=snapshot.reason,
                 outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
-                scenario=evaluation.scenario or "",
+                scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
                 strategy_id=hit.id if approved and hit else None,
                 strategy_name=hit.name if approved and hit else "",
                 strategy_version=by_id[hit.id].version if approved and hit else None,

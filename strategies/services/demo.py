@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext, gettext_noop
 
 from strategies.models import Membership, Product, Scenario, Shop, Strategy, StrategyStatus
 from strategies.services.shops import shop_create
@@ -38,7 +39,7 @@ DEMO_LOGINS: tuple[tuple[str, str, str | None], ...] = (
     ("viewer", "viewer-pass-2026", Membership.Role.VIEWER),
     ("admin", "admin-pass-2026", None),
 )
-SMALL_AMOUNT_NAME = "Small-amount automatic refund"
+SMALL_AMOUNT_NAME = gettext_noop("Small-amount automatic refund")
 
 # In priority order within each scenario. Every scenario has at least one; post-shipment
 # refund has two (priority: the small-amount template first); return-and-refund starts with a
@@ -46,14 +47,14 @@ SMALL_AMOUNT_NAME = "Small-amount automatic refund"
 DEMO_STRATEGIES: tuple[dict[str, Any], ...] = (
     {
         "scenario": Scenario.TAGGED_REFUND_NO_RETURN,
-        "name": "Tagged orders: refund, keep the goods",
+        "name": gettext_noop("Tagged orders: refund, keep the goods"),
         "status": StrategyStatus.ACTIVE,
         "per_request_cap": Decimal("200.00"),
         "daily_cap": Decimal("800.00"),
     },
     {
         "scenario": Scenario.PRE_SHIPMENT_REFUND,
-        "name": "Not shipped yet: refund within 24 h of payment",
+        "name": gettext_noop("Not shipped yet: refund within 24 h of payment"),
         "status": StrategyStatus.ACTIVE,
         "per_request_cap": Decimal("100.00"),
         "max_hours_since_payment": 24,
@@ -61,7 +62,7 @@ DEMO_STRATEGIES: tuple[dict[str, Any], ...] = (
     },
     {
         "scenario": Scenario.POST_SHIPMENT_NO_RETURN,
-        "name": "Lost or wrong parcels: refund, no return",
+        "name": gettext_noop("Lost or wrong parcels: refund, no return"),
         "status": StrategyStatus.ACTIVE,
         "reasons": ["not_received", "wrong_or_missing_item"],
         "per_request_cap": Decimal("30.00"),
@@ -76,7 +77,7 @@ DEMO_STRATEGIES: tuple[dict[str, Any], ...] = (
     },
     {
         "scenario": Scenario.POST_SHIPMENT_REFUND,
-        "name": "Shipped orders: refunds up to 50",
+        "name": gettext_noop("Shipped orders: refunds up to 50"),
         "status": StrategyStatus.ACTIVE,
         "per_request_cap": Decimal("50.00"),
         "shipped_max_days": 10,
@@ -84,19 +85,19 @@ DEMO_STRATEGIES: tuple[dict[str, Any], ...] = (
     },
     {
         "scenario": Scenario.POST_SHIPMENT_RETURN_REFUND,
-        "name": "Trial: every return up to 500",
+        "name": gettext_noop("Trial: every return up to 500"),
         "status": StrategyStatus.TRIAL,
         "per_request_cap": Decimal("500.00"),
         "daily_cap": Decimal("20000.00"),
     },
     {
         "scenario": Scenario.POST_SHIPMENT_RETURN_REFUND,
-        "name": "Quality returns up to 300",
+        "name": gettext_noop("Quality returns up to 300"),
         "status": StrategyStatus.ACTIVE,
         "reasons": ["quality_issue", "not_as_described", "seven_day_no_reason"],
         "per_request_cap": Decimal("300.00"),
         "daily_cap": Decimal("5000.00"),
-        "remark": "Goods come back before the money goes out.",
+        "remark": gettext_noop("Goods come back before the money goes out."),
     },
 )
 
@@ -143,8 +144,15 @@ def demo_seed(*, code: str = DEMO_SHOP_CODE) -> DemoSeed:
 
     for spec in DEMO_STRATEGIES:
         fields = dict(spec)
-        scenario, name, status = fields.pop("scenario"), fields["name"], fields.pop("status")
-        if Strategy.objects.filter(shop=shop, scenario=scenario, name=name).exists():
+        scenario, status = fields.pop("scenario"), fields.pop("status")
+        # Named in the interface language (LANGUAGE_CODE, Chinese by default): the names reach
+        # the merchant's SMS and e-mails. Found again under either name, so a second run in
+        # another language adds nothing.
+        source = fields["name"]
+        name = fields["name"] = gettext(source)
+        if "remark" in fields:
+            fields["remark"] = gettext(fields["remark"])
+        if Strategy.objects.filter(shop=shop, scenario=scenario, name__in={source, name}).exists():
             continue
         if fields.pop("template", None):
             strategy = strategy_create_from_template(shop=shop, name=name)

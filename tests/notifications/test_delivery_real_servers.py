@@ -224,3 +224,12 @@ def test_a_worker_killed_mid_send_is_retried_after_its_lease(sms_provider, setti
     after = now + dt.timedelta(seconds=121)
     assert delivery_send(delivery_id=delivery.pk, now=after).status == "sent"
     assert len(sms_provider.received) == 1
+
+
+@pytest.mark.django_db
+def test_a_sent_email_is_logged_in_one_readable_line(smtp_server, caplog):
+    delivery = _alert(phone="").deliveries.get()
+    with caplog.at_level("INFO", logger="notifications.transports"):
+        assert delivery_send(delivery_id=delivery.pk).status == "sent"
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("E-mail to ")]
+    assert delivery.recipient in line and delivery.subject in line

@@ -308,11 +308,20 @@ def test_deleting_closes_the_gap(as_owner, shop):
     ]
 
 
+def test_an_owner_gets_the_drag_column_and_its_hint(as_owner, shop):
+    make_strategy(shop=shop, name="Drag me")
+    html = as_owner.get(f"{CHANGELIST}?scenario=post_shipment_refund").content.decode()
+    assert '<td class="field-_reorder_' in html
+    assert "Drag a row by its handle" in html
+
+
 def test_a_viewer_reads_everything_and_changes_nothing(as_viewer, shop):
     strategy = make_strategy(shop=shop, name="Read me")
     html = as_viewer.get(f"{CHANGELIST}?scenario=post_shipment_refund").content.decode()
     assert "Read me" in html
     assert 'class="drag handle"' not in html
+    assert '<td class="field-_reorder_' not in html  # no drag column at all
+    assert "Drag a row by its handle" not in html
     assert "Create from template" not in html
     assert 'name="action"' not in html
     page = as_viewer.get(change_url(strategy))

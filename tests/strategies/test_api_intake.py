@@ -419,7 +419,7 @@ def test_it_answers_get_with_the_decision_in_the_shops_offset(client, db):
     assert len(queries) == 2, [q["sql"] for q in queries]
 
 
-def test_it_answers_get_for_a_manual_review_with_nulls(client, shop):
+def test_it_answers_get_for_a_manual_review_with_nulls_where_nothing_applied(client, shop):
     request = make_request(shop=shop, aftersale_id="AS1")
     AfterSaleRequest.objects.filter(pk=request.pk).update(status=RequestStatus.MANUAL_REVIEW)
     Decision.objects.create(

@@ -35,7 +35,7 @@ from strategies.services.demo import DEMO_SHOP_CODE, demo_seed
 
 STOP_TIMEOUT = 15.0
 # The console SMS and e-mail of the 95% alert, and anything going wrong.
-WORKER_HIGHLIGHT = re.compile(r"SMS to |Subject: |ERROR|CRITICAL|Traceback")
+WORKER_HIGHLIGHT = re.compile(r"SMS to |E-mail to |ERROR|CRITICAL|Traceback")
 READY_TIMEOUT = 90.0
 
 _libc: Any = None
