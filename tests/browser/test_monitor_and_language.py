@@ -71,7 +71,11 @@ def test_it_finds_a_decision_by_order_id_and_shows_why_strategies_were_passed_ov
 
 
 @pytest.mark.parametrize(("browser_locale", "language_cookie"), [("zh-CN", None)])
-def test_it_switches_the_language_between_chinese_and_english(context, page, login, owner):
+def test_it_switches_the_language_between_chinese_and_english(
+    context, page, login, owner, shop, live_server, screenshot
+):
+    make_strategy(shop=shop, name="小额自动仅退款", status="active", per_request_cap=Decimal("10"))
+    make_strategy(shop=shop, name="已发货订单：50 元以内", status="trial")
     # A merchant's Chinese browser, no language chosen yet.
     login(owner)
     assert page.evaluate("document.documentElement.lang") == "zh-hans"
@@ -92,3 +96,9 @@ def test_it_switches_the_language_between_chinese_and_english(context, page, log
     assert page.evaluate("document.documentElement.lang") == "zh-hans"
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     assert cookies[settings.LANGUAGE_COOKIE_NAME] == "zh-hans"
+
+    # What a merchant sees by default: the strategy list in Chinese.
+    page.goto(f"{live_server.url}/admin/strategies/strategy/?scenario=post_shipment_refund")
+    expect(page.locator("#result_list")).to_contain_text("生效中")
+    expect(page.locator("#result_list")).to_contain_text("试运行")
+    screenshot("strategy-list-zh")
