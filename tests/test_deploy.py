@@ -33,22 +33,8 @@ def production_env() -> dict[str, str]:
     return env
 
 
-def test_check_deploy_is_clean_with_production_settings():
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=production_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "System check identified no issues" in result.stdout
-
-
-def test_check_deploy_complains_about_a_debug_run():
-    env = production_env() | {"DEBUG": "true"}
-    result = subprocess.run(
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=env,
@@ -56,6 +42,16 @@ def test_check_deploy_complains_about_a_debug_run():
         text=True,
         timeout=60,
     )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = check_deploy(production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_complains_about_a_debug_run():
+    result = check_deploy(production_env() | {"DEBUG": "true"})
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on in deployment
 
@@ -115,13 +111,6 @@ def test_check_deploy_warns_when_alerts_would_only_reach_the_log():
     env.update(
         ATOM_SMS_BACKEND="console", EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend"
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = check_deploy(env)
     assert result.returncode != 0
     assert "notifications.W003" in result.stderr and "notifications.W004" in result.stderr

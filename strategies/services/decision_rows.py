@@ -15,9 +15,11 @@ vendor differences are ``FOR UPDATE`` and how a list of product ids is aggregate
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -192,29 +194,23 @@ def request_lock_and_load(*, request_id: int) -> LoadedRequest:
 
 # --- the strategies ------------------------------------------------------------------------------
 
-_STRATEGY_COLUMNS = (
-    "id",
-    "name",
-    "scenario",
-    "status",
-    "position",
-    "valid_from",
-    "valid_until",
-    "window_start",
-    "window_end",
-    "covers_shipped",
-    "shipped_min_days",
-    "shipped_max_days",
-    "covers_received",
-    "received_min_days",
-    "received_max_days",
-    "daily_cap",
-    "per_request_cap",
-    "max_hours_since_payment",
-    "reasons",
-    "risk_control",
-    "max_per_buyer_30d",
+# The snapshot's fields are the strategy's columns (its products come from their own table).
+_STRATEGY_COLUMNS = tuple(
+    f.name for f in dataclasses.fields(StrategySnapshot) if f.name != "product_ids"
 )
+# How a column's value comes back from either backend, where it is not as the snapshot wants.
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "valid_from": _aware,
+    "valid_until": _aware,
+    "window_start": _time,
+    "window_end": _time,
+    "covers_shipped": bool,
+    "covers_received": bool,
+    "daily_cap": lambda value: _required(_money(value)),
+    "per_request_cap": _money,
+    "reasons": lambda value: frozenset(_json(value) or ()),
+    "risk_control": bool,
+}
 
 
 class LoadedStrategy:
@@ -224,35 +220,14 @@ class LoadedStrategy:
 
     def __init__(self, row: tuple) -> None:
         n = len(_STRATEGY_COLUMNS)
-        values = dict(zip(_STRATEGY_COLUMNS, row[:n], strict=True))
+        values = {
+            name: _CONVERT[name](value) if name in _CONVERT else value
+            for name, value in zip(_STRATEGY_COLUMNS, row[:n], strict=True)
+        }
         self.version, product_ids, self.ledger_id, consumed, cap_refused_at, _ = row[n:]
         self.consumed = _money(consumed)
         self.cap_refused = cap_refused_at is not None
-        per_request_cap = _money(values["per_request_cap"])
-        self.snapshot = StrategySnapshot(
-            id=values["id"],
-            name=values["name"],
-            scenario=values["scenario"],
-            status=values["status"],
-            position=values["position"],
-            valid_from=_aware(values["valid_from"]),
-            valid_until=_aware(values["valid_until"]),
-            window_start=_time(values["window_start"]),
-            window_end=_time(values["window_end"]),
-            product_ids=frozenset(_json(product_ids) or ()),
-            covers_shipped=bool(values["covers_shipped"]),
-            shipped_min_days=values["shipped_min_days"],
-            shipped_max_days=values["shipped_max_days"],
-            covers_received=bool(values["covers_received"]),
-            received_min_days=values["received_min_days"],
-            received_max_days=values["received_max_days"],
-            daily_cap=_money(values["daily_cap"]) or Decimal("0.00"),
-            per_request_cap=per_request_cap,
-            max_hours_since_payment=values["max_hours_since_payment"],
-            reasons=frozenset(_json(values["reasons"]) or ()),
-            risk_control=bool(values["risk_control"]),
-            max_per_buyer_30d=values["max_per_buyer_30d"],
-        )
+        self.snapshot = StrategySnapshot(**values, product_ids=frozenset(_json(product_ids) or ()))
 
 
 @cache

@@ -5,17 +5,16 @@ local HTTP provider) and one e-mail (a real SMTP server).
 The decision service is used through its interface only (``request_decide``) and its alert
 task is captured where it leaves for the broker (``send_task`` by name)."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from atomsite.celery import app
 from notifications import tasks
 from notifications.models import Alert, Delivery, Notice
 from strategies.models import DailyLedger, Decision
 from strategies.services.decisions import request_decide
+from tests.concurrency import run_concurrently
 from tests.factories import make_order, make_request, make_shop, make_strategy
 
 REQUESTS = 100
@@ -36,33 +35,9 @@ def broker(monkeypatch) -> list[tuple[str, list]]:
 
 
 def decide_concurrently(request_ids: list[int]) -> list[Decision]:
-    queue = list(request_ids)
-    lock = threading.Lock()
-    start = threading.Barrier(THREADS)
-    results: list[Decision] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            start.wait()
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    request_id = queue.pop()
-                results.append(request_decide(request_id=request_id))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(120)
-    assert not errors, errors
-    return results
+    return run_concurrently(
+        lambda request_id: request_decide(request_id=request_id), request_ids, threads=THREADS
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,19 +7,10 @@ import pytest
 from django.utils import timezone
 
 from strategies.models import DailyLedger, Decision
-from strategies.services import decisions
 from strategies.services.decisions import request_decide
 from strategies.services.execution import decision_fail
 from strategies.services.ledgers import ledgers_roll_over
 from tests.factories import make_decision, make_order, make_request, make_strategy
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, list]]:
-    """The tasks published after commit (the one seam between the service and the broker)."""
-    calls: list[tuple[str, list]] = []
-    monkeypatch.setattr(decisions, "_send_task", lambda name, args: calls.append((name, args)))
-    return calls
 
 
 def test_it_approves_with_the_first_matching_strategy_and_records_everything(

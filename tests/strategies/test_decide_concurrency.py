@@ -3,9 +3,7 @@
 
 import random
 import threading
-from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -14,48 +12,11 @@ from strategies.models import AfterSaleRequest, DailyLedger, Decision
 from strategies.services import decisions
 from strategies.services.decisions import request_decide
 from strategies.services.ledgers import ledger_for_day, ledger_reserve
+from tests.concurrency import run_concurrently
 from tests.factories import make_order, make_request, make_shop, make_strategy
 from tests.worker import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def sent(monkeypatch) -> list[tuple[str, list]]:
-    calls: list[tuple[str, list]] = []
-    monkeypatch.setattr(decisions, "_send_task", lambda name, args: calls.append((name, args)))
-    return calls
-
-
-def run_concurrently(work: Callable[[Any], Any], items: Sequence[Any], *, threads: int) -> list:
-    """Runs ``work`` over ``items`` from ``threads`` threads released at the same moment."""
-    queue = list(items)
-    lock = threading.Lock()
-    start = threading.Barrier(threads)
-    results: list = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            start.wait()
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    item = queue.pop()
-                results.append(work(item))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(60)
-    assert not errors, errors
-    return results
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
 
 def decide(request_id: int) -> Decision:

@@ -17,14 +17,7 @@ from strategies.services import decisions
 from strategies.services.decisions import request_decide
 from tests.factories import make_order, make_request, make_shop, make_strategy
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def sent(monkeypatch) -> list[tuple[str, list]]:
-    calls: list[tuple[str, list]] = []
-    monkeypatch.setattr(decisions, "_send_task", lambda name, args: calls.append((name, args)))
-    return calls
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
 
 def pause_inside(
