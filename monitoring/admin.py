@@ -63,8 +63,9 @@ class StrategyFilter(admin.SimpleListFilter):
         strategies = scope_to_user(Strategy.objects.all(), request.user)
         if is_operator(request.user):
             shop_id = parse_id(request.GET.get(OperatorShopFilter.parameter_name))
-            if shop_id is not None:
-                strategies = strategies.filter(shop_id=shop_id)
+            if shop_id is None:
+                return []  # every shop's strategies would be an endless list: pick a shop first
+            strategies = strategies.filter(shop_id=shop_id)
             rows = strategies.order_by("shop__code", "scenario", "position", "id").values_list(
                 "id", "name", "shop__code"
             )

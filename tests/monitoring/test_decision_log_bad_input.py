@@ -87,3 +87,15 @@ def test_the_strategy_filter_filters_when_the_shop_has_no_strategies(
     assert export_rows(client.get(EXPORT, {"strategy": theirs.pk})) == []
     # Without the parameter the shop's log is listed as usual.
     assert [d.aftersale_id for d in client.get(LIST).context["cl"].result_list] == ["AS-1"]
+
+
+def test_an_operator_chooses_a_shop_before_the_strategy_filter_lists_anything(
+    operator, shop, other_shop
+):
+    make_strategy(shop=shop, name="Strategy of A")
+    make_strategy(shop=other_shop, name="Strategy of B")
+    html = operator.get(LIST).content.decode()
+    assert "Strategy of A" not in html and "Strategy of B" not in html
+    html = operator.get(LIST, {"shop": shop.pk}).content.decode()
+    assert "Strategy of A" in html
+    assert "Strategy of B" not in html
