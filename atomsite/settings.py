@@ -201,6 +201,8 @@ ATOM_GATEWAY_TIMEOUT = env.float("ATOM_GATEWAY_TIMEOUT", default=5.0)
 # A request still `received` (or an approval not yet executed) after this many seconds is
 # re-enqueued by the sweeper: a message lost between COMMIT and publish never loses a request.
 ATOM_SWEEP_AFTER_SECONDS = env.int("ATOM_SWEEP_AFTER_SECONDS", default=60)
+# A sweep re-enqueues nothing while the broker's queue holds this many messages or more.
+ATOM_SWEEP_MAX_BACKLOG = env.int("ATOM_SWEEP_MAX_BACKLOG", default=1000)
 # Intake rejects a signed request whose timestamp is further than this from the server clock.
 ATOM_SIGNATURE_MAX_SKEW_SECONDS = 300
 ATOM_MAX_BODY_BYTES = 64 * 1024

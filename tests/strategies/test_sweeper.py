@@ -9,6 +9,7 @@ from strategies.models import AfterSaleRequest
 from strategies.services import sweeper
 from strategies.services.sweeper import requests_sweep_stuck
 from tests.factories import make_decision, make_request
+from tests.worker import redis_broker  # noqa: F401
 
 
 @pytest.fixture
@@ -99,3 +100,45 @@ def test_an_execution_waiting_out_its_back_off_is_left_to_its_own_retry(
         execution_lease_until=timezone.now() - dt.timedelta(seconds=1)
     )
     assert requests_sweep_stuck().execute == [approval.pk]  # the retry never came: taken over
+
+
+@pytest.mark.parametrize(("backlog", "swept"), [(999, True), (1000, False), (None, True)])
+def test_it_re_enqueues_nothing_while_the_broker_holds_a_backlog(
+    shop, sent, settings, monkeypatch, backlog, swept
+):
+    """Under a backlog "stuck" requests are queued, not lost: re-enqueueing them only adds
+    duplicates (bench/chaos grew a queue to 42,875 messages for 5,000 requests that way)."""
+    settings.ATOM_SWEEP_AFTER_SECONDS = 60
+    settings.ATOM_SWEEP_MAX_BACKLOG = 1000
+    monkeypatch.setattr(sweeper, "broker_backlog", lambda: backlog)
+    stuck = make_request(shop=shop)
+    age(stuck, 120)
+    before = AfterSaleRequest.objects.get(pk=stuck.pk).updated_at
+    assert requests_sweep_stuck().decide == ([stuck.pk] if swept else [])
+    assert sent == ([("strategies.decide_request", [stuck.pk])] if swept else [])
+    after = AfterSaleRequest.objects.get(pk=stuck.pk).updated_at
+    assert (after != before) is swept  # a skipped run leaves it due for the next one
+
+
+def test_the_backlog_is_the_real_length_of_the_brokers_queue(redis_broker):  # noqa: F811
+    from celery import current_app
+
+    assert sweeper.broker_backlog() == 0
+    for request_id in (1, 2, 3):  # no worker listens in this test: they stay queued
+        current_app.send_task("strategies.decide_request", args=[request_id])
+    assert sweeper.broker_backlog() == 3
+
+
+def test_an_unreachable_broker_gives_no_backlog_and_no_hang(monkeypatch):
+    import socket
+    import time
+
+    from celery import current_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    monkeypatch.setattr(current_app.conf, "broker_read_url", f"redis://127.0.0.1:{port}/0")
+    started = time.monotonic()
+    assert sweeper.broker_backlog() is None
+    assert time.monotonic() - started < 10
