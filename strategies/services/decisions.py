@@ -183,7 +183,6 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 strategy_id=hit.id,
                 day=today,
                 amount=snapshot.amount,
-                cap=hit.daily_cap,
             )
             if reserved is not None:
                 break

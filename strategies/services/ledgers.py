@@ -51,10 +51,11 @@ def ledger_reserve(*, ledger_id: int, amount: Decimal, cap: Decimal) -> Decimal 
 
 
 def ledger_reserve_on_day(
-    *, shop_id: int, strategy_id: int, day: dt.date, amount: Decimal, cap: Decimal
+    *, shop_id: int, strategy_id: int, day: dt.date, amount: Decimal
 ) -> tuple[int, Decimal] | None:
-    """Adds ``amount`` to the (strategy, day) ledger if it stays within ``cap``, creating the
-    row when this is the day's first approval: ``(ledger id, new total)``, or None if full.
+    """Adds ``amount`` to the (strategy, day) ledger if it stays within the strategy's daily
+    cap, creating the row when this is the day's first approval: ``(ledger id, new total)``,
+    or None if full (or the strategy is no longer active).
 
     ONE statement, an upsert whose UPDATE is conditional: on a conflict PostgreSQL locks the
     existing row and evaluates the WHERE on its latest version, exactly as the conditional
@@ -63,14 +64,14 @@ def ledger_reserve_on_day(
 
     The cap is the strategy's as committed when this statement runs, not the one the matcher
     read a moment before: a merchant who lowers the cap or switches the strategy off while a
-    request is being decided is obeyed (``cap`` is only an upper bound on top of it).
+    request is being decided is obeyed, and one who raises it is too.
     """
     table = DailyLedger._meta.db_table
     live_cap = (
-        f"(SELECT MIN(s.daily_cap) FROM {Strategy._meta.db_table} s "  # noqa: S608
-        "WHERE s.id = %s AND s.status = %s AND s.daily_cap <= CAST(%s AS NUMERIC))"
+        f"(SELECT s.daily_cap FROM {Strategy._meta.db_table} s "  # noqa: S608
+        "WHERE s.id = %s AND s.status = %s)"
     )
-    live: list[int | str | Decimal] = [strategy_id, StrategyStatus.ACTIVE.value, cap]
+    live: list[int | str] = [strategy_id, StrategyStatus.ACTIVE.value]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (shop_id, strategy_id, day, consumed, approved_count) "

@@ -160,3 +160,23 @@ def test_a_released_approval_gives_the_order_its_amount_back():
     decision_fail(decision_id=first.pk, reason="refused by the platform")
     again = request_decide(request_id=make_request(shop=shop, order=order, amount="9.90").pk)
     assert again.outcome == "approved"
+
+
+def test_a_cap_raised_mid_decision_is_obeyed_too(monkeypatch):
+    shop = make_shop()
+    strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
+    first = make_request(
+        shop=shop, amount="60.00", order=make_order(shop=shop, items=[("P1", 1, "100.00")])
+    )
+    assert request_decide(request_id=first.pk).outcome == "approved"
+    second = make_request(
+        shop=shop, amount="30.00", order=make_order(shop=shop, items=[("P1", 1, "100.00")])
+    )
+    reached, release = pause_inside(monkeypatch, "evaluate", "D")
+    thread = start("D", lambda: request_decide(request_id=second.pk))
+    assert reached.wait(10)
+    Strategy.objects.filter(pk=strategy.pk).update(daily_cap=Decimal("200.00"))
+    release.set()
+    thread.join(10)
+    assert Decision.objects.get(request=second).outcome == "approved"
+    assert DailyLedger.objects.get(strategy=strategy).consumed == Decimal("90.00")
