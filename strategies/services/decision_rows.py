@@ -5,7 +5,8 @@ compilation and model building, not in PostgreSQL: 12 ORM statements cost ~7 ms 
 ~1 ms of database work. Here the same data comes in 2 reads (the request with its order, items
 and shop; the candidate strategies with their products, latest history id and today's ledger)
 and goes out in 3 writes (the ledger upsert in ``ledgers``, the decision insert, the request's
-status), each one round trip with no ORM in between. Portable to SQLite (the demo): the only
+status), each one round trip with no ORM in between; the execution claims its lease and reads
+what the gateway needs in one ``UPDATE ... RETURNING``. Portable to SQLite (the demo): the only
 vendor differences are ``FOR UPDATE`` and how a list of product ids is aggregated.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime, parse_time
 
 from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
@@ -53,8 +55,6 @@ def _aware(value: Any) -> dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        from django.utils.dateparse import parse_datetime
-
         value = parse_datetime(value)
     if timezone.is_naive(value):
         return value.replace(tzinfo=dt.UTC)
@@ -78,8 +78,6 @@ def _json(value: Any) -> Any:
 def _time(value: Any) -> dt.time | None:
     if value is None or isinstance(value, dt.time):
         return value
-    from django.utils.dateparse import parse_time
-
     return parse_time(value)
 
 
