@@ -38,3 +38,13 @@ def run_concurrently(work: Callable[[Any], Any], items: Sequence[Any], *, thread
         t.join(60)
     assert not errors, errors
     return results
+
+
+def someone_waits_on_a_lock() -> bool:
+    """Whether another session of the test database is blocked on a lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0

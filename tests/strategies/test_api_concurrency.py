@@ -9,23 +9,15 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from strategies.models import AfterSaleRequest, Order
 from strategies.services.intake import PayloadConflict, request_receive
+from tests.concurrency import someone_waits_on_a_lock
 from tests.strategies.api_client import payload
 from tests.worker import redis_broker  # noqa: F401  (the committed requests publish to it)
 
 pytestmark = pytest.mark.usefixtures("redis_broker")
-
-
-def _someone_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def _race(shop, first: dict, second: dict) -> dict[str, Any]:
@@ -57,7 +49,7 @@ def _race(shop, first: dict, second: dict) -> dict[str, Any]:
     two = threading.Thread(target=run_second)
     two.start()
     deadline = time.monotonic() + 10
-    while not _someone_waits_on_a_lock():  # the second is blocked behind the first's rows
+    while not someone_waits_on_a_lock():  # the second is blocked behind the first's rows
         assert time.monotonic() < deadline, "the second post never reached the first's lock"
         time.sleep(0.02)
     release.set()

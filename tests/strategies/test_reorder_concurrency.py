@@ -10,22 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from strategies.models import Strategy
 from strategies.services.strategies import strategies_move, strategy_create, strategy_delete
+from tests.concurrency import someone_waits_on_a_lock
 from tests.factories import make_strategy
 
 SCENARIO = "post_shipment_refund"
-
-
-def _someone_waits_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def _race(first: Callable[[], Any], second: Callable[[], Any]) -> dict[str, Any]:
@@ -53,7 +45,7 @@ def _race(first: Callable[[], Any], second: Callable[[], Any]) -> dict[str, Any]
     two = threading.Thread(target=run, args=("second", second, False))
     two.start()
     deadline = time.monotonic() + 10
-    while two.is_alive() and not _someone_waits_on_a_lock():
+    while two.is_alive() and not someone_waits_on_a_lock():
         assert time.monotonic() < deadline, "the second write neither waited nor finished"
         time.sleep(0.02)
     release.set()
