@@ -27,8 +27,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from strategies.models import Outcome, Shop, Strategy
-from strategies.tenancy import (
+from strategies.admin.tenancy import (
     OperatorShopFilter,
     ShopScopedAdminMixin,
     is_operator,
@@ -36,6 +35,7 @@ from strategies.tenancy import (
     scope_to_user,
     shop_for_user,
 )
+from strategies.models import Outcome, Shop, Strategy
 
 from .models import ConsumptionOverview, DecisionLogEntry
 from .paginators import CappedCountPaginator

@@ -1,7 +1,7 @@
 """Reads for the strategy monitor and the consumption dashboard (HackSoft "selectors").
 
 Every function takes the shop explicitly; the callers (admin, views) resolve it with
-``strategies.tenancy`` first. "A day" is always the shop's local calendar day (``Shop.zone``).
+``strategies.admin.tenancy`` first. "A day" is always the shop's local calendar day (``Shop.zone``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Monitoring pages outside the generic admin: the CSV export of the decision log and the
 consumption dashboard (资金消耗). Both are wrapped by ``admin.site.admin_view`` (urls.py), and
-both resolve the shop through ``strategies.tenancy``.
+both resolve the shop through ``strategies.admin.tenancy``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from strategies.admin.tenancy import is_operator, shop_or_404
 from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop
-from strategies.tenancy import is_operator, shop_or_404
 
 from .charts import bar_chart
 from .models import DecisionLogEntry

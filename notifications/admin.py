@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from strategies.tenancy import ShopScopedAdminMixin
+from strategies.admin.tenancy import ShopScopedAdminMixin
 
 from . import services
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice

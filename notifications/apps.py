@@ -83,3 +83,8 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         checks.register(check_channels)
         checks.register(check_channels_deployed, deploy=True)
+
+    def declare_schedules(self) -> dict[str, str]:
+        from notifications.schedules import schedules_declare
+
+        return schedules_declare()

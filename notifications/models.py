@@ -11,13 +11,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from strategies.models import Shop, Strategy
+from strategies.models import CAP_REACHED_PERCENT, CAP_WARNING_PERCENT, Shop, Strategy
 
 
 class AlertLevel(models.IntegerChoices):
     # xgettext:no-python-format (a label, never %-formatted: "% o" is not a placeholder)
-    WARNING = 95, _("95% of the daily cap")
-    REACHED = 100, _("Daily cap reached")
+    WARNING = CAP_WARNING_PERCENT, _("95% of the daily cap")
+    REACHED = CAP_REACHED_PERCENT, _("Daily cap reached")
 
 
 class Alert(models.Model):

@@ -1,84 +1,24 @@
-"""Declares the beat schedules in code. Idempotent: each task is found by its name and only
-changed where it differs from the declaration; nothing is ever deleted, and an operator's
-``enabled`` switch is left alone. Run it again after adding a shop in a new time zone."""
+"""Notifications' own beat schedules: the alert sweep and the purge of old delivery attempts
+(declared like the core's, ``strategies.schedules``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
-from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule
 
-from strategies.models import Shop
-
-
-def _interval(*, every: int, period: str) -> IntervalSchedule:
-    found = IntervalSchedule.objects.filter(every=every, period=period).order_by("id").first()
-    return found or IntervalSchedule.objects.create(every=every, period=period)
-
-
-def _crontab(*, minute: str, hour: str, zone: str) -> CrontabSchedule:
-    spec = {
-        "minute": minute,
-        "hour": hour,
-        "day_of_week": "*",
-        "day_of_month": "*",
-        "month_of_year": "*",
-    }
-    for schedule in CrontabSchedule.objects.filter(**spec).order_by("id"):
-        if str(schedule.timezone) == zone:
-            return schedule
-    return CrontabSchedule.objects.create(timezone=zone, **spec)
-
-
-def _declare(*, name: str, task: str, **fields: Any) -> str:
-    """Creates or updates one PeriodicTask; returns "created", "updated" or "unchanged"."""
-    fields.setdefault("interval", None)
-    fields.setdefault("crontab", None)
-    fields.setdefault("kwargs", "{}")
-    fields.setdefault("description", "")
-    fields["task"] = task
-    existing = PeriodicTask.objects.filter(name=name).first()
-    if existing is None:
-        PeriodicTask.objects.create(name=name, **fields)
-        return "created"
-    changed = [key for key, value in fields.items() if getattr(existing, key) != value]
-    if not changed:
-        return "unchanged"
-    for key in changed:
-        setattr(existing, key, fields[key])
-    existing.save()
-    return "updated"
+from strategies.schedules import crontab_schedule, interval_schedule, schedule_declare
 
 
 def schedules_declare() -> dict[str, str]:
-    zones = sorted(set(Shop.objects.values_list("timezone", flat=True))) or [settings.TIME_ZONE]
-    results = {}
-    with transaction.atomic():
-        results["sweep stuck requests"] = _declare(
-            name="sweep stuck requests",
-            task="strategies.sweep_stuck_requests",
-            interval=_interval(every=30, period=IntervalSchedule.SECONDS),
-        )
-        results["sweep alerts"] = _declare(
+    return {
+        "sweep alerts": schedule_declare(
             name="sweep alerts",
             task="notifications.sweep_alerts",
-            interval=_interval(every=1, period=IntervalSchedule.MINUTES),
-        )
-        for zone in zones:
-            name = f"roll-over {zone}"
-            results[name] = _declare(
-                name=name,
-                task="strategies.roll_over_day",
-                crontab=_crontab(minute="0", hour="0", zone=zone),
-                # The task rolls every shop over to its own local day (idempotent), so it takes
-                # no arguments; the zone is in the name, the crontab and the description.
-                description=f"Pre-creates the new day's ledger rows at midnight in {zone}.",
-            )
-        results["purge old delivery attempts"] = _declare(
+            interval=interval_schedule(every=1, period=IntervalSchedule.MINUTES),
+        ),
+        "purge old delivery attempts": schedule_declare(
             name="purge old delivery attempts",
             task="notifications.purge_old_attempts",
-            crontab=_crontab(minute="30", hour="3", zone=settings.TIME_ZONE),
-        )
-    return results
+            crontab=crontab_schedule(minute="30", hour="3", zone=settings.TIME_ZONE),
+        ),
+    }

@@ -2,7 +2,7 @@
 strategies to a decision with its explanations. No database, no clock: everything it needs is
 passed in, so it can be read and tested on its own.
 
-The decision service (``strategies.services.decisions``) wraps it: it loads the snapshots, passes
+The decision service (``strategies.pipeline.decide``) wraps it: it loads the snapshots, passes
 today's consumption and the buyer's recent approvals, then tries to reserve the amount on the
 hit's ledger row. If that conditional UPDATE loses a race, it calls ``evaluate`` again with the
 strategy marked full, so the next strategy by priority may take the request.

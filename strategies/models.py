@@ -23,6 +23,9 @@ SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
 SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP = Decimal("10.00")
 SMALL_AMOUNT_MAX_PER_REQUEST_CAP = Decimal("20.00")
 MAX_STRATEGIES_PER_SCENARIO = 10
+# The consumption alerts (PRODUCT.md): percentages of a strategy's daily cap, lowest first.
+CAP_WARNING_PERCENT = 95
+CAP_REACHED_PERCENT = 100
 
 
 def validate_timezone(value: str) -> None:

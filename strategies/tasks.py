@@ -12,6 +12,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK, ROLL_OVER_TASK, SWEEP_TASK
+
 
 def _backoff(retries: int) -> float:
     """Exponential back-off with jitter, capped well under the broker's visibility timeout."""
@@ -20,9 +22,9 @@ def _backoff(retries: int) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
-@shared_task(bind=True, name="strategies.decide_request", max_retries=10)
+@shared_task(bind=True, name=DECIDE_TASK, max_retries=10)
 def decide_request(self: Task, request_id: int) -> None:
-    from .services.decisions import request_decide
+    from strategies.pipeline.decide import request_decide
 
     try:
         request_decide(request_id=request_id)
@@ -30,10 +32,10 @@ def decide_request(self: Task, request_id: int) -> None:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
 
-@shared_task(bind=True, name="strategies.execute_decision", max_retries=None)
+@shared_task(bind=True, name=EXECUTE_TASK, max_retries=None)
 def execute_decision(self: Task, decision_id: int) -> str:
-    from .gateways import GatewayError
-    from .services.execution import ExecutionState, decision_execute
+    from strategies.pipeline.execute import ExecutionState, decision_execute
+    from strategies.platforms.base import GatewayError
 
     countdown = _backoff(self.request.retries)
     try:
@@ -49,16 +51,16 @@ def execute_decision(self: Task, decision_id: int) -> str:
     return result.state.value
 
 
-@shared_task(name="strategies.sweep_stuck_requests")
+@shared_task(name=SWEEP_TASK)
 def sweep_stuck_requests() -> dict[str, int]:
-    from .services.sweeper import requests_sweep_stuck
+    from strategies.pipeline.sweep import requests_sweep_stuck
 
     result = requests_sweep_stuck()
     return {"decide": len(result.decide), "execute": len(result.execute)}
 
 
-@shared_task(name="strategies.roll_over_day")
+@shared_task(name=ROLL_OVER_TASK)
 def roll_over_day() -> int:
-    from .services.ledgers import ledgers_roll_over
+    from strategies.pipeline.ledger import ledgers_roll_over
 
     return ledgers_roll_over()

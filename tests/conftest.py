@@ -3,7 +3,11 @@
 import pytest
 from django.conf import settings
 
+from strategies.pipeline import publish
 from tests.factories import make_membership, make_shop
+
+# Fixtures shared across folders: the real worker, broker and gateway (tests/worker.py).
+pytest_plugins = ["tests.worker"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,3 +68,13 @@ def as_owner(client, owner):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     client.force_login(owner)
     return client
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, list]]:
+    """The tasks the pipeline publishes, kept here instead of sent (the publish seam)."""
+    calls: list[tuple[str, list]] = []
+    monkeypatch.setattr(
+        publish, "publish_now", lambda name, args: calls.append((name, args)) or True
+    )
+    return calls

@@ -120,8 +120,8 @@ def make_decision(
     """A decision as the decision service records it, bypassing the matcher: an approval
     reserves its amount on today's ledger of ``strategy`` and moves the request to `approved`
     (or `manual_review`)."""
+    from strategies.pipeline.ledger import ledger_for_day, ledger_reserve
     from strategies.selectors import shop_today
-    from strategies.services.ledgers import ledger_for_day, ledger_reserve
 
     decided_at = decided_at or timezone.now()
     approved = outcome == "approved"

@@ -13,7 +13,6 @@ import pytest
 
 from bench.chaos.core import CHAOS_WORKER_ENV, ChaosConfig, RedisServer, broker, run_chaos
 from bench.common import free_port
-from tests.worker import celery_worker, gateway_server, redis_broker  # noqa: F401
 
 
 @pytest.fixture
@@ -27,8 +26,8 @@ def own_redis() -> Iterator[RedisServer]:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_it_decides_and_pays_every_request_once_through_worker_kills_and_a_redis_restart(
-    celery_worker,  # noqa: F811
-    gateway_server,  # noqa: F811
+    celery_worker,
+    gateway_server,
     own_redis,
 ):
     config = ChaosConfig(count=400, kills=2, redis_restarts=1, shops=2, timeout=90)

@@ -1,9 +1,9 @@
 """Shared helpers for tests that need the real pipeline: a real Celery worker subprocess over
 Redis on the pytest test database, and a real local HTTP gateway.
 
-Use from a test module (pytest finds fixtures imported into the module)::
+Its fixtures are a plugin of the suite (``pytest_plugins`` in ``tests/conftest.py``)::
 
-    from tests.worker import celery_worker, gateway_server, wait_until  # noqa: F401
+    from tests.worker import wait_until
 
     @pytest.mark.worker
     @pytest.mark.django_db(transaction=True)

@@ -1,7 +1,7 @@
 """The chaos run, shared by ``bench/chaos/run.py`` (5,000 requests) and ``tests/test_chaos.py``
 (a few hundred, in CI).
 
-Requests go in through the intake service (``request_receive``: stored in one transaction, the
+Requests go in through the intake service (``aftersale_receive``: stored in one transaction, the
 decision task published after COMMIT) from a few feeder threads, into a real Celery worker pool
 over a Redis server of the run's OWN (never the machine's shared one), and out through a real
 local HTTP gateway that records every call. While they flow, the whole worker (main process and
@@ -220,8 +220,8 @@ def seed(config: ChaosConfig) -> list[tuple[Any, Any]]:
     """``config.shops`` shops, each with strategies in every scenario whose daily caps are sized
     so they fill during the run (a cap that turns requests away proves it holds), the second of
     post-shipment refund with a per-buyer limit: [(shop, traffic generator)]."""
+    from strategies.demo.traffic import TrafficGenerator
     from strategies.models import SCENARIO_ORDER, Shop, Strategy
-    from strategies.traffic import TrafficGenerator
 
     per_shop = max(1, config.count // config.shops)
     # Requests average about 40.00, about half would be approved: caps fill part-way through.
@@ -269,8 +269,8 @@ def run_chaos(
     returns a started, ready worker consuming from ``redis``."""
     from django.db import connection
 
-    from strategies.services.intake import request_receive
-    from strategies.services.sweeper import requests_sweep_stuck
+    from strategies.pipeline.sweep import requests_sweep_stuck
+    from strategies.platforms.generic.intake import aftersale_receive
 
     report = ChaosReport(config=config)
     lock = threading.Lock()
@@ -292,7 +292,7 @@ def run_chaos(
                     if delay > 0:
                         time.sleep(delay)
                 shop, payload = bodies[i]
-                request_receive(shop=shop, payload=payload)
+                aftersale_receive(shop=shop, payload=payload)
                 with lock:
                     fed[0] += 1
         finally:

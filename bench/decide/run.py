@@ -153,10 +153,11 @@ def decider(
 ) -> None:  # pragma: no cover - runs in a child process
     from django.db import connection
 
-    from strategies.services import decisions
+    from strategies.pipeline import decide as decisions
+    from strategies.pipeline import publish
 
     if no_publish:
-        decisions._send_task = lambda name, args: None  # type: ignore[assignment]
+        publish.publish_now = lambda name, args: True  # type: ignore[assignment]
     for rid in ids[:warmup]:  # imports, connection, prepared plans: not timed
         decisions.request_decide(request_id=rid)
     latencies = []

@@ -2,7 +2,7 @@
 
 gunicorn (gthread: keep-alive, a few workers) serves ``atomsite.wsgi`` against the bench's own
 database; a real ``celery -A atomsite worker`` pool (prefork) decides and executes through the
-simulated gateway; Redis db 8 is the broker. Bodies come from ``strategies.traffic`` (realistic
+simulated gateway; Redis db 8 is the broker. Bodies come from ``strategies.demo.traffic`` (realistic
 mixes of order states, reasons and amounts), each signed as API.md says, sent by a paced
 open-loop load generator (processes x threads, each thread with a keep-alive
 ``requests.Session``).
@@ -128,7 +128,7 @@ def sender(
     of ``threads`` keep-alive connections is free."""
     import requests
 
-    from strategies.traffic import TrafficGenerator, post_signed
+    from strategies.demo.traffic import TrafficGenerator, post_signed
 
     lock = threading.Lock()
     state = {"next": 0}

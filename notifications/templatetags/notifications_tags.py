@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from notifications.models import Notice
-from strategies.tenancy import is_operator
+from strategies.admin.tenancy import is_operator
 
 register = template.Library()
 

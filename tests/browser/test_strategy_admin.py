@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from strategies.models import Decision, Strategy
-from strategies.services import decisions
-from strategies.services.decisions import request_decide
+from strategies.pipeline.decide import request_decide
 from tests.factories import make_ledger, make_request, make_strategy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,10 +22,8 @@ GREEN = "rgb(46, 125, 50)"
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch) -> list[tuple[str, list]]:
-    """The tasks request_decide publishes after commit, kept here (no worker in these tests)."""
-    sent: list[tuple[str, list]] = []
-    monkeypatch.setattr(decisions, "_send_task", lambda name, args: sent.append((name, args)))
+def no_broker(sent) -> list[tuple[str, list]]:
+    """No worker in these tests: what the pipeline publishes is kept (the publish seam)."""
     return sent
 
 

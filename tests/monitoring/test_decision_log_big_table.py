@@ -14,7 +14,7 @@ from django.urls import reverse
 from monitoring.paginators import COUNT_CAP
 from strategies.models import Decision
 from tests.factories import make_strategy
-from tests.monitoring.conftest import analyze, insert_decisions
+from tests.monitoring.rows import analyze, insert_decisions
 
 LIST = reverse("admin:monitoring_decisionlogentry_changelist")
 TABLE = Decision._meta.db_table

@@ -147,6 +147,6 @@ def test_the_tasks_are_registered_under_the_names_other_apps_send():
         "notifications.purge_old_attempts",
     ):
         assert name in app.tasks
-    from strategies.services.decisions import ALERT_TASK
+    from strategies.pipeline.decide import ALERT_TASK
 
     assert ALERT_TASK == "notifications.check_ledger_alerts"

@@ -13,7 +13,7 @@ from atomsite.celery import app
 from notifications import tasks
 from notifications.models import Alert, Delivery, Notice
 from strategies.models import DailyLedger, Decision
-from strategies.services.decisions import request_decide
+from strategies.pipeline.decide import request_decide
 from tests.concurrency import run_concurrently
 from tests.factories import make_order, make_request, make_shop, make_strategy
 

@@ -8,8 +8,8 @@ from django.db.models import Prefetch
 
 from strategies.matching import evaluate
 from strategies.models import AfterSaleRequest, Product, Strategy
-from strategies.snapshots import snapshot_request, snapshot_strategy
 from tests.factories import make_order, make_product, make_request, make_strategy
+from tests.strategies.orm_oracle import snapshot_request, snapshot_strategy
 
 APPLIED = dt.datetime(2026, 11, 22, 10, 15, tzinfo=dt.UTC)
 

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from strategies.services.demo import DEMO_SHOP_CODE, demo_seed
+from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
 
 STOP_TIMEOUT = 15.0
 # The console SMS and e-mail of the 95% alert, and anything going wrong.

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from strategies.services.demo import DEMO_SHOP_CODE, demo_seed
+from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
 
 
 class Command(BaseCommand):

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from strategies.demo.traffic import TrafficGenerator, TrafficReport, catalog_for, send_traffic
 from strategies.models import Product, Shop
-from strategies.traffic import TrafficGenerator, TrafficReport, catalog_for, send_traffic
 
 
 class Command(BaseCommand):

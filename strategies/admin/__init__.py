@@ -1,0 +1,5 @@
+"""The merchant back office. Importing the package registers every strategies admin; custom views
+(reorder, template, export, history) check the shop themselves, and writes go through
+``strategies.services``."""
+
+from strategies.admin import common, platform_data, shops, strategy  # noqa: F401

@@ -1,0 +1,68 @@
+"""What every admin page of the back office shares: badges, the shop's zone, operator filters."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from django.contrib import admin
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+)
+from django.template.response import SimpleTemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from strategies.admin.tenancy import (
+    OperatorShopFilter,
+    is_operator,
+)
+from strategies.models import (
+    RequestStatus,
+    Shop,
+    StrategyStatus,
+)
+
+admin.site.site_header = _("ATOM · automatic after-sales refunds")
+admin.site.site_title = _("ATOM back office")
+admin.site.index_title = _("Back office")
+
+STATUS_COLOURS: dict[str, str] = {
+    StrategyStatus.INACTIVE: "#8a8a8a",
+    StrategyStatus.TRIAL: "#d18b00",
+    StrategyStatus.ACTIVE: "#2e7d32",
+}
+REQUEST_STATUS_COLOURS: dict[str, str] = {
+    RequestStatus.RECEIVED: "#8a8a8a",
+    RequestStatus.MANUAL_REVIEW: "#d18b00",
+    RequestStatus.APPROVED: "#1565c0",
+    RequestStatus.EXECUTED: "#2e7d32",
+    RequestStatus.FAILED: "#c62828",
+}
+
+
+def badge(label: Any, colour: str) -> str:
+    return format_html(
+        '<span class="atom-badge" style="background:{};color:#fff;padding:2px 8px;'
+        'border-radius:10px;white-space:nowrap">{}</span>',
+        colour,
+        label,
+    )
+
+
+def in_zone(shop: Shop | None) -> AbstractContextManager[Any]:
+    """The shop's time zone for a view's input and output (the server's when no shop)."""
+    return timezone.override(shop.zone) if shop is not None else nullcontext()
+
+
+def rendered(response: HttpResponse) -> HttpResponse:
+    # A TemplateResponse renders after the view returns, outside any ``timezone.override``.
+    if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+        response.render()
+    return response
+
+
+def operator_filters(request: HttpRequest, filters: Any) -> list[Any]:
+    return ([OperatorShopFilter] if is_operator(request.user) else []) + list(filters)

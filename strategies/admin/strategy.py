@@ -1,0 +1,583 @@
+"""Strategies per scenario: the tabbed list with drag-to-reorder, status actions and today's
+consumption, the form, the small-amount template and the export. Writes go through
+``strategies.services``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from adminsortable2.admin import SortableAdminMixin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, QuerySet
+from django.forms import ModelForm
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from strategies.admin.common import (
+    STATUS_COLOURS,
+    badge,
+    in_zone,
+    operator_filters,
+    rendered,
+)
+from strategies.admin.forms import (
+    StrategyForm,
+    TemplateForm,
+    strategy_fieldsets,
+    strategy_risk_warnings,
+)
+from strategies.admin.history import StrategyHistoryAdmin
+from strategies.admin.tenancy import (
+    can_edit,
+    is_operator,
+    parse_id,
+    shop_for_user,
+)
+from strategies.models import (
+    SCENARIO_ORDER,
+    Scenario,
+    Shop,
+    Strategy,
+    StrategyStatus,
+)
+from strategies.selectors import strategy_consumption_today
+from strategies.services.strategies import (
+    EDITABLE_FIELDS,
+    strategies_move,
+    strategies_reorder,
+    strategy_create,
+    strategy_create_from_template,
+    strategy_delete,
+    strategy_set_status,
+    strategy_update,
+)
+from strategies.services.strategy_files import strategies_export
+
+
+class _StrategyAdminBase(StrategyHistoryAdmin):
+    # django-admin-sortable2 extends this template (it reads it through ``super()``).
+    change_list_template = "admin/strategies/strategy/strategy_change_list.html"
+
+
+@admin.register(Strategy)
+class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
+    editable_by_owner = True
+    form = StrategyForm
+    action_form = helpers.ActionForm
+    list_display = (
+        "priority",
+        "name",
+        "status_badge",
+        "caps",
+        "consumption",
+        "validity",
+    )
+    list_display_links = ("name",)
+    list_select_related = ("shop",)
+    list_per_page = 50
+    show_full_result_count = False
+    filter_horizontal = ("products",)
+    actions = ("make_active", "make_trial", "make_inactive")
+    history_list_display = ("history_status", "priority")
+    object_history_list_template = "admin/strategies/strategy/object_history_list.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # django-admin-sortable2 heads its drag-handle column with the position's name
+        # ("priority"), which the number column already shows: call the handle what it does.
+        self._reorder_.__func__.short_description = _("drag")  # type: ignore[attr-defined]
+
+    # -- the shop and scenario a page is about -------------------------------------------------
+
+    @staticmethod
+    def _scenario(request: HttpRequest) -> str | None:
+        value = request.GET.get("scenario")
+        return value if value in Scenario.values else None
+
+    @staticmethod
+    def _shop(request: HttpRequest) -> Shop | None:
+        """The merchant's own shop; for an operator, the shop chosen with ``?shop=<id>``."""
+        if not is_operator(request.user):
+            return shop_for_user(request.user)
+        shop_id = parse_id(request.GET.get("shop", ""))
+        return Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
+
+    @staticmethod
+    def _foreign_shop_asked(request: HttpRequest) -> bool:
+        """A merchant naming a shop that is not theirs in ``?shop=``: treated as not found."""
+        if is_operator(request.user) or "shop" not in request.GET:
+            return False
+        own = shop_for_user(request.user)
+        return own is None or request.GET.get("shop") != str(own.pk)
+
+    def _query(self, request: HttpRequest, **params: Any) -> str:
+        shop = self._shop(request)
+        if is_operator(request.user) and shop is not None:
+            params.setdefault("shop", shop.pk)
+        return urlencode({k: v for k, v in params.items() if v is not None})
+
+    def _url(self, name: str, *args: Any) -> str:
+        return reverse(f"admin:strategies_strategy_{name}", args=args)
+
+    def _shop_of(self, request: HttpRequest, object_id: str | None) -> Shop | None:
+        """The shop a form page is about: the strategy's (live or deleted), else the list's."""
+        if object_id is None:
+            return self._shop(request)
+        pk = parse_id(unquote(object_id))
+        if pk is None:
+            return None
+        live = self.get_queryset(request).filter(pk=pk).values("shop_id")
+        shop = Shop.objects.filter(pk__in=live).first()
+        if shop is None:
+            # A deleted strategy: its shop as its history (scoped to the user) records it.
+            past = self._history_rows(request).filter(id=pk).values("shop_id")
+            shop = Shop.objects.filter(pk__in=past).first()
+        return shop
+
+    # -- list ----------------------------------------------------------------------------------
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if not can_edit(request.user):
+            # A viewer gets no drag handles: dragging would offer what the endpoint refuses.
+            columns = [c for c in columns if c != "_reorder_"]
+        if is_operator(request.user):
+            columns.append("shop")
+        return columns
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return operator_filters(request, [])
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The scenario tabs, an id and (operators) the shop filter; nothing else is guessed.
+        if lookup == "shop":
+            return request is not None and is_operator(request.user)
+        return lookup in {"scenario", "id", "id__exact", "id__in", "pk"}
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Skip django-admin-sortable2's "move to page" actions: they reorder the whole table
+        # without any shop scope (and count every row to offer them).
+        actions = super(SortableAdminMixin, self).get_actions(request)
+        if not can_edit(request.user):
+            return {}
+        return actions
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        cl = super().get_changelist_instance(request)
+        # Drag only where the rows shown are exactly one shop's scenario, and for editors.
+        if (
+            self._scenario(request) is None
+            or self._shop(request) is None
+            or not self.has_change_permission(request)
+            or request.GET.get("q")
+            or any(k.startswith("id") or k == "pk" for k in request.GET)
+        ):
+            self.enable_sorting = False
+        consumption = strategy_consumption_today(strategies=cl.result_list)
+        for strategy in cl.result_list:
+            strategy.atom_consumption = consumption.get(strategy.pk)  # type: ignore[attr-defined]
+        return cl
+
+    def get_update_url(self, request: HttpRequest) -> str:
+        query = self._query(request, scenario=self._scenario(request))
+        return f"{self._url('sortable_update')}?{query}"
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if self._foreign_shop_asked(request):
+            raise Http404
+        rows = self.get_queryset(request)
+        shop = self._shop(request)
+        if is_operator(request.user) and shop is not None:
+            rows = rows.filter(shop=shop)
+        scenario = self._scenario(request)
+        if scenario is None and request.method == "GET":
+            present = set(rows.values_list("scenario", flat=True).distinct())
+            first = next((s for s in SCENARIO_ORDER if s in present), SCENARIO_ORDER[0])
+            params = request.GET.copy()
+            params["scenario"] = first
+            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+        self._check_id_filter(request, rows)
+        counts = dict(
+            rows.order_by()
+            .values_list("scenario")
+            .annotate(n=Count("id"))
+            .values_list("scenario", "n")
+        )
+        tabs = []
+        for code in SCENARIO_ORDER:
+            params = request.GET.copy()
+            params["scenario"] = code
+            for key in ("p", "o", "e"):
+                params.pop(key, None)
+            tabs.append(
+                {
+                    "code": code,
+                    "label": Scenario(code).label,
+                    "count": counts.get(code, 0),
+                    "url": f"?{params.urlencode()}",
+                    "active": code == scenario,
+                }
+            )
+        may_edit = self.has_add_permission(request)
+        context = {
+            "title": gettext("Automatic refund strategies"),
+            "atom_tabs": tabs,
+            "atom_scenario_label": Scenario(scenario).label if scenario else "",
+            "atom_add_url": (
+                f"{self._url('add')}?{self._query(request, scenario=scenario)}"
+                if may_edit and shop is not None
+                else None
+            ),
+            "atom_template_url": (
+                f"{self._url('template')}?{self._query(request)}"
+                if may_edit and shop is not None
+                else None
+            ),
+            "atom_export_url": (
+                f"{self._url('export')}?{self._query(request)}" if shop is not None else None
+            ),
+            "atom_pick_shop": is_operator(request.user) and shop is None,
+            "atom_can_reorder": may_edit and shop is not None,
+        }
+        context.update(extra_context or {})
+        return super().changelist_view(request, context)
+
+    def _check_id_filter(self, request: HttpRequest, rows: QuerySet) -> None:
+        """A list filtered by ids of another shop is a 404, as the change page would be."""
+        wanted: list[str] = []
+        for key in ("id", "id__exact", "pk"):
+            wanted += request.GET.getlist(key)
+        for value in request.GET.getlist("id__in"):
+            wanted += value.split(",")
+        if not wanted:
+            return
+        parsed = {parse_id(v.strip()) for v in wanted}
+        if None in parsed:
+            raise Http404
+        ids = {i for i in parsed if i is not None}
+        if rows.filter(pk__in=ids).count() != len(ids):
+            raise Http404
+
+    @admin.display(description=_("priority"), ordering="position")
+    def priority(self, obj: Strategy) -> int:
+        return obj.position
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Strategy) -> str:
+        return badge(obj.get_status_display(), STATUS_COLOURS.get(obj.status, "#8a8a8a"))
+
+    @admin.display(description=_("caps"))
+    def caps(self, obj: Strategy) -> str:
+        per_request = obj.per_request_cap if obj.per_request_cap is not None else "—"
+        return format_html(
+            "{}: {}<br>{}: {}",
+            gettext("daily"),
+            obj.daily_cap,
+            gettext("per request"),
+            per_request,
+        )
+
+    @admin.display(description=_("today's consumption"))
+    def consumption(self, obj: Strategy) -> str:
+        used = getattr(obj, "atom_consumption", None)
+        if used is None:
+            return "—"
+        colour = "#c62828" if used.is_warning else "#2e7d32"
+        width = min(used.percent, 100)
+        return format_html(
+            '<div class="atom-consumption{}" title="{} / {}">'
+            '<div style="background:#eee;width:120px;height:8px;border-radius:4px">'
+            '<div style="background:{};width:{}%;height:8px;border-radius:4px"></div></div>'
+            '<span style="color:{}">{}%</span></div>',
+            " atom-warning" if used.is_warning else "",
+            used.consumed,
+            used.daily_cap,
+            colour,
+            width,
+            colour,
+            used.percent,
+        )
+
+    @admin.display(description=_("validity"))
+    def validity(self, obj: Strategy) -> str:
+        if obj.valid_from is None and obj.valid_until is None:
+            return gettext("always")
+        zone = obj.shop.zone
+
+        def when(value: Any) -> str:
+            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "…"
+
+        return f"{when(obj.valid_from)} ~ {when(obj.valid_until)}"
+
+    # -- status actions ------------------------------------------------------------------------
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
+        changed = strategy_set_status(strategies=queryset, status=status, actor=request.user)
+        self.message_user(
+            request,
+            gettext("%(n)d strategies set to “%(status)s”.")
+            % {"n": changed, "status": StrategyStatus(status).label},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Activate the selected strategies"), permissions=["change"])
+    def make_active(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, StrategyStatus.ACTIVE)
+
+    @admin.action(
+        description=_("Switch the selected strategies to trial run"), permissions=["change"]
+    )
+    def make_trial(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, StrategyStatus.TRIAL)
+
+    @admin.action(description=_("Deactivate the selected strategies"), permissions=["change"])
+    def make_inactive(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, StrategyStatus.INACTIVE)
+
+    # -- the form ------------------------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: Strategy | None = None) -> list[Any]:
+        scenario = obj.scenario if obj else (self._scenario(request) or SCENARIO_ORDER[0])
+        fieldsets = strategy_fieldsets(scenario)
+        if obj is not None:
+            title, options = fieldsets[0]
+            fieldsets[0] = (title, {"fields": ("scenario", "template", *options["fields"])})
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Strategy | None = None) -> Any:
+        return ("scenario", "template") if obj is not None else ()
+
+    def get_form(
+        self, request: HttpRequest, obj: Strategy | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(
+            form.__name__,
+            (form,),
+            {
+                "atom_shop": obj.shop if obj else self._shop(request),
+                "atom_scenario": obj.scenario if obj else self._scenario(request) or "",
+                "atom_adding": obj is None,
+                "atom_refusal": getattr(request, "_atom_refusal", None),
+            },
+        )
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if self._foreign_shop_asked(request):
+            raise Http404
+        if self._scenario(request) is None or self._shop(request) is None:
+            if self._shop(request) is None:
+                self.message_user(request, gettext("Pick a shop first."), messages.WARNING)
+                return HttpResponseRedirect(self._url("changelist"))
+            return HttpResponseRedirect(
+                f"{request.path}?{self._query(request, scenario=SCENARIO_ORDER[0])}"
+            )
+        return super().add_view(request, form_url, extra_context)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Validity times are typed and shown in the shop's time, as the help texts say.
+        with in_zone(self._shop_of(request, object_id)):
+            try:
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+            except ValidationError as exc:
+                # The service refused what the form let through (e.g. another member added the
+                # 10th strategy a moment ago): nothing was stored. Show the form again, with
+                # what the merchant typed and the reason (``StrategyForm.atom_refusal``).
+                request._atom_refusal = exc  # type: ignore[attr-defined]
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+            return rendered(response)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Strategy | None = None,
+    ) -> HttpResponse:
+        scenario = obj.scenario if obj else self._scenario(request) or SCENARIO_ORDER[0]
+        per_request_cap = obj.per_request_cap if obj else None
+        form = context.get("adminform")
+        if form is not None and form.form.is_bound and "per_request_cap" in form.form.fields:
+            per_request_cap = form.form.data.get("per_request_cap") or None
+        context["atom_warnings"] = strategy_risk_warnings(
+            scenario=scenario, per_request_cap=per_request_cap
+        )
+        context["atom_scenario_label"] = Scenario(scenario).label
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _form_fields(self, form: ModelForm) -> dict[str, Any]:
+        fields = {k: v for k, v in form.cleaned_data.items() if k in EDITABLE_FIELDS}
+        if "products" in form.cleaned_data:
+            fields["products"] = list(form.cleaned_data["products"])
+        return fields
+
+    def save_model(
+        self, request: HttpRequest, obj: Strategy, form: ModelForm, change: bool
+    ) -> None:
+        fields = self._form_fields(form)
+        if change:
+            strategy_update(strategy=obj, actor=request.user, **fields)
+        else:
+            shop = self._shop(request)
+            scenario = self._scenario(request)
+            if shop is None or scenario is None:
+                raise PermissionDenied
+            created = strategy_create(shop=shop, scenario=scenario, actor=request.user, **fields)
+            # The admin goes on with the instance it built: make it the stored row.
+            obj.pk = created.pk
+            obj.shop = created.shop
+            obj.scenario = created.scenario
+            obj.position = created.position
+            obj._state.adding = False
+            obj._state.db = created._state.db
+        if obj.per_request_cap is None:
+            self.message_user(
+                request,
+                gettext(
+                    "No per-request cap is set: a single request may take up to the whole "
+                    "daily cap."
+                ),
+                messages.WARNING,
+            )
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        # Products were set by the service; there are no inlines.
+        return None
+
+    def delete_model(self, request: HttpRequest, obj: Strategy) -> None:
+        strategy_delete(strategy=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for strategy in queryset.select_related("shop"):
+            strategy_delete(strategy=strategy, actor=request.user)
+
+    # -- custom views --------------------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("template/", view(self.template_view), name="strategies_strategy_template"),
+            path("export/", view(self.export_view), name="strategies_strategy_export"),
+            *super().get_urls(),
+        ]
+
+    def update_order(self, request: HttpRequest) -> HttpResponse:
+        """The drag-and-drop endpoint, restricted to the caller's shop and one scenario.
+
+        django-admin-sortable2 posts ``{"updatedItems": [[id, position], ...]}`` for the rows a
+        drag moved; ``{"orderedIds": [...]}`` (the whole scenario, first to last) is accepted too.
+        Any id outside the shop and scenario: 403, nothing changes. Positions end 1..n.
+        """
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            return HttpResponseForbidden(gettext("You may not reorder strategies."))
+        if self._foreign_shop_asked(request):
+            return HttpResponseForbidden(gettext("Not your shop."))
+        scenario = self._scenario(request)
+        shop = self._shop(request)
+        if scenario is None or shop is None:
+            return HttpResponseBadRequest(gettext("Reorder one shop's scenario at a time."))
+        try:
+            body = json.loads(request.body)
+            if "orderedIds" in body:
+                result = strategies_reorder(
+                    shop=shop, scenario=scenario, ordered_ids=body["orderedIds"], actor=request.user
+                )
+            else:
+                moves = {pk: position for pk, position in body["updatedItems"]}
+                result = strategies_move(
+                    shop=shop, scenario=scenario, moves=moves, actor=request.user
+                )
+        except PermissionDenied as exc:
+            return HttpResponseForbidden(str(exc))
+        except ValidationError as exc:
+            return HttpResponseBadRequest("; ".join(exc.messages))
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            return HttpResponseBadRequest(gettext("Invalid reorder request."))
+        return JsonResponse({"positions": {str(s.pk): s.position for s in result}})
+
+    def template_view(self, request: HttpRequest) -> HttpResponse:
+        """Creates the small-amount strategy (小额自动仅退款) and opens it."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        shop = self._shop(request)
+        if shop is None or self._foreign_shop_asked(request):
+            raise Http404
+        form = TemplateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                strategy = strategy_create_from_template(
+                    shop=shop,
+                    per_request_cap=form.cleaned_data["per_request_cap"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                self.message_user(
+                    request,
+                    gettext(
+                        "The small-amount strategy was created inactive: check and activate it."
+                    ),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._url("change", strategy.pk))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Create the small-amount automatic refund strategy"),
+            "opts": self.model._meta,
+            "form": form,
+            "shop": shop,
+            "changelist_url": f"{self._url('changelist')}?{self._query(request)}",
+        }
+        return TemplateResponse(request, "admin/strategies/strategy/template_form.html", context)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The shop's strategies as a strategy file (API.md), for review or another shop."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        shop = self._shop(request)
+        if shop is None or self._foreign_shop_asked(request):
+            raise Http404
+        body = json.dumps(strategies_export(shop=shop), ensure_ascii=False, indent=2)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="strategies-{shop.code}.json"'
+        return response

@@ -1,0 +1,213 @@
+"""The decision service: claims a request, runs the pure matcher, reserves the amount on the
+strategy's daily ledger and records the decision, in ONE short transaction.
+
+- **Claim**: the request row is locked (``SELECT ... FOR UPDATE``) and only a ``received``
+  request is decided; a replayed or racing task waits for the winner and returns its decision.
+- **Constant queries**, plain SQL (``decision_rows``: the ORM cost 6x the database time here):
+  the request with its shop, order and items (locked); the shop's strategies of the scenarios
+  the request falls under with their products, latest history id and today's ledger, and what
+  the order already had approved; the buyer's lock and approvals (only when the shop limits
+  buyers); the reservation; the decision; the request's status. The count does not grow with
+  strategies or past decisions.
+- **Cap**: one upsert of the (strategy, shop-local day) ledger row whose UPDATE is conditional
+  on the strategy's cap as committed at that moment; if a concurrent worker filled it first (or
+  the merchant just lowered the cap), the matcher runs again with that strategy marked full, so
+  the next strategy by priority may take the request.
+- **Order total**: the order row is locked with the request, so two requests on one order are
+  decided in turn and their approvals together never pass the order's total.
+- **Which day**: the shop-local day of NOW, the moment of approval (when the money moves), not
+  the request's ``applied_at``: a request applied at 23:59 and decided at 00:00 counts against
+  the new day, whose cap is the one still open. (Windows and day ranges are still judged on
+  ``applied_at`` by the matcher, as PRODUCT.md says.)
+- **Per-buyer limit**: when any strategy of the shop limits buyers, every decision of the shop
+  takes a transaction-level advisory lock per (shop, buyer) on PostgreSQL before counting, so
+  concurrent requests of one buyer, in any scenario, are decided one after the other and never
+  pass the limit (SQLite serializes writers anyway).
+- **After commit**: execution (``strategies.execute_decision``) and, when the reservation
+  crossed 95% or 100% of the cap or the day's first request was refused for the cap,
+  ``notifications.check_ledger_alerts`` are enqueued by name.
+  The gateway is never called with a row lock held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from strategies.matching import DAILY_CAP_REACHED, Evaluation, evaluate, scenarios_for
+from strategies.models import (
+    CAP_REACHED_PERCENT,
+    CAP_WARNING_PERCENT,
+    Decision,
+    Outcome,
+    RequestStatus,
+    StrategyStatus,
+)
+from strategies.pipeline.ledger import ledger_reserve_on_day
+from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
+from strategies.pipeline.rows import (
+    LoadedStrategy,
+    decision_insert,
+    ledger_mark_cap_refused,
+    request_lock_and_load,
+    request_set_status,
+    strategies_load,
+)
+from strategies.selectors import shop_today
+
+logger = logging.getLogger(__name__)
+
+# Fractions of the daily cap whose crossing asks notifications to check its alerts.
+ALERT_THRESHOLDS = tuple(Decimal(p) / 100 for p in (CAP_WARNING_PERCENT, CAP_REACHED_PERCENT))
+BUYER_WINDOW = dt.timedelta(days=30)
+
+
+def _buyer_lock_key(shop_id: int, buyer_id: str) -> int:
+    digest = hashlib.blake2b(f"atom:buyer:{shop_id}:{buyer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_buyer(*, shop_id: int, buyer_id: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_buyer_lock_key(shop_id, buyer_id)])
+
+
+def buyer_approvals_count(*, shop_id: int, buyer_id: str, now: dt.datetime) -> int:
+    """Auto-approvals of one buyer in the shop over the last 30 days (failed ones, whose
+    reservation was released, do not count)."""
+    return Decision.objects.filter(
+        shop_id=shop_id,
+        buyer_id=buyer_id,
+        outcome=Outcome.APPROVED,
+        decided_at__gte=now - BUYER_WINDOW,
+        released_at__isnull=True,
+    ).count()
+
+
+def _crossed_alert_threshold(*, old: Decimal, new: Decimal, cap: Decimal) -> bool:
+    return any(old < cap * t <= new for t in ALERT_THRESHOLDS)
+
+
+def _note_cap_refusals(
+    *,
+    evaluation: Evaluation,
+    loaded: dict[int, LoadedStrategy],
+    consumed: dict[int, Decimal],
+    now: dt.datetime,
+) -> None:
+    """The first request of the day that an active strategy, already past 95% of its cap,
+    passed over for the cap marks its ledger and asks for the 100% alert: from then on its
+    requests go to manual review even if the approvals never add up to the cap exactly."""
+    for explanation in evaluation.explanations:
+        if explanation.code != DAILY_CAP_REACHED:
+            continue
+        strategy = loaded.get(explanation.strategy_id)
+        if strategy is None or strategy.ledger_id is None or strategy.cap_refused:
+            continue
+        cap = strategy.snapshot.daily_cap
+        used = consumed.get(strategy.snapshot.id, Decimal("0.00"))
+        if strategy.snapshot.status != StrategyStatus.ACTIVE or used < cap * ALERT_THRESHOLDS[0]:
+            continue
+        if ledger_mark_cap_refused(ledger_id=strategy.ledger_id, now=now):
+            publish_on_commit(ALERT_TASK, strategy.ledger_id)
+
+
+def _filed_under(evaluation: Evaluation, scenarios: tuple[str, ...]) -> str:
+    """The scenario a manual review is filed under, so the monitor finds it by scenario too:
+    the first whose strategies were tried, else the first it fell under ("" for none)."""
+    if evaluation.explanations:
+        return evaluation.explanations[0].scenario
+    return scenarios[0] if scenarios else ""
+
+
+def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decision:
+    """Decides request ``request_id`` once; a replay returns the decision already made."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = request_lock_and_load(request_id=request_id)
+        if request.status != RequestStatus.RECEIVED:
+            return Decision.objects.get(request_id=request.pk)
+
+        shop = request.shop
+        today = shop_today(shop=shop, now=now)
+        snapshot = request.snapshot
+        scenarios = scenarios_for(snapshot)
+        loaded, order_refunded = strategies_load(
+            shop_id=shop.pk, scenarios=scenarios, day=today, order_id=request.order_id
+        )
+        by_id = {s.snapshot.id: s for s in loaded}
+        buyer_approvals = 0
+        if request.shop_limits_buyers:
+            # Taken whenever ANY strategy of the shop limits buyers, even if none of this
+            # request's does: its approval counts against the limited ones.
+            _lock_buyer(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
+            if any(s.snapshot.max_per_buyer_30d is not None for s in loaded):
+                buyer_approvals = buyer_approvals_count(
+                    shop_id=shop.pk, buyer_id=snapshot.buyer_id, now=now
+                )
+
+        consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
+        reserved: tuple[int, Decimal] | None = None  # (ledger id, new consumed)
+        while True:
+            evaluation = evaluate(
+                snapshot,
+                [s.snapshot for s in loaded],
+                zone=shop.zone,
+                consumed_today=consumed,
+                buyer_approvals_30d=buyer_approvals,
+                order_refunded=order_refunded,
+            )
+            hit = evaluation.hit
+            if hit is None:
+                break
+            reserved = ledger_reserve_on_day(
+                shop_id=shop.pk,
+                strategy_id=hit.id,
+                day=today,
+                amount=snapshot.amount,
+            )
+            if reserved is not None:
+                break
+            # A concurrent worker filled the cap first: pass this strategy over.
+            logger.info("strategy %s full for request %s; trying the next", hit.id, request.pk)
+            consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
+
+        approved = hit is not None and reserved is not None
+        status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
+        decision = decision_insert(
+            Decision(
+                request_id=request.pk,
+                shop_id=shop.pk,
+                aftersale_id=request.aftersale_id,
+                order_id=request.order_id,
+                reason=snapshot.reason,
+                outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
+                scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
+                strategy_id=hit.id if approved and hit else None,
+                strategy_name=hit.name if approved and hit else "",
+                strategy_version=by_id[hit.id].version if approved and hit else None,
+                action=evaluation.action if approved else "",
+                amount=snapshot.amount,
+                explanations=[e.as_json() for e in evaluation.explanations],
+                buyer_id=snapshot.buyer_id,
+                ledger_id=reserved[0] if reserved else None,
+                decided_at=now,
+            )
+        )
+        request_set_status(request_id=request.pk, status=status, now=now)
+
+        _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
+        if approved and hit is not None and reserved is not None:
+            publish_on_commit(EXECUTE_TASK, decision.pk)
+            ledger_id, new_consumed = reserved
+            if _crossed_alert_threshold(
+                old=new_consumed - snapshot.amount, new=new_consumed, cap=hit.daily_cap
+            ):
+                publish_on_commit(ALERT_TASK, ledger_id)
+    return decision

@@ -1,0 +1,54 @@
+"""The one way the pipeline hands work to Celery: task names, and a publish that never fails
+the caller.
+
+Every message is published after COMMIT (``publish_on_commit``), so a rollback sends nothing,
+through kombu's producer pool for the broker's write URL with short socket timeouts: a broker
+that refuses costs well under a second, one that accepts and never answers about two seconds,
+never a hang. A broker error is logged and swallowed, never raised after the commit: what it
+lost is found again by the sweeper (RELIABILITY.md "delay_on_commit can lose a message").
+Tests replace ``publish_now`` to see what would be sent: this module is the broker seam.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app
+from django.db import transaction
+from kombu import pools
+
+logger = logging.getLogger(__name__)
+
+DECIDE_TASK = "strategies.decide_request"
+EXECUTE_TASK = "strategies.execute_decision"
+SWEEP_TASK = "strategies.sweep_stuck_requests"
+ROLL_OVER_TASK = "strategies.roll_over_day"
+ALERT_TASK = "notifications.check_ledger_alerts"
+
+# One quick retry: a pooled connection gone stale after a broker restart is replaced.
+RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+TRANSPORT_OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+ACQUIRE_TIMEOUT = 1.0
+
+
+def publish_now(name: str, args: list[int]) -> bool:
+    """Publishes task ``name`` with ``args`` at once; False (logged) if the broker failed."""
+    try:
+        connection = current_app.connection_for_write(transport_options=TRANSPORT_OPTIONS)
+        with pools.producers[connection].acquire(block=True, timeout=ACQUIRE_TIMEOUT) as producer:
+            current_app.send_task(
+                name, args=args, producer=producer, retry=True, retry_policy=RETRY_POLICY
+            )
+    except Exception:  # the broker is down or refused: the sweeper enqueues it later
+        logger.warning("could not publish %s %s; the sweeper will", name, args, exc_info=True)
+        return False
+    return True
+
+
+def publish_on_commit(name: str, *args: int) -> None:
+    """Publishes task ``name`` once the current transaction commits, never if it rolls back."""
+
+    def publish() -> None:  # a plain function: Django logs a robust hook's __qualname__
+        publish_now(name, list(args))
+
+    transaction.on_commit(publish, robust=True)

@@ -1,0 +1,68 @@
+"""The seam every channel plugs into: a platform-neutral request in, an approval out.
+
+A channel (``generic`` today; Kuaishou and Douyin per PLATFORMS.md) turns its platform's
+messages into an ``AfterSaleIn`` and hands it to ``strategies.pipeline.intake.request_receive``;
+the execution service carries a decision out through the channel's ``Gateway``, whose
+``approve()`` returns once the platform confirmed (or already had it) and raises
+``GatewayError`` otherwise: ``permanent=False`` for what a retry may fix, ``permanent=True`` for
+a refusal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    product_id: str
+    title: str
+    quantity: int
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class OrderIn:
+    order_id: str
+    status: str
+    paid_at: dt.datetime
+    shipped_at: dt.datetime | None
+    received_at: dt.datetime | None
+    tags: list[str]
+    items: list[ItemIn]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.price * item.quantity for item in self.items), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class AfterSaleIn:
+    aftersale_id: str
+    buyer_id: str
+    type: str
+    reason: str
+    amount: Decimal
+    applied_at: dt.datetime
+    risk_flag: bool
+    order: OrderIn
+
+
+class GatewayError(Exception):
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class Gateway:
+    name: ClassVar[str] = ""
+
+    def approve(
+        self, *, aftersale_id: str, action: str, amount: Decimal, idempotency_key: uuid.UUID
+    ) -> None:
+        raise NotImplementedError

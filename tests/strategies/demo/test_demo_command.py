@@ -1,0 +1,96 @@
+"""`manage.py demo` supervises its processes: it starts web, worker, beat and the simulator on
+the embedded SQLite database and folder broker, and leaves no process behind when stopped."""
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from strategies.management.commands.demo import group_alive
+
+ROOT = Path(__file__).resolve().parents[3]
+STARTED = re.compile(r"demo: started (\w+) \(pid (\d+)\)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo-var")
+
+
+def demo_env(var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(DEBUG="true", ATOM_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_demo(var_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(free_port()), *args],
+        cwd=ROOT,
+        env=demo_env(var_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def children(output: str) -> dict[str, int]:
+    return {name: int(pid) for name, pid in STARTED.findall(output)}
+
+
+def assert_nothing_left(pids: dict[str, int]) -> None:
+    alive = [name for name, pid in pids.items() if group_alive(pid)]
+    assert alive == [], f"left running: {alive}"
+
+
+def test_check_mode_starts_web_worker_and_beat_then_stops_them_all(var_dir):
+    demo = start_demo(var_dir, "--check")
+    out, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 0, out
+    assert "check passed" in out
+    pids = children(out)
+    assert set(pids) == {"web", "worker", "beat"}
+    assert_nothing_left(pids)
+
+
+def test_ctrl_c_stops_every_process_after_decisions_were_made(var_dir):
+    demo = start_demo(var_dir, "--rate", "10")
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        lines.append(line)
+        if "ATOM demo is running" in line or time.monotonic() > deadline:
+            break
+    database = var_dir / "atom.sqlite3"
+    decided = 0
+    while time.monotonic() < deadline and decided < 5:
+        time.sleep(0.5)
+        with sqlite3.connect(database, timeout=20) as db:
+            (decided,) = db.execute("SELECT COUNT(*) FROM strategies_decision").fetchone()
+    os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, _ = demo.communicate(timeout=60)
+    out = "".join(lines) + out
+    assert demo.returncode == 0, out
+    assert decided >= 5, out
+    done = re.search(r"simulate_traffic: done, \d+ requests .*", out)
+    assert done and "202: " in done.group(0), out
+    assert "error" not in done.group(0)  # the simulator stops before the web server
+    pids = children(out)
+    assert set(pids) == {"web", "worker", "beat", "simulator"}
+    assert_nothing_left(pids)
+    assert "no process left" in out
