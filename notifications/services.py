@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from strategies.models import DailyLedger
+from strategies.pipeline.publish import SEND_DELIVERY_TASK, publish_on_commit
 from strategies.selectors import shop_today
 
 from .models import (
@@ -176,14 +177,7 @@ def _alert_announce(*, alert: Alert) -> None:
 
 
 def _enqueue_send(*, delivery_id: int, countdown: float | None = None) -> None:
-    from .tasks import send_delivery
-
-    if countdown is None:
-        send_delivery.delay_on_commit(delivery_id)
-    else:
-        transaction.on_commit(
-            lambda: send_delivery.apply_async(args=[delivery_id], countdown=countdown)
-        )
+    publish_on_commit(SEND_DELIVERY_TASK, delivery_id, countdown=countdown)
 
 
 @dataclass(frozen=True)

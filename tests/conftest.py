@@ -74,7 +74,10 @@ def as_owner(client, owner):
 def sent(monkeypatch) -> list[tuple[str, list]]:
     """The tasks the pipeline publishes, kept here instead of sent (the publish seam)."""
     calls: list[tuple[str, list]] = []
-    monkeypatch.setattr(
-        publish, "publish_now", lambda name, args: calls.append((name, args)) or True
-    )
+
+    def publish_now(name: str, args: list, countdown: float | None = None) -> bool:
+        calls.append((name, args))
+        return True
+
+    monkeypatch.setattr(publish, "publish_now", publish_now)
     return calls

@@ -24,6 +24,7 @@ EXECUTE_TASK = "strategies.execute_decision"
 SWEEP_TASK = "strategies.sweep_stuck_requests"
 ROLL_OVER_TASK = "strategies.roll_over_day"
 ALERT_TASK = "notifications.check_ledger_alerts"
+SEND_DELIVERY_TASK = "notifications.send_delivery"
 
 # One quick retry: a pooled connection gone stale after a broker restart is replaced.
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
@@ -31,13 +32,19 @@ TRANSPORT_OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 ACQUIRE_TIMEOUT = 1.0
 
 
-def publish_now(name: str, args: list[int]) -> bool:
-    """Publishes task ``name`` with ``args`` at once; False (logged) if the broker failed."""
+def publish_now(name: str, args: list[int], *, countdown: float | None = None) -> bool:
+    """Publishes task ``name`` with ``args`` at once (to run after ``countdown`` seconds, if
+    given); False (logged) if the broker failed."""
     try:
         connection = current_app.connection_for_write(transport_options=TRANSPORT_OPTIONS)
         with pools.producers[connection].acquire(block=True, timeout=ACQUIRE_TIMEOUT) as producer:
             current_app.send_task(
-                name, args=args, producer=producer, retry=True, retry_policy=RETRY_POLICY
+                name,
+                args=args,
+                countdown=countdown,
+                producer=producer,
+                retry=True,
+                retry_policy=RETRY_POLICY,
             )
     except Exception:  # the broker is down or refused: the sweeper enqueues it later
         logger.warning("could not publish %s %s; the sweeper will", name, args, exc_info=True)
@@ -45,10 +52,10 @@ def publish_now(name: str, args: list[int]) -> bool:
     return True
 
 
-def publish_on_commit(name: str, *args: int) -> None:
+def publish_on_commit(name: str, *args: int, countdown: float | None = None) -> None:
     """Publishes task ``name`` once the current transaction commits, never if it rolls back."""
 
     def publish() -> None:  # a plain function: Django logs a robust hook's __qualname__
-        publish_now(name, list(args))
+        publish_now(name, list(args), countdown=countdown)
 
     transaction.on_commit(publish, robust=True)

@@ -13,18 +13,27 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from notifications import tasks
+from strategies.pipeline import publish
 
 
 @pytest.fixture(autouse=True)
-def published(monkeypatch) -> list[tuple[list, dict]]:
-    """Sends of ``notifications.send_delivery``, recorded at the one publish seam instead of
-    going to the broker (tests call the tasks themselves)."""
+def published(sent, monkeypatch) -> list[tuple[list, dict]]:
+    """Sends of ``notifications.send_delivery`` with their options, recorded at the publish
+    seam instead of going to the broker (tests call the tasks themselves); every other task
+    the code publishes is in ``sent``."""
     calls: list[tuple[list, dict]] = []
+    record = publish.publish_now  # the ``sent`` fixture's
 
     def apply_async(args=None, kwargs=None, **options):
         calls.append((list(args or []), options))
 
-    monkeypatch.setattr(tasks.send_delivery, "apply_async", apply_async)
+    def publish_now(name, args, countdown=None):
+        if name == publish.SEND_DELIVERY_TASK:
+            apply_async(args, **({"countdown": countdown} if countdown is not None else {}))
+        return record(name, args, countdown)
+
+    monkeypatch.setattr(tasks.send_delivery, "apply_async", apply_async)  # the task's own retry
+    monkeypatch.setattr(publish, "publish_now", publish_now)
     return calls
 
 

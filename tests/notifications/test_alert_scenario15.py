@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from atomsite.celery import app
 from notifications import tasks
 from notifications.models import Alert, Delivery, Notice
 from strategies.models import DailyLedger, Decision
@@ -24,16 +23,6 @@ THREADS = 20
 ALERT_TASK = "notifications.check_ledger_alerts"
 
 
-@pytest.fixture
-def broker(monkeypatch) -> list[tuple[str, list]]:
-    """Every task the decision service publishes (by name), instead of the broker."""
-    calls: list[tuple[str, list]] = []
-    monkeypatch.setattr(
-        app, "send_task", lambda name, args=None, **options: calls.append((name, list(args)))
-    )
-    return calls
-
-
 def decide_concurrently(request_ids: list[int]) -> list[Decision]:
     return run_concurrently(
         lambda request_id: request_decide(request_id=request_id), request_ids, threads=THREADS
@@ -42,7 +31,7 @@ def decide_concurrently(request_ids: list[int]) -> list[Decision]:
 
 @pytest.mark.django_db(transaction=True)
 def test_100_concurrent_approvals_crossing_95_percent_alert_once(
-    broker, published, smtp_server, sms_provider
+    sent, published, smtp_server, sms_provider
 ):
     shop = make_shop(phone="13800000000", alert_email="alerts@shop.example")
     strategy = make_strategy(shop=shop, status="active", daily_cap=Decimal("1000.00"))
@@ -60,8 +49,8 @@ def test_100_concurrent_approvals_crossing_95_percent_alert_once(
     assert {d.outcome for d in decisions} == {"approved"}
     ledger = DailyLedger.objects.get(strategy=strategy)
     assert ledger.consumed == Decimal("960.00")
-    alert_tasks = [args for name, args in broker if name == ALERT_TASK]
-    assert alert_tasks, broker  # the crossing asked for a check
+    alert_tasks = [args for name, args in sent if name == ALERT_TASK]
+    assert alert_tasks, sent  # the crossing asked for a check
     assert {args[0] for args in alert_tasks} == {ledger.pk}
 
     # The captured tasks run, each twice (a replay), as a worker would.

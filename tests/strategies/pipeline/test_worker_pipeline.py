@@ -131,7 +131,9 @@ def test_a_crash_after_the_decision_commits_is_executed_once_by_the_rerun(
     """RELIABILITY.md 6: the decision committed, the execution message never left."""
     shop, _ = shop_with_strategy
     request = make_request(shop=shop)
-    monkeypatch.setattr(publish, "publish_now", lambda name, args: None)  # the crash
+    monkeypatch.setattr(
+        publish, "publish_now", lambda name, args, countdown=None: False
+    )  # the crash
     decision = request_decide(request_id=request.pk)
     monkeypatch.undo()
     assert final(request) == "" and decision.outcome == "approved"
