@@ -33,7 +33,7 @@ class ConsoleSms(Transport):
 
 
 class HttpSms(Transport):
-    """A JSON POST to the provider (the README's "Notifications" section has the contract).
+    """A JSON POST to the provider (docs/notifications.md has the contract).
 
     2xx: sent. 5xx, 429, a timeout or a refused connection: temporary. Any other 4xx: permanent.
     """

@@ -7,18 +7,9 @@ today's consumption and the buyer's recent approvals, then tries to reserve the 
 hit's ledger row. If that conditional UPDATE loses a race, it calls ``evaluate`` again with the
 strategy marked full, so the next strategy by priority may take the request.
 
-How a request is matched (PRODUCT.md "The five scenarios" and "Strategy settings"):
-
-1. The scenarios the request falls under are tried in ``SCENARIO_ORDER``; within a scenario the
-   strategies by ``position``, then ``id``. Strategies of other scenarios are not tried and not
-   explained. A ``completed`` order falls under no scenario: manual review, no explanations.
-2. Each strategy goes through ``CHECKS`` in that fixed order; the first failing check gives its
-   explanation and the next strategy is tried.
-3. A ``trial`` strategy that passes every check is explained as ``trial_would_hit`` and passed
-   over (nothing consumed); the first ``active`` strategy that passes every check is the hit, and
-   nothing after it is tried. So a request hits at most one strategy.
-4. ``explanations`` lists every strategy tried before the decision, in order (the hit itself is
-   not listed: the decision names it). No hit: manual review, and every tried strategy is listed.
+Which scenarios and strategies are tried, in what order, and what a trial strategy does:
+docs/pipeline.md "The matching service" (from PRODUCT.md "The five scenarios" and "Strategy
+settings"); ``SCENARIO_ORDER`` and ``CHECKS`` below are that order.
 
 The exact semantics of each check:
 

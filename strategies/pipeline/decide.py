@@ -3,7 +3,7 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 
 - **Claim**: the request row is locked (``SELECT ... FOR UPDATE``) and only a ``received``
   request is decided; a replayed or racing task waits for the winner and returns its decision.
-- **Constant queries**, plain SQL (``decision_rows``: the ORM cost 6x the database time here):
+- **Constant queries**, plain SQL (``rows``: the ORM cost 6x the database time here):
   the request with its shop, order and items (locked); the shop's strategies of the scenarios
   the request falls under with their products, latest history id and today's ledger, and what
   the order already had approved; the buyer's lock and approvals (only when the shop limits
