@@ -227,6 +227,8 @@ class CeleryWorker:
                 "DATABASE_URL": worker_database_url(),
                 "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                 "DJANGO_SETTINGS_MODULE": "atomsite.settings",
+                # The checkout under test, not whatever tree the venv's editable install maps.
+                "PYTHONPATH": str(ROOT),
                 "CONN_MAX_AGE": "0",
                 "PYTHONUNBUFFERED": "1",
                 "LOG_LEVEL": "INFO",
