@@ -66,7 +66,9 @@ class PushKind(enum.StrEnum):
     NEW = "new"  # a buyer applied: fetch and decide
     UPDATED = "updated"  # something changed: re-fetch; decide on fresh data or supersede
     CLOSED = "closed"  # the request ended (cancelled, closed): supersede what is pending
-    DONE_ELSEWHERE = "done_elsewhere"  # agreed or refunded on the platform, not by us
+    # Agreed or refunded on the platform: ours if our approval was executed, else done
+    # elsewhere (mark it so, release what is pending).
+    AGREED = "agreed"
     OTHER = "other"  # stored, nothing to do
 
 
