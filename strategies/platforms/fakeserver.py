@@ -56,6 +56,7 @@ def json_reply(payload: Any, status: int = 200) -> Reply:
 class ScriptedServer:
     """The server and its script; a platform subclass implements ``handle``."""
 
+    port: int = 0  # 0: an ephemeral port (tests); the demo may fix one
     hang_seconds: float = 3.0
     drip_interval: float = 0.2
     max_qps: float | None = None
@@ -97,7 +98,7 @@ class ScriptedServer:
             def do_POST(self) -> None:
                 fake._serve(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
