@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from strategies.platforms.base import AfterSaleIn
 
@@ -174,3 +175,30 @@ class TokenRefused(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class Channel(Protocol):
+    """What the pipeline needs of a marketplace channel (``KuaishouChannel``,
+    ``DouyinChannel``): the wiring holds one per shop, built from its stored credentials."""
+
+    name: ClassVar[str]
+    push_answer: ClassVar[dict[str, Any]]
+    approves_return_as_refund_only: ClassVar[bool]
+
+    def parse_push(self, raw_body: bytes, headers: Mapping[str, str]) -> list[PushEvent]: ...
+
+    def fetch(self, aftersale_id: str) -> Fetched: ...
+
+    def poll(self, *, since: dt.datetime, until: dt.datetime) -> PollResult: ...
+
+    def approve(
+        self,
+        *,
+        aftersale_id: str,
+        action: str,
+        amount: Decimal,
+        request_type: str = "",
+        after_ambiguous: bool = False,
+    ) -> ApproveResult: ...
+
+    def refresh(self, *, refresh_token: str, now: dt.datetime | None = None) -> TokenGrant: ...

@@ -32,6 +32,7 @@ from strategies.models import Action, AfterSaleType
 from strategies.platforms.channel import (
     ApproveResult,
     ApproveState,
+    Channel,
     Fetched,
     PolledRefund,
     PollResult,
@@ -361,3 +362,7 @@ def _polled(row: Any) -> PolledRefund | None:
         updated_at=from_millis(updated),
         raw=row,
     )
+
+
+def _conforms(channel: KuaishouChannel) -> Channel:
+    return channel  # mypy checks here that the class is a Channel

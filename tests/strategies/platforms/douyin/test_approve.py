@@ -149,3 +149,20 @@ def test_a_return_is_never_agreed_as_refund_only(fake, channel):
     result = approve(channel, "7000000000000000003", request_type="return_refund")
     assert result.state == ApproveState.FAILED
     assert fake.calls_of(AFTERSALE_OPERATE) == []
+
+
+def test_a_fetched_990_request_is_agreed(fake, channel, shipped_990):
+    request = channel.fetch(shipped_990).request
+    assert (request.amount, request.type, request.order.status) == (
+        Decimal("9.90"),
+        "refund_only",
+        "shipped",
+    )
+    result = channel.approve(
+        aftersale_id=request.aftersale_id,
+        action="approve_refund",
+        amount=request.amount,
+        request_type=request.type,
+    )
+    assert result.state == ApproveState.EXECUTED
+    assert len(fake.agreements) == 1

@@ -252,3 +252,23 @@ def test_reject_sends_the_fresh_version(fake, channel, shipped_990):
     [call] = fake.calls_of("open.refund.reject")
     assert json.loads(call.params["param"])["refundVersion"] == version
     assert fake.refunds["7001"]["status"] == 12
+
+
+def test_a_fetched_990_request_is_approved_with_990_fen(fake, channel, shipped_990):
+    """The whole way out: fetch, map (9.90, refund only, shipped), approve what was mapped."""
+    request = channel.fetch(shipped_990).request
+    assert (request.amount, request.type, request.order.status) == (
+        Decimal("9.90"),
+        "refund_only",
+        "shipped",
+    )
+    result = channel.approve(
+        aftersale_id=request.aftersale_id,
+        action="approve_refund",
+        amount=request.amount,
+        request_type=request.type,
+    )
+    assert result.state == ApproveState.EXECUTED
+    [param] = approve_params(fake)
+    assert param["refundAmount"] == 990
+    assert (param["status"], param["negotiateStatus"], param["refundHandingWay"]) == (10, 1, 10)
