@@ -1,8 +1,10 @@
 """ATOM settings: one flat module, every value from the environment through one ``env``."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +33,11 @@ INSTALLED_APPS = [
     "adminsortable2",
     "simple_history",
     "django_celery_beat",
+    "axes",
+    "csp",
+    # The project package itself: the operator-only lockout admin (admin.py), the admin's
+    # static scripts (static/atom/) and its health and lockout views.
+    "atomsite",
     "strategies",
     "monitoring",
     "notifications",
@@ -40,6 +47,8 @@ MIDDLEWARE = [
     # First: /healthz answers probes whatever their Host header and scheme.
     "atomsite.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Serves the admin's static files from gunicorn in production (no separate web server).
     "atomsite.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -50,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "atomsite.urls"
@@ -112,6 +123,34 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
+# --- Login lockout (django-axes; RELIABILITY.md scenario 29) ---
+# Axes checks the lock first (before any password is hashed), then the model backend logs in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many wrong passwords for one username from one address, that pair is locked out
+# for the cool-off; every further try during the lock restarts it. The right password does not
+# get in during the lock. Operators lift a lock in the admin (Axes, Access attempts: "Unlock").
+AXES_FAILURE_LIMIT = env.int("ATOM_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ATOM_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "atomsite.lockout.locked_out"
+AXES_CLIENT_IP_CALLABLE = "atomsite.lockout.client_ip"
+# The request header (WSGI name) in which the reverse proxy *overwrites* the client's address,
+# e.g. HTTP_X_REAL_IP with deploy/nginx.conf; empty: the socket's address (no proxy).
+ATOM_CLIENT_IP_HEADER = env.str("ATOM_CLIENT_IP_HEADER", default="")
+# atomsite/admin.py registers the lock pages for operators only (axes' own are for any staff
+# member holding the model permissions).
+AXES_ENABLE_ADMIN = False
+# No banner on every manage.py command; locks are still logged as warnings.
+AXES_VERBOSE = False
+
+# --- Sessions: a working day, and never past the browser's closing ---
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
 # --- Security (production values; `manage.py check --deploy` is clean when DEBUG is off) ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -122,6 +161,47 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Response headers: Content-Security-Policy (django-csp) and Permissions-Policy ---
+# Scripts only from our own static files: no inline script, no eval (the admin's inline
+# handlers live in atomsite/static/atom/). Styles allow inline: the badges, bars and charts
+# carry their data-driven colours and widths in style attributes, and Django's own change list
+# has a <style> block; a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # data: for the favicon drawn inline in templates/admin/base_site.html.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# No page of ATOM uses a device or sensor: deny them all to the page and to anything it embeds.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+    )
+}
 
 # --- Celery (see RELIABILITY.md: at-least-once delivery; exactly-once lives in PostgreSQL) ---
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -190,6 +270,11 @@ if not (
     raise ImproperlyConfigured(
         "Celery time limits and retry delays must stay under CELERY_VISIBILITY_TIMEOUT"
     )
+
+# --- Health (/healthz) ---
+# Without this token /healthz says only ok or not ok; with it (Authorization: Bearer <token>)
+# it also names the dependency that failed. Empty: no one gets the details.
+ATOM_HEALTH_TOKEN = env.str("ATOM_HEALTH_TOKEN", default="")
 
 # --- Outbound gateway (API.md) ---
 ATOM_GATEWAY = env.str("ATOM_GATEWAY", default="simulated")

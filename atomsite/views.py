@@ -1,5 +1,12 @@
-"""The health endpoint: what a load balancer or process manager polls."""
+"""The health endpoint: what a load balancer or process manager polls.
 
+Anyone may ask whether ATOM is up; only a caller with ``ATOM_HEALTH_TOKEN`` learns which
+dependency failed (an exception's class name tells an attacker what runs behind the site).
+"""
+
+import hmac
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -29,10 +36,26 @@ def broker_check() -> str:
     return "ok"
 
 
+def has_health_token(request: HttpRequest) -> bool:
+    """``Authorization: Bearer <ATOM_HEALTH_TOKEN>``, compared in constant time."""
+    token: str = settings.ATOM_HEALTH_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def health(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers and the broker accepts a connection; 503 otherwise."""
+    """200 when the database answers and the broker accepts a connection; 503 otherwise.
+
+    The body is ``{"status": "ok"}`` or ``{"status": "error"}``; with the health token it also
+    holds each check's result.
+    """
     checks = {"database": database_check(), "broker": broker_check()}
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
-    )
+    body: dict[str, str] = {"status": "ok" if healthy else "error"}
+    if has_health_token(request):
+        body.update(checks)
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response

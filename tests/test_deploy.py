@@ -95,13 +95,20 @@ def test_env_example_documents_every_variable_the_settings_read():
     assert read - documented == set(), "add them to .env.example with a comment"
 
 
-def test_procfile_runs_gunicorn_a_worker_and_exactly_one_beat():
-    lines = dict(
+def procfile() -> dict[str, str]:
+    return dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
-    assert set(lines) == {"web", "worker", "beat"}
-    assert lines["web"].split()[:2] == ["gunicorn", "atomsite.wsgi"]
+
+
+def test_procfile_runs_two_gunicorn_pools_a_worker_and_exactly_one_beat():
+    lines = procfile()
+    assert set(lines) == {"web", "api", "worker", "beat"}
+    for pool in ("web", "api"):
+        assert lines[pool].split()[:2] == ["gunicorn", "atomsite.wsgi"]
+        assert f"--config deploy/gunicorn/{pool}.py" in lines[pool]
     assert "--bind 0.0.0.0:${PORT" in lines["web"]
+    assert "--bind 0.0.0.0:${API_PORT" in lines["api"]
     assert "DatabaseScheduler" in lines["beat"] and "beat" in lines["beat"]
     assert " beat" not in lines["worker"] and "-B" not in lines["worker"].split()
 
@@ -114,3 +121,17 @@ def test_check_deploy_warns_when_alerts_would_only_reach_the_log():
     result = check_deploy(env)
     assert result.returncode != 0
     assert "notifications.W003" in result.stderr and "notifications.W004" in result.stderr
+
+
+def test_each_gunicorn_pool_loads_its_config_and_the_app():
+    for pool in ("web", "api"):
+        argv = procfile()[pool].split()
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("gunicorn")), *argv[1:], "--check-config"],
+            cwd=ROOT,
+            env=production_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -298,6 +298,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def measure(samples: int) -> list[dict[str, Any]]:
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -307,7 +308,8 @@ def measure(samples: int) -> list[dict[str, Any]]:
 
     shop = Shop.objects.get(code=SHOPS[0][0])
     client = Client()
-    assert client.login(username=f"bench-{shop.code}", password="bench-pass-1")
+    # A forced session: the lockout backend (django-axes) refuses logins made without a request.
+    client.force_login(get_user_model().objects.get(username=f"bench-{shop.code}"))
     changelist = reverse("admin:monitoring_decisionlogentry_changelist")
     export = reverse("monitoring:decisions_export")
     sample = Decision.objects.filter(shop=shop).order_by("-decided_at", "-id")[500]

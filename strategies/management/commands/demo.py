@@ -2,144 +2,33 @@
 
 Migrates the embedded database, seeds the demo shop, schedules the periodic tasks, then starts
 and watches four child processes: the web server, a Celery worker, Celery beat and the traffic
-simulator. Ctrl-C (SIGINT) or SIGTERM stops every one of them: each child leads its own process
-group, which is signalled as a whole (the worker's pool processes included), killed if it does
-not stop in time, and checked empty before the command returns.
+simulator. Ctrl-C (SIGINT) or SIGTERM stops every one of them with what they started (the
+worker's pool processes included), killing what does not stop in time, and checks that nothing
+is left before the command returns. The supervising is ``strategies.demo.supervisor``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
+from strategies.demo.supervisor import Supervisor, port_free
 
-STOP_TIMEOUT = 15.0
 # The console SMS and e-mail of the 95% alert, and anything going wrong.
 WORKER_HIGHLIGHT = re.compile(r"SMS to |E-mail to |ERROR|CRITICAL|Traceback")
 READY_TIMEOUT = 90.0
-
-_libc: Any = None
-with contextlib.suppress(OSError, TypeError):
-    _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    """Runs in the child before exec: SIGTERM it if the demo dies (even by SIGKILL)."""
-
-    def setup() -> None:
-        if _libc is not None:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return setup
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    log_path: Path
-    echo: Callable[[str], None] | None
-    say: Callable[[str], None]
-    ready_marker: str | None = None
-    # Lines echoed even when the rest only goes to the log (the worker's alerts and errors).
-    highlight: re.Pattern[str] | None = None
-    proc: subprocess.Popen | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-    tail: list[str] = field(default_factory=list)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, *, cwd: Path, parent_pid: int) -> None:
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: signalled as a whole
-            preexec_fn=_child_setup(parent_pid),
-        )
-        threading.Thread(target=self._pump, name=f"demo-{self.name}", daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        stream: IO[bytes] = self.proc.stdout
-        with self.log_path.open("a", encoding="utf-8") as log:
-            for raw in iter(stream.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                log.write(line + "\n")
-                log.flush()
-                self.tail = [*self.tail[-19:], line]
-                if self.ready_marker and self.ready_marker in line:
-                    self.ready.set()
-                if self.echo is not None:
-                    self.echo(f"{self.name:>9} | {line}")
-                elif self.highlight is not None and self.highlight.search(line):
-                    self.say(f"{self.name:>9} | {line}")
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is still in process group ``pgid``."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+# Traffic first, then the web, then beat; the worker last so in-flight tasks finish.
+STOP_ORDER = ["simulator", "web", "beat", "worker"]
 
 
 class Command(BaseCommand):
@@ -182,16 +71,20 @@ class Command(BaseCommand):
                 f"(make demo DEMO_PORT=8001, or --port)."
             )
         self.stop = threading.Event()
-        self.children: list[Child] = []
         self.out_lock = threading.Lock()
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
             self._prepare(options)
-            ok = self._run(options)
+            self.supervisor = Supervisor(
+                cwd=Path(settings.BASE_DIR), log_dir=self.log_dir, say=self.say, stop=self.stop
+            )
+            try:
+                ok = self._run(options)
+            finally:
+                self.supervisor.stop_all(order=STOP_ORDER)
         finally:
-            self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if not ok:
@@ -221,44 +114,20 @@ class Command(BaseCommand):
         else:
             self.say("demo: no setup_periodic_tasks command: beat has no schedule")
 
-    def _child(
-        self,
-        name: str,
-        argv: list[str],
-        *,
-        echo: bool,
-        ready: str | None,
-        highlight: re.Pattern[str] | None = None,
-    ) -> Child:
-        verbose = echo or self.verbose_children
-        child = Child(
-            name=name,
-            argv=argv,
-            log_path=self.log_dir / f"{name}.log",
-            echo=self.say if verbose else None,
-            say=self.say,
-            ready_marker=ready,
-            highlight=highlight,
-        )
-        child.start(cwd=Path(settings.BASE_DIR), parent_pid=os.getpid())
-        self.children.append(child)
-        self.say(f"demo: started {name} (pid {child.pid}), log {child.log_path}")
-        return child
-
     def _run(self, options: dict[str, Any]) -> bool:
-        self.verbose_children = options["verbose_children"]
+        verbose = options["verbose_children"]
         python = [sys.executable, "-u"]
         manage = [*python, str(Path(settings.BASE_DIR) / "manage.py")]
         celery = [*python, "-m", "celery", "-A", "atomsite"]
         base_url = f"http://{options['host']}:{options['port']}"
+        start = self.supervisor.start
 
-        web = self._child(
+        web = start(
             "web",
             [*manage, "runserver", f"{options['host']}:{options['port']}", "--noreload"],
-            echo=False,
-            ready=None,
+            echo=verbose,
         )
-        worker = self._child(
+        worker = start(
             "worker",
             [
                 *celery,
@@ -274,11 +143,11 @@ class Command(BaseCommand):
                 "--without-mingle",
                 "--without-heartbeat",
             ],
-            echo=False,
+            echo=verbose,
             ready=" ready.",
             highlight=WORKER_HIGHLIGHT,
         )
-        beat = self._child(
+        beat = start(
             "beat",
             [
                 *celery,
@@ -288,17 +157,20 @@ class Command(BaseCommand):
                 "--scheduler",
                 "django_celery_beat.schedulers:DatabaseScheduler",
             ],
-            echo=False,
+            echo=verbose,
             ready="beat: Starting",
         )
 
-        if not self._wait_ready(base_url, [worker, beat]):
+        ready = self.supervisor.wait_ready(
+            health_url=f"{base_url}/healthz", children=[worker, beat], timeout=READY_TIMEOUT
+        )
+        if not ready:
             return False
         if options["check"]:
             self.say("demo: check passed: web answers /healthz, the worker and beat are up")
             return True
 
-        simulator = self._child(
+        simulator = start(
             "simulator",
             [
                 *manage,
@@ -313,54 +185,20 @@ class Command(BaseCommand):
                 base_url,
             ],
             echo=True,
-            ready=None,
         )
         self._banner(base_url)
         essential = [web, worker, beat]
         while not self.stop.wait(0.5):
             for child in essential:
                 if not child.running():
-                    self._report_death(child)
+                    self.supervisor.report_death(child)
                     return False
+            # The simulator may finish its --duration (0): the site stays up.
             if simulator.proc is not None and simulator.proc.poll() not in (None, 0):
-                self._report_death(simulator)
+                self.supervisor.report_death(simulator)
                 return False
         self.say("\ndemo: stopping…")
         return True
-
-    def _wait_ready(self, base_url: str, children: list[Child]) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT
-        healthy = False
-        while time.monotonic() < deadline and not self.stop.is_set():
-            for child in self.children:
-                if not child.running():
-                    self._report_death(child)
-                    return False
-            if not healthy:
-                healthy = self._healthy(base_url)
-            if healthy and all(c.ready.is_set() for c in children):
-                return True
-            self.stop.wait(0.3)
-        if not self.stop.is_set():
-            waiting = [c.name for c in children if not c.ready.is_set()]
-            self.say(f"demo: not ready in {READY_TIMEOUT:g} s (web healthy: {healthy}, "
-                     f"waiting for: {', '.join(waiting) or '-'})")  # fmt: skip
-            return False
-        return True
-
-    @staticmethod
-    def _healthy(base_url: str) -> bool:
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=3) as response:  # noqa: S310
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def _report_death(self, child: Child) -> None:
-        code = child.proc.returncode if child.proc is not None else None
-        self.say(f"demo: {child.name} exited with status {code}; its last lines:")
-        for line in child.tail:
-            self.say(f"{child.name:>9} | {line}")
 
     def _banner(self, base_url: str) -> None:
         lines = [
@@ -379,53 +217,3 @@ class Command(BaseCommand):
             "",
         ]
         self.say("\n".join(lines))
-
-    # --- shutdown ---------------------------------------------------------------------------
-    def _stop_all(self) -> None:
-        started = [c for c in self.children if c.proc is not None]
-        if not started:
-            return
-        # Traffic first, then the web, then beat; the worker last so in-flight tasks finish.
-        # The leader alone is asked to stop: a Celery worker shuts its pool down itself (a TERM
-        # sent to its pool processes too would make it wait for them in vain).
-        order = {"simulator": 0, "web": 1, "beat": 2, "worker": 3}
-        for child in started:
-            if child.name == "simulator" and child.running():
-                # Its requests in flight get their answers before the web server goes.
-                assert child.proc is not None
-                os.kill(child.pid, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.proc.wait(timeout=5)
-        for child in sorted(started, key=lambda c: order.get(c.name, 9)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        termed: set[int] = set()
-        while time.monotonic() < deadline:
-            for child in started:
-                assert child.proc is not None
-                if child.proc.poll() is not None and child.pid not in termed:
-                    # The leader is gone: whatever it left in its group is told to stop too.
-                    termed.add(child.pid)
-                    waited = STOP_TIMEOUT - (deadline - time.monotonic())
-                    self.say(f"demo: {child.name} stopped ({waited:.1f} s)")
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(child.pid, signal.SIGTERM)
-            if not any(group_alive(c.pid) for c in started):
-                break
-            time.sleep(0.1)
-        for child in started:
-            if group_alive(child.pid):
-                self.say(f"demo: {child.name} did not stop in {STOP_TIMEOUT:g} s: killing it")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
-        for child in started:
-            assert child.proc is not None
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(timeout=5)
-        left = [c.name for c in started if group_alive(c.pid)]
-        if left:
-            self.say(f"demo: still running: {', '.join(left)}")
-        else:
-            names = ", ".join(f"{c.name} ({c.pid})" for c in started)
-            self.say(f"demo: stopped {names}; no process left")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from strategies.management.commands.demo import group_alive
+from strategies.demo.supervisor import group_alive
 
 ROOT = Path(__file__).resolve().parents[3]
 STARTED = re.compile(r"demo: started (\w+) \(pid (\d+)\)")
