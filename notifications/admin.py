@@ -16,7 +16,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from strategies.admin.tenancy import ShopScopedAdminMixin
+from strategies.admin.common import operator_filters
+from strategies.admin.tenancy import ReadOnlyAdminMixin, ShopScopedAdminMixin
 
 from . import services
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice
@@ -72,6 +73,9 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return operator_filters(request, self.list_filter)
+
     @admin.display(description=_("title"), ordering="created_at")
     def display_title(self, obj: Notice) -> str:
         if obj.read_at is None:
@@ -100,7 +104,7 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
     fields = ATTEMPT_FIELDS
     readonly_fields = ATTEMPT_FIELDS
@@ -114,15 +118,9 @@ class DeliveryAttemptInline(admin.TabularInline):
             return str(_("no answer (interrupted)"))
         return str(_("sent")) if obj.ok else str(_("failed"))
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     shop_field = "alert__shop"
     list_display = [
         "created_at",
@@ -143,14 +141,8 @@ class DeliveryAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return operator_filters(request, self.list_filter)
 
     @admin.display(description=_("strategy"), ordering="alert__strategy__name")
     def display_strategy(self, obj: Delivery) -> str:
