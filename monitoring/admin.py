@@ -6,6 +6,11 @@ Big-table rules: no full COUNT(*) (``show_full_result_count = False`` and a capp
 paginator), no facets, no date drill-down, ordering ``(-decided_at, -id)`` that matches the
 shop-scoped indexes, exact-match search on the indexed id columns, every filter on an indexed
 column, related rows fetched in the same query.
+
+Only the declared filters and the search narrow the log (RELIABILITY.md 33): any other query
+parameter, a lookup such as ``aftersale_id__regex`` or one into the JSON explanations included,
+is an invalid filter, shown as a message before any query on the log runs, never a scan. The
+CSV export goes through the same changelist and answers 400 with the same message.
 """
 
 from __future__ import annotations
@@ -15,25 +20,27 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, ChangeList
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.tenancy import (
+    SHOP_PARAM,
     OperatorShopFilter,
+    ReadOnlyAdminMixin,
     ShopScopedAdminMixin,
-    is_operator,
     parse_id,
-    scope_to_user,
-    shop_for_user,
+    shop_context,
 )
 from strategies.models import Outcome, Shop, Strategy
 
@@ -60,12 +67,12 @@ class StrategyFilter(admin.SimpleListFilter):
     parameter_name = "strategy"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        strategies = scope_to_user(Strategy.objects.all(), request.user)
-        if is_operator(request.user):
-            shop_id = parse_id(request.GET.get(OperatorShopFilter.parameter_name))
-            if shop_id is None:
+        context = shop_context(request)
+        strategies = context.scope(Strategy.objects.all())
+        if context.operator:
+            if context.shop is None:
                 return []  # every shop's strategies would be an endless list: pick a shop first
-            strategies = strategies.filter(shop_id=shop_id)
+            strategies = strategies.filter(shop=context.shop)
             rows = strategies.order_by("shop__code", "scenario", "position", "id").values_list(
                 "id", "name", "shop__code"
             )
@@ -117,14 +124,11 @@ class DecidedDateRangeFilter(admin.ListFilter):
         try:
             return dt.date.fromisoformat(raw)
         except ValueError as exc:
-            raise IncorrectLookupParameters(exc) from exc
+            raise InvalidFilter(invalid_date_message(raw)) from exc
 
     def _zone(self, request: HttpRequest) -> dt.tzinfo:
-        if is_operator(request.user):
-            shop_id = parse_id(request.GET.get(OperatorShopFilter.parameter_name))
-            shop = Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
-            return shop.zone if shop else default_zone()
-        shop = shop_for_user(request.user)
+        # A member's own shop, or the operator's chosen one; the server's zone across shops.
+        shop = shop_context(request).shop
         return shop.zone if shop else default_zone()
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -135,8 +139,13 @@ class DecidedDateRangeFilter(admin.ListFilter):
             return decisions_in_local_days(
                 queryset, zone=self._zone(request), first=first, last=last
             )
-        except ValueError as exc:  # a day out of range: the admin's "invalid filter" page
-            raise IncorrectLookupParameters(exc) from exc
+        except ValueError as exc:  # a day out of range: an invalid filter
+            days = (
+                self.used_parameters.get(n) for n in (self.parameter_from, self.parameter_until)
+            )
+            raise InvalidFilter(
+                invalid_date_message(" ~ ".join(str(d) for d in days if d))
+            ) from exc
 
     def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         ours = (self.parameter_from, self.parameter_until)
@@ -158,7 +167,62 @@ class DecidedDateRangeFilter(admin.ListFilter):
         ]
 
 
-class ExportChangeList(ChangeList):
+class InvalidFilter(IncorrectLookupParameters):
+    """A query the decision log refuses; ``message`` says why, in the interface language."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def invalid_date_message(value: str) -> str:
+    return gettext(
+        "Invalid filter: “%(value)s” is not a day the decision log can show (YYYY-MM-DD)."
+    ) % {"value": value}
+
+
+def unknown_filters_message(names: list[str]) -> str:
+    return ngettext(
+        "Invalid filter: %(names)s is not a filter of the decision log. Use the filters on "
+        "the right or the search box.",
+        "Invalid filters: %(names)s are not filters of the decision log. Use the filters on "
+        "the right or the search box.",
+        len(names),
+    ) % {"names": ", ".join(f"“{name}”" for name in names)}
+
+
+def invalid_filter_message(exc: IncorrectLookupParameters) -> str:
+    if isinstance(exc, InvalidFilter):
+        return exc.message
+    return gettext("Invalid filter or page: the decision log cannot be shown with it.")
+
+
+class DeclaredFiltersChangeList(ChangeList):
+    """The decision log narrowed by its declared filters and search only.
+
+    Each list filter takes its own parameters; whatever is left (Django would apply it as a
+    lookup: ``aftersale_id__regex``, ``explanations__0__code``...) is refused, as is an
+    ordering (nothing is sortable: ``o`` would sort millions of rows).
+    """
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        if ORDER_VAR in self.params:
+            raise InvalidFilter(unknown_filters_message([ORDER_VAR]))
+        try:
+            specs, has_filters, remaining, duplicates, active = super().get_filters(request)
+        except DisallowedModelAdminLookup as exc:  # a lookup across a relation
+            refused = [
+                key
+                for key, values in self.get_filters_params().items()
+                if not all(self.model_admin.lookup_allowed(key, v, request) for v in values)
+            ]
+            raise InvalidFilter(unknown_filters_message(refused)) from exc
+        if remaining:
+            raise InvalidFilter(unknown_filters_message(sorted(remaining)))
+        return specs, has_filters, remaining, duplicates, active
+
+
+class ExportChangeList(DeclaredFiltersChangeList):
     """The changelist's filtered, searched, ordered queryset without loading a page of it."""
 
     def get_results(self, request: HttpRequest) -> None:
@@ -171,7 +235,9 @@ class ExportChangeList(ChangeList):
 
 
 @admin.register(DecisionLogEntry)
-class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+    """Read-only for everyone, operators included: the decision service writes the log."""
+
     # What was decided first (outcome, strategy, amount): a narrow window still shows it.
     list_display = (
         "decided_local",
@@ -233,16 +299,6 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         "failed_local",
     )
 
-    # Read-only for everyone, operators included: the log is written by the decision service.
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The raw payload of the request is never shown here: do not drag it along.
         return (
@@ -253,10 +309,9 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         )
 
     def get_list_filter(self, request: HttpRequest) -> tuple:
-        filters = tuple(self.list_filter)
-        if is_operator(request.user):
-            return (OperatorShopFilter, *filters)
-        return filters
+        # Always declared: the shop filter offers choices to operators only, and for staff it
+        # takes ``?shop=<own id>`` (another shop's id is a 404, ShopScopedAdminMixin).
+        return (OperatorShopFilter, *self.list_filter)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -266,7 +321,7 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if is_operator(request.user) and not request.GET.get(OperatorShopFilter.parameter_name):
+        if shop_context(request).operator and not request.GET.get(SHOP_PARAM):
             # The indexes lead with the shop: naming every shop lets PostgreSQL probe each
             # shop's index range instead of scanning the whole table.
             queryset = queryset.filter(shop_id__in=list(Shop.objects.values_list("id", flat=True)))
@@ -275,7 +330,32 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         if getattr(request, "_monitoring_export", False):
             return ExportChangeList
-        return super().get_changelist(request, **kwargs)
+        return DeclaredFiltersChangeList
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        try:
+            return super().get_changelist_instance(request)
+        except IncorrectLookupParameters as exc:
+            # The list page redirects to ``?e=1``: say why there (the export answers 400).
+            if not getattr(request, "_monitoring_export", False):
+                self.message_user(request, invalid_filter_message(exc), messages.ERROR)
+            raise
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        consumption = reverse("monitoring:consumption")
+        query = shop_context(request).shop_query()
+        context = {
+            "atom_consumption_url": f"{consumption}?{urlencode(query)}" if query else consumption,
+            **(extra_context or {}),
+        }
+        response = super().changelist_view(request, context)
+        if getattr(response, "template_name", None) == "admin/invalid_setup.html":
+            # An invalid filter typed next to ``e=1``: Django would call it a "database
+            # error"; the plain list says what was wrong (the message is already queued).
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return response
 
     def export_queryset(self, request: HttpRequest) -> QuerySet:
         """The queryset the changelist would show for this request (filters, search, order)."""
@@ -348,22 +428,13 @@ class DecisionLogAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsumptionOverview)
-class ConsumptionOverviewAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+class ConsumptionOverviewAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     """The admin index/sidebar entry of the consumption dashboard: it opens the dashboard."""
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict | None = None
     ) -> HttpResponse:
         url = reverse("monitoring:consumption")
-        if request.GET.get("shop"):
-            url += "?" + urlencode({"shop": request.GET["shop"]})
+        if request.GET.get(SHOP_PARAM):  # the dashboard judges the id (?shop=<id>)
+            url += "?" + urlencode({SHOP_PARAM: request.GET[SHOP_PARAM]})
         return HttpResponseRedirect(url)

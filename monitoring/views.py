@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin
@@ -15,14 +16,21 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from strategies.admin.tenancy import is_operator, shop_or_404
+from strategies.admin.tenancy import SHOP_PARAM, shop_context
 from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop
 
 from .charts import bar_chart
@@ -172,16 +180,20 @@ def csv_cell(value: Any) -> str:
 
 def decisions_export(request: HttpRequest) -> HttpResponseBase:
     """The decision log as CSV, with exactly the changelist's shop scope, filters and search."""
-    from .admin import DecisionLogAdmin
+    from .admin import DecisionLogAdmin, invalid_filter_message
 
     model_admin = admin.site._registry[DecisionLogEntry]
     assert isinstance(model_admin, DecisionLogAdmin)
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
+    if shop_context(request).foreign_shop_asked:
+        raise Http404
     try:
         queryset = model_admin.export_queryset(request)
-    except IncorrectLookupParameters:
-        return HttpResponseBadRequest(gettext("Unknown or invalid filter."))
+    except IncorrectLookupParameters as exc:
+        return HttpResponseBadRequest(
+            invalid_filter_message(exc), content_type="text/plain; charset=utf-8"
+        )
     lines = export_lines(queryset.order_by("-decided_at", "-id"))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -190,12 +202,24 @@ def decisions_export(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
+def dashboard_shop(request: HttpRequest) -> Shop:
+    context = shop_context(request)
+    if not context.may_view or context.foreign_shop_asked or context.unknown_shop_asked:
+        raise Http404
+    shop = context.shop or Shop.objects.order_by("code").first()
+    if shop is None:  # an operator of a platform with no shop yet
+        raise Http404
+    return shop
+
+
 def consumption_dashboard(request: HttpRequest) -> HttpResponse:
     """Today's consumption per strategy and the last 30 shop-local days, for one shop.
 
-    Staff see their own shop (another ``?shop=`` is a 404); operators choose with ``?shop=code``.
+    Staff see their own shop (another ``?shop=`` is a 404); operators choose with ``?shop=<id>``
+    (the first shop by code until they do; an id of no shop is a 404).
     """
-    shop = shop_or_404(request.user, code=request.GET.get("shop") or None)
+    shop = dashboard_shop(request)
+    operator = shop_context(request).operator
     now = timezone.now()
     rows = consumption_today(shop=shop, now=now)
     series = consumption_series(shop=shop, now=now)
@@ -214,7 +238,10 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Consumption"),
         "shop": shop,
-        "shops": list(Shop.objects.order_by("code")) if is_operator(request.user) else [],
+        "shops": list(Shop.objects.order_by("code")) if operator else [],
+        # The log of the same shop: an operator's choice travels as ?shop=<id>.
+        "decision_log_url": reverse("admin:monitoring_decisionlogentry_changelist")
+        + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
         "rows": rows,
         "today": series.days[-1],
         "first_day": series.days[0],

@@ -2,6 +2,11 @@
 
 Both are scoped to the user's shop by ``ShopScopedAdminMixin``; an object of another shop is a
 404 on every URL (change, delete, history), never a redirect that confirms it exists.
+
+Read state is each user's own (``NoticeRead``): opening a notice marks it read for whoever
+opened it, viewers included, since that changes nothing for anyone else. Everything else
+(the "mark as read" action, deleting) is for owners and operators; a viewer's POST of an
+action is a 403 and changes nothing.
 """
 
 from __future__ import annotations
@@ -9,19 +14,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from strategies.admin.tenancy import ShopScopedAdminMixin
+from strategies.admin.common import operator_filters
+from strategies.admin.tenancy import ReadOnlyAdminMixin, ShopScopedAdminMixin, shop_context
 
 from . import services
-from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice, NoticeRead
 
-NOTICE_FIELDS = ("shop", "title", "body", "alert", "created_at", "read_at")
+NOTICE_FIELDS = ("shop", "title", "body", "alert", "created_at", "display_read_at")
 ATTEMPT_FIELDS = ("at", "display_ok", "permanent", "error")
 DELIVERY_FIELDS = (
     "alert",
@@ -38,7 +46,17 @@ DELIVERY_FIELDS = (
 )
 
 
+def _reader(request: HttpRequest) -> int:
+    """The user whose read state a page shows and changes (an admin page always has one)."""
+    user_id = shop_context(request).user_id
+    if user_id is None:
+        raise PermissionDenied
+    return user_id
+
+
 class _ReadStatus(admin.SimpleListFilter):
+    """Read or unread by the user looking at the list."""
+
     title = _("read")
     parameter_name = "unread"
 
@@ -47,15 +65,15 @@ class _ReadStatus(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "1":
-            return queryset.filter(read_at__isnull=True)
+            return queryset.filter(atom_read_at__isnull=True)
         if self.value() == "0":
-            return queryset.filter(read_at__isnull=False)
+            return queryset.filter(atom_read_at__isnull=False)
         return queryset
 
 
 @admin.register(Notice)
 class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["display_title", "shop", "created_at", "read_at"]
+    list_display = ["display_title", "shop", "created_at", "display_read_at"]
     list_display_links = ["display_title"]
     list_filter = [_ReadStatus]
     list_select_related = ["shop"]
@@ -72,16 +90,45 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_mark_read_permission(self, request: HttpRequest) -> bool:
+        return shop_context(request).may_edit
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # When this user read each notice (None: unread), one indexed subquery per row shown.
+        mine = NoticeRead.objects.filter(notice=OuterRef("pk"), user_id=_reader(request))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(atom_read_at=Subquery(mine.values("read_at")[:1]))
+        )
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return operator_filters(request, self.list_filter)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # An action is a write: refused outright to viewers, not quietly turned into
+        # "no action selected" (the checkboxes are not offered to them either).
+        acting = "action" in request.POST or helpers.ACTION_CHECKBOX_NAME in request.POST
+        if request.method == "POST" and acting and not shop_context(request).may_edit:
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description=_("title"), ordering="created_at")
     def display_title(self, obj: Notice) -> str:
-        if obj.read_at is None:
+        if getattr(obj, "atom_read_at", None) is None:
             return format_html("<strong>{}</strong>", obj.title)
         return obj.title
 
-    @admin.action(description=_("Mark as read"))
+    @admin.display(description=_("read by you at"))
+    def display_read_at(self, obj: Notice) -> Any:
+        return getattr(obj, "atom_read_at", None) or "-"
+
+    @admin.action(description=_("Mark as read"), permissions=["mark_read"])
     def mark_read(self, request: HttpRequest, queryset: QuerySet) -> None:
         # The queryset comes from get_queryset: already scoped to the user's shop.
-        changed = services.notices_mark_read(notice_ids=list(queryset.values_list("pk", flat=True)))
+        changed = services.notices_mark_read(
+            notice_ids=list(queryset.values_list("pk", flat=True)), user_id=_reader(request)
+        )
         self.message_user(
             request,
             ngettext("%(n)d notice marked as read.", "%(n)d notices marked as read.", changed)
@@ -96,11 +143,12 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         if obj is None:
             raise Http404
         if request.method == "GET":
-            services.notices_mark_read(notice_ids=[obj.pk])
+            # Reading marks it read for this user only.
+            services.notices_mark_read(notice_ids=[obj.pk], user_id=_reader(request))
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
     fields = ATTEMPT_FIELDS
     readonly_fields = ATTEMPT_FIELDS
@@ -114,15 +162,9 @@ class DeliveryAttemptInline(admin.TabularInline):
             return str(_("no answer (interrupted)"))
         return str(_("sent")) if obj.ok else str(_("failed"))
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     shop_field = "alert__shop"
     list_display = [
         "created_at",
@@ -143,14 +185,8 @@ class DeliveryAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        return operator_filters(request, self.list_filter)
 
     @admin.display(description=_("strategy"), ordering="alert__strategy__name")
     def display_strategy(self, obj: Delivery) -> str:

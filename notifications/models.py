@@ -7,6 +7,7 @@ the conditional UPDATE that moves it to ``sending``. Every attempt is logged as 
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -51,7 +52,7 @@ class Alert(models.Model):
 
 
 class Notice(models.Model):
-    """A message in the shop's admin inbox. Read state is shared by the shop's staff."""
+    """A message in the shop's admin inbox. Who has read it is per user (``NoticeRead``)."""
 
     shop = models.ForeignKey(
         Shop, on_delete=models.CASCADE, related_name="notices", verbose_name=_("shop")
@@ -67,7 +68,6 @@ class Notice(models.Model):
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("message"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("notice")
@@ -75,12 +75,37 @@ class Notice(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["shop", "-created_at", "-id"], name="notice_shop_recent"),
-            # The unread badge counts only these.
-            models.Index(fields=["shop"], name="notice_shop_unread", condition=Q(read_at=None)),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class NoticeRead(models.Model):
+    """One user has read one notice. Reading is each user's own: a colleague's inbox, and the
+    shop's, stay as they were (a viewer reads, and changes nothing for anyone else)."""
+
+    notice = models.ForeignKey(
+        Notice, on_delete=models.CASCADE, related_name="reads", verbose_name=_("notice")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notice_reads",
+        verbose_name=_("user"),
+    )
+    read_at = models.DateTimeField(_("read at"))
+
+    class Meta:
+        verbose_name = _("notice read")
+        verbose_name_plural = _("notices read")
+        constraints = [
+            # Also the index of "unread by this user" (NOT EXISTS per notice).
+            models.UniqueConstraint(fields=["notice", "user"], name="notice_read_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notice_id} read by {self.user_id}"
 
 
 class Channel(models.TextChoices):

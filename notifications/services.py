@@ -32,6 +32,7 @@ from .models import (
     DeliveryAttempt,
     DeliveryStatus,
     Notice,
+    NoticeRead,
 )
 from .transports import TransportError, transport_for
 
@@ -326,13 +327,26 @@ def alerts_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> dict[st
     return {"ledgers_checked": checked, "deliveries_enqueued": resent}
 
 
-def notices_mark_read(*, notice_ids: list[int], now: dt.datetime | None = None) -> int:
-    """Marks the given notices read (only those still unread); returns how many changed.
+def notices_mark_read(
+    *, notice_ids: list[int], user_id: int, now: dt.datetime | None = None
+) -> int:
+    """Marks the given notices read by one user (only those they had not read); returns how
+    many changed. Nobody else's read state moves.
 
     The caller passes ids it already scoped to the user's shop."""
-    return Notice.objects.filter(pk__in=notice_ids, read_at__isnull=True).update(
-        read_at=now or timezone.now()
+    already = set(
+        NoticeRead.objects.filter(notice_id__in=notice_ids, user_id=user_id).values_list(
+            "notice_id", flat=True
+        )
     )
+    new = [pk for pk in dict.fromkeys(notice_ids) if pk not in already]
+    at = now or timezone.now()
+    # A second tab reading the same notice at the same moment: the unique constraint keeps one.
+    NoticeRead.objects.bulk_create(
+        [NoticeRead(notice_id=pk, user_id=user_id, read_at=at) for pk in new],
+        ignore_conflicts=True,
+    )
+    return len(new)
 
 
 def delivery_attempts_purge(*, now: dt.datetime | None = None, days: int | None = None) -> int:

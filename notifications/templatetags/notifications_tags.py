@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.db.models import Exists, OuterRef
 
-from notifications.models import Notice
+from notifications.models import Notice, NoticeRead
 from strategies.admin.tenancy import is_operator
 
 register = template.Library()
@@ -14,11 +15,13 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def unread_notices_count(context: dict[str, Any]) -> int:
+    """Notices this user has not read (read state is per user)."""
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
     if user is None or not getattr(user, "is_authenticated", False):
         return 0
-    unread = Notice.objects.filter(read_at__isnull=True)
+    read = NoticeRead.objects.filter(notice=OuterRef("pk"), user_id=user.pk)
+    unread = Notice.objects.filter(~Exists(read))
     if not is_operator(user):
         # Joined through the membership: one query, no separate membership lookup.
         unread = unread.filter(shop__memberships__user_id=user.pk)

@@ -26,7 +26,7 @@ from strategies.admin.common import (
 from strategies.admin.tenancy import (
     ShopScopedAdminMixin,
     parse_id,
-    scope_to_user,
+    shop_context,
 )
 from strategies.models import (
     Reason,
@@ -70,7 +70,7 @@ class StrategyHistoryAdmin(ShopScopedAdminMixin, SimpleHistoryAdmin):
         return pk
 
     def _history_rows(self, request: HttpRequest) -> QuerySet:
-        return scope_to_user(Strategy.history.all(), request.user)
+        return shop_context(request).scope(Strategy.history.all())
 
     @admin.display(description=_("status"))
     def history_status(self, record: Any) -> str:
@@ -85,7 +85,7 @@ class StrategyHistoryAdmin(ShopScopedAdminMixin, SimpleHistoryAdmin):
         self, request: HttpRequest, history_manager: Any, pk_name: str, object_id: Any
     ) -> QuerySet:
         qs = super().get_history_queryset(request, history_manager, pk_name, object_id)
-        return scope_to_user(qs, request.user)
+        return shop_context(request).scope(qs)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None

@@ -16,8 +16,9 @@ from strategies.admin.common import (
     operator_filters,
 )
 from strategies.admin.tenancy import (
+    ReadOnlyAdminMixin,
     ShopScopedAdminMixin,
-    is_operator,
+    shop_context,
 )
 from strategies.models import (
     AfterSaleRequest,
@@ -30,19 +31,6 @@ from strategies.models import (
 # Platform data: read-only
 
 
-class _ReadOnly:
-    """Nothing edits the platform's data by hand, operators included."""
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Product)
 class ProductAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("product_id", "title")
@@ -50,13 +38,13 @@ class ProductAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
 
     def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
-        return [*columns, "shop"] if is_operator(request.user) else columns
+        return [*columns, "shop"] if shop_context(request).operator else columns
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return operator_filters(request, [])
 
 
-class OrderItemInline(_ReadOnly, admin.TabularInline):
+class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
     fields = ("product_id", "title", "quantity", "price")
     readonly_fields = fields
@@ -68,7 +56,7 @@ class OrderItemInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(_ReadOnly, ShopScopedAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("order_id", "status", "paid_at", "shipped_at", "received_at")
     list_filter = ("status",)
     search_fields = ("=order_id",)
@@ -80,7 +68,7 @@ class OrderAdmin(_ReadOnly, ShopScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AfterSaleRequest)
-class AfterSaleRequestAdmin(_ReadOnly, ShopScopedAdminMixin, admin.ModelAdmin):
+class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "aftersale_id",
         "order",

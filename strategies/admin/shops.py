@@ -2,60 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
-from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import (
-    HttpRequest,
-)
+from django.http import HttpRequest
 from django.utils.translation import gettext
 
-from strategies.admin.tenancy import (
-    NotFoundIs404Mixin,
-    is_operator,
-    shop_for_user,
-)
-from strategies.models import (
-    Membership,
-    Shop,
-)
+from strategies.admin.tenancy import OperatorOnlyAdminMixin, ShopScopedAdminMixin
+from strategies.models import Membership, Shop
 from strategies.services.shops import shop_secret_generate
-
-# --------------------------------------------------------------------------------------------
-# Shops and staff
 
 
 @admin.register(Shop)
-class ShopAdmin(NotFoundIs404Mixin, admin.ModelAdmin):
-    """Operators manage shops; a member sees their own shop, never its API secret."""
+class ShopAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
+    """Operators manage shops; a member sees their own shop (read only), never its API secret."""
 
+    shop_field = "pk"  # a shop is its own shop
     list_display = ("code", "name", "timezone", "phone", "alert_email")
     search_fields = ("code", "name")
     fields = ("code", "name", "timezone", "phone", "alert_email")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        qs = super().get_queryset(request)
-        if is_operator(request.user):
-            return qs
-        shop = shop_for_user(request.user)
-        return qs.filter(pk=shop.pk) if shop else qs.none()
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_operator(request.user) or shop_for_user(request.user) is not None
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_operator(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_operator(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_operator(request.user)
 
     def save_model(self, request: HttpRequest, obj: Shop, form: ModelForm, change: bool) -> None:
         if not change:
@@ -71,23 +35,8 @@ class ShopAdmin(NotFoundIs404Mixin, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(NotFoundIs404Mixin, admin.ModelAdmin):
+class MembershipAdmin(OperatorOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "shop", "role")
     list_filter = ("role", "shop")
     list_select_related = ("user", "shop")
     search_fields = ("user__username", "shop__code")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_operator(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_operator(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_operator(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_operator(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_operator(request.user)

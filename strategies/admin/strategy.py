@@ -46,10 +46,8 @@ from strategies.admin.forms import (
 )
 from strategies.admin.history import StrategyHistoryAdmin
 from strategies.admin.tenancy import (
-    can_edit,
-    is_operator,
     parse_id,
-    shop_for_user,
+    shop_context,
 )
 from strategies.models import (
     SCENARIO_ORDER,
@@ -115,22 +113,16 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
     @staticmethod
     def _shop(request: HttpRequest) -> Shop | None:
         """The merchant's own shop; for an operator, the shop chosen with ``?shop=<id>``."""
-        if not is_operator(request.user):
-            return shop_for_user(request.user)
-        shop_id = parse_id(request.GET.get("shop", ""))
-        return Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
+        return shop_context(request).shop
 
     @staticmethod
     def _foreign_shop_asked(request: HttpRequest) -> bool:
         """A merchant naming a shop that is not theirs in ``?shop=``: treated as not found."""
-        if is_operator(request.user) or "shop" not in request.GET:
-            return False
-        own = shop_for_user(request.user)
-        return own is None or request.GET.get("shop") != str(own.pk)
+        return shop_context(request).foreign_shop_asked
 
     def _query(self, request: HttpRequest, **params: Any) -> str:
         shop = self._shop(request)
-        if is_operator(request.user) and shop is not None:
+        if shop_context(request).operator and shop is not None:
             params.setdefault("shop", shop.pk)
         return urlencode({k: v for k, v in params.items() if v is not None})
 
@@ -156,10 +148,10 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     def get_list_display(self, request: HttpRequest) -> Any:
         columns = list(super().get_list_display(request))
-        if not can_edit(request.user):
+        if not shop_context(request).may_edit:
             # A viewer gets no drag handles: dragging would offer what the endpoint refuses.
             columns = [c for c in columns if c != "_reorder_"]
-        if is_operator(request.user):
+        if shop_context(request).operator:
             columns.append("shop")
         return columns
 
@@ -168,15 +160,15 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # The scenario tabs, an id and (operators) the shop filter; nothing else is guessed.
-        if lookup == "shop":
-            return request is not None and is_operator(request.user)
+        if lookup == "shop":  # OperatorShopFilter's; a member's foreign shop is a 404 first
+            return request is not None and shop_context(request).may_view
         return lookup in {"scenario", "id", "id__exact", "id__in", "pk"}
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Skip django-admin-sortable2's "move to page" actions: they reorder the whole table
         # without any shop scope (and count every row to offer them).
         actions = super(SortableAdminMixin, self).get_actions(request)
-        if not can_edit(request.user):
+        if not shop_context(request).may_edit:
             return {}
         return actions
 
@@ -209,7 +201,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             raise Http404
         rows = self.get_queryset(request)
         shop = self._shop(request)
-        if is_operator(request.user) and shop is not None:
+        if shop_context(request).operator and shop is not None:
             rows = rows.filter(shop=shop)
         scenario = self._scenario(request)
         if scenario is None and request.method == "GET":
@@ -258,7 +250,7 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             "atom_export_url": (
                 f"{self._url('export')}?{self._query(request)}" if shop is not None else None
             ),
-            "atom_pick_shop": is_operator(request.user) and shop is None,
+            "atom_pick_shop": shop_context(request).operator and shop is None,
             "atom_can_reorder": may_edit and shop is not None,
         }
         context.update(extra_context or {})

@@ -2,12 +2,19 @@
 
 Superusers (platform operators) see every shop. Staff get their rights from their
 ``Membership`` role, not from Django's model permissions: an owner edits, a viewer reads.
-Every admin of shop data inherits ``ShopScopedAdminMixin``; custom admin views and JSON
-endpoints call ``shop_for_user`` / ``scope_to_user`` themselves.
+
+A page asks ``shop_context(request)`` who is asking and which shop it is about; the answer is
+resolved once and kept on the request (one membership query for staff, one shop query for an
+operator who picked a shop). Every page names its shop the same way, ``?shop=<id>``: an
+operator's choice; for staff, their own shop's id or nothing (another shop's id is "not found").
+
+Admins of shop data inherit ``ShopScopedAdminMixin``; ``ReadOnlyAdminMixin`` and
+``OperatorOnlyAdminMixin`` say the two other kinds of rights once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
@@ -22,6 +29,9 @@ AnyUser = AbstractBaseUser | AnonymousUser
 
 # The largest id a URL may name: PostgreSQL's bigint (the ids are BigAutoFields).
 MAX_ID = 2**63 - 1
+
+# The query parameter that names the shop a page is about, on every admin page.
+SHOP_PARAM = "shop"
 
 
 def parse_id(value: object) -> int | None:
@@ -38,60 +48,97 @@ def parse_id(value: object) -> int | None:
     return number if number <= MAX_ID else None
 
 
-def membership_for_user(user: AnyUser) -> Membership | None:
-    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
-        return None
-    if hasattr(user, "_atom_membership"):
-        cached: Membership | None = user._atom_membership
-        return cached
-    user_pk: int = user.pk  # type: ignore[assignment]
-    membership = Membership.objects.select_related("shop").filter(user_id=user_pk).first()
-    user._atom_membership = membership  # type: ignore[union-attr]
-    return membership
-
-
-def shop_for_user(user: AnyUser) -> Shop | None:
-    membership = membership_for_user(user)
-    return membership.shop if membership else None
-
-
 def is_operator(user: AnyUser) -> bool:
+    """A platform operator: an active superuser (read from the user, no query)."""
     return bool(getattr(user, "is_superuser", False) and getattr(user, "is_active", False))
 
 
-def can_edit(user: AnyUser) -> bool:
+@dataclass(frozen=True)
+class ShopContext:
+    """Who is asking and which shop the page is about, for one request.
+
+    ``shop``: a member's own shop, always (whatever ``?shop=`` says); an operator's shop as
+    chosen with ``?shop=<id>``, or ``None`` before they choose. ``shop_asked``: the raw
+    ``?shop=`` value, ``None`` when absent.
+    """
+
+    user_id: int | None
+    operator: bool
+    shop: Shop | None
+    may_edit: bool
+    shop_asked: str | None = None
+
+    @property
+    def member(self) -> bool:
+        """Merchant staff of a shop (an operator is not a member, even with a membership)."""
+        return not self.operator and self.shop is not None
+
+    @property
+    def may_view(self) -> bool:
+        return self.operator or self.member
+
+    @property
+    def foreign_shop_asked(self) -> bool:
+        """A member's ``?shop=`` names a shop that is not theirs: treated as not found."""
+        if self.operator or self.shop is None or self.shop_asked is None:
+            return False
+        return parse_id(self.shop_asked) != self.shop.pk
+
+    @property
+    def unknown_shop_asked(self) -> bool:
+        """An operator's ``?shop=`` names no shop (not an id, or no such shop)."""
+        return self.operator and bool(self.shop_asked) and self.shop is None
+
+    def scope(self, queryset: QuerySet, *, shop_field: str = "shop") -> QuerySet:
+        """The rows this user may see: all for an operator, their shop's, or none.
+
+        ``shop_field`` leads from the rows to their shop; ``"pk"`` scopes shops themselves."""
+        if self.operator:
+            return queryset
+        if self.shop is None:
+            return queryset.none()
+        return queryset.filter(**{shop_field: self.shop.pk if shop_field == "pk" else self.shop})
+
+    def shop_query(self) -> dict[str, int]:
+        """``{"shop": id}`` for links that keep an operator's choice (staff need none)."""
+        return {SHOP_PARAM: self.shop.pk} if self.operator and self.shop is not None else {}
+
+
+_CACHE_ATTRIBUTE = "_atom_shop_context"
+
+
+def shop_context(request: HttpRequest) -> ShopContext:
+    """The request's ``ShopContext``, resolved on first use and kept on the request."""
+    user = request.user
+    active = bool(getattr(user, "is_authenticated", False) and getattr(user, "is_active", False))
+    user_id: int | None = user.pk if active else None  # type: ignore[assignment]
+    cached: ShopContext | None = getattr(request, _CACHE_ATTRIBUTE, None)
+    if cached is not None and cached.user_id == user_id:
+        return cached
+    context = _resolve(user=user, user_id=user_id, shop_asked=request.GET.get(SHOP_PARAM))
+    setattr(request, _CACHE_ATTRIBUTE, context)
+    return context
+
+
+def _resolve(*, user: AnyUser, user_id: int | None, shop_asked: str | None) -> ShopContext:
+    if user_id is None:
+        return ShopContext(user_id=None, operator=False, shop=None, may_edit=False)
     if is_operator(user):
-        return True
-    membership = membership_for_user(user)
-    return membership is not None and membership.role == Membership.Role.OWNER
-
-
-def scope_to_user(queryset: QuerySet, user: AnyUser, *, shop_field: str = "shop") -> QuerySet:
-    """Rows of the user's shop only (all rows for an operator, none for an outsider)."""
-    if is_operator(user):
-        return queryset
-    shop = shop_for_user(user)
-    if shop is None:
-        return queryset.none()
-    return queryset.filter(**{shop_field: shop})
-
-
-def shop_or_404(user: AnyUser, *, code: str | None = None) -> Shop:
-    """The shop a custom view works on: the member's own, or any shop for an operator."""
-    if is_operator(user):
-        shops = Shop.objects.all()
-        if code:
-            return shops.filter(code=code).first() or _raise_404()
-        first = shops.first()
-        return first or _raise_404()
-    shop = shop_for_user(user)
-    if shop is None or (code and shop.code != code):
-        _raise_404()
-    return shop  # type: ignore[return-value]
-
-
-def _raise_404() -> Any:
-    raise Http404
+        shop_id = parse_id(shop_asked)
+        shop = Shop.objects.filter(pk=shop_id).first() if shop_id is not None else None
+        return ShopContext(
+            user_id=user_id, operator=True, shop=shop, may_edit=True, shop_asked=shop_asked
+        )
+    membership = Membership.objects.select_related("shop").filter(user_id=user_id).first()
+    if membership is None:
+        return ShopContext(user_id=user_id, operator=False, shop=None, may_edit=False)
+    return ShopContext(
+        user_id=user_id,
+        operator=False,
+        shop=membership.shop,
+        may_edit=membership.role == Membership.Role.OWNER,
+        shop_asked=shop_asked,
+    )
 
 
 class NotFoundIs404Mixin:
@@ -103,14 +150,51 @@ class NotFoundIs404Mixin:
         raise Http404
 
 
+class ReadOnlyAdminMixin:
+    """Nobody adds, changes or deletes these rows by hand, operators included (they are written
+    by the pipeline or the platform). Works for model admins and inlines alike."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OperatorOnlyAdminMixin(NotFoundIs404Mixin):
+    """Platform configuration: operators see and manage it; merchant staff never see it."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return shop_context(request).operator
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return shop_context(request).operator
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return shop_context(request).operator
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return shop_context(request).operator
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return shop_context(request).operator
+
+
 class OperatorShopFilter(admin.SimpleListFilter):
     """Narrows a list to one shop; offered to operators only (staff see one shop anyway)."""
 
     title = _("shop")
-    parameter_name = "shop"
+    parameter_name = SHOP_PARAM
+
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)
+        self.shop_field = getattr(model_admin, "shop_field", "shop")
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        if not is_operator(request.user):
+        if not shop_context(request).operator:
             return []
         return [(str(s.pk), str(s)) for s in Shop.objects.order_by("code")]
 
@@ -121,7 +205,7 @@ class OperatorShopFilter(admin.SimpleListFilter):
         shop_id = parse_id(value)
         if shop_id is None:
             return queryset.none()
-        return queryset.filter(shop_id=shop_id)
+        return queryset.filter(**{f"{self.shop_field}__pk": shop_id})
 
 
 class ShopScopedAdminMixin(NotFoundIs404Mixin):
@@ -129,7 +213,7 @@ class ShopScopedAdminMixin(NotFoundIs404Mixin):
 
     ``shop_field`` is the lookup from the model to its shop (``"shop"``, ``"order__shop"``...).
     ``editable_by_owner``: owners may add/change/delete; otherwise the admin is read-only for
-    staff. Operators keep every right.
+    staff. Operators keep every right (unless ``ReadOnlyAdminMixin`` comes first).
     """
 
     shop_field = "shop"
@@ -137,18 +221,23 @@ class ShopScopedAdminMixin(NotFoundIs404Mixin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)  # type: ignore[misc]
-        return scope_to_user(queryset, request.user, shop_field=self.shop_field)
+        return shop_context(request).scope(queryset, shop_field=self.shop_field)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # ``?shop=`` naming another shop is "not found" on every list, as on every page.
+        if shop_context(request).foreign_shop_asked:
+            raise Http404
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_operator(request.user) or shop_for_user(request.user) is not None
+        return shop_context(request).may_view
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return self.has_module_permission(request)
+        return shop_context(request).may_view
 
     def _may_write(self, request: HttpRequest) -> bool:
-        if is_operator(request.user):
-            return True
-        return self.editable_by_owner and can_edit(request.user)
+        context = shop_context(request)
+        return context.operator or (self.editable_by_owner and context.may_edit)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return self._may_write(request)
@@ -161,18 +250,18 @@ class ShopScopedAdminMixin(NotFoundIs404Mixin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # Dropdowns list only the user's own rows: a forged foreign id becomes a form error.
+        context = shop_context(request)
         related = db_field.related_model
-        if related is Shop and not is_operator(request.user):
-            own = shop_for_user(request.user)
-            kwargs["queryset"] = Shop.objects.filter(pk=own.pk) if own else Shop.objects.none()
+        if related is Shop:
+            kwargs["queryset"] = context.scope(Shop.objects.all(), shop_field="pk")
         elif _has_shop(related):
-            kwargs["queryset"] = scope_to_user(related._default_manager.all(), request.user)
+            kwargs["queryset"] = context.scope(related._default_manager.all())
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         related = db_field.related_model
         if _has_shop(related):
-            kwargs["queryset"] = scope_to_user(related._default_manager.all(), request.user)
+            kwargs["queryset"] = shop_context(request).scope(related._default_manager.all())
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 

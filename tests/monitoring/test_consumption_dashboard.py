@@ -155,7 +155,8 @@ def test_bars_are_stacked_and_scaled_to_the_highest_day():
 def test_staff_see_only_their_own_shop(client, viewer, shop, other_shop):
     theirs = make_strategy(shop=other_shop, name="Not yours")
     client.force_login(viewer)
-    assert client.get(URL, {"shop": other_shop.code}).status_code == 404
+    assert client.get(URL, {"shop": other_shop.pk}).status_code == 404
+    assert client.get(URL, {"shop": shop.pk}).context["shop"] == shop
     response = client.get(URL)
     assert response.context["shop"] == shop
     assert f'data-strategy="{theirs.pk}"' not in response.content.decode()
@@ -165,10 +166,14 @@ def test_operators_choose_the_shop(client, shop, other_shop):
     theirs = make_strategy(shop=other_shop, name="Theirs")
     operator = get_user_model().objects.create_superuser(username="op", password="x")
     client.force_login(operator)
-    response = client.get(URL, {"shop": other_shop.code})
+    response = client.get(URL, {"shop": other_shop.pk})
     assert response.context["shop"] == other_shop
     assert f'data-strategy="{theirs.pk}"' in response.content.decode()
+    # One convention on every page: the shop's id, never its code (a code is no shop).
+    assert client.get(URL, {"shop": other_shop.code}).status_code == 404
     assert client.get(URL, {"shop": "nope"}).status_code == 404
+    assert client.get(URL, {"shop": other_shop.pk + 1000}).status_code == 404
+    assert client.get(URL).context["shop"] == shop  # the first shop by code until they choose
 
 
 def test_the_admin_sidebar_entry_opens_the_dashboard(client, viewer, shop):
