@@ -13,7 +13,9 @@ How a request is matched (PRODUCT.md "The five scenarios" and "Strategy settings
    strategies by ``position``, then ``id``. Strategies of other scenarios are not tried and not
    explained. A ``completed`` order falls under no scenario: manual review, no explanations.
 2. Each strategy goes through ``CHECKS`` in that fixed order; the first failing check gives its
-   explanation and the next strategy is tried.
+   explanation and the next strategy is tried. A strategy whose stored row could not be read
+   (``unreadable``: the loader skipped its values and alerted the operator) is explained as
+   ``strategy_unreadable`` and never hits; the others are tried as usual.
 3. A ``trial`` strategy that passes every check is explained as ``trial_would_hit`` and passed
    over (nothing consumed); the first ``active`` strategy that passes every check is the hit, and
    nothing after it is tried. So a request hits at most one strategy.
@@ -128,6 +130,12 @@ class StrategySnapshot:
     reasons: frozenset[str] = frozenset()
     risk_control: bool = True
     max_per_buyer_30d: int | None = None
+    # Not a column: set by the loader when the stored row could not be read.
+    unreadable: bool = False
+
+
+# The snapshot's fields that are no column of the strategy's row.
+SNAPSHOT_EXTRAS = frozenset({"product_ids", "unreadable"})
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,7 @@ class Evaluation:
 # Explanation codes and their messages
 # ---------------------------------------------------------------------------------------------
 
+STRATEGY_UNREADABLE = "strategy_unreadable"
 INACTIVE = "inactive"
 OUTSIDE_VALIDITY = "outside_validity"
 OUTSIDE_WINDOW = "outside_window"
@@ -182,6 +191,10 @@ TRIAL_WOULD_HIT = "trial_would_hit"
 # Message templates by code; a code with several sentences puts the variant in
 # ``params["detail"]`` and its template is keyed "<code>.<detail>".
 MESSAGES: dict[str, str] = {
+    STRATEGY_UNREADABLE: gettext_noop(
+        "The strategy's stored settings could not be read, so it was skipped; the operator "
+        "has been alerted"
+    ),
     INACTIVE: gettext_noop("The strategy is inactive"),
     f"{OUTSIDE_VALIDITY}.not_started": gettext_noop(
         "Applied at %(applied_at)s (%(zone)s), before the strategy is valid from %(valid_from)s"
@@ -286,6 +299,10 @@ def bound(value: int | None) -> str:
 # ---------------------------------------------------------------------------------------------
 # The checks: one small function each, returning None when the strategy passes
 # ---------------------------------------------------------------------------------------------
+
+
+def check_readable(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
+    return Miss(STRATEGY_UNREADABLE) if strategy.unreadable else None
 
 
 def check_active_or_trial(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
@@ -468,6 +485,7 @@ def check_daily_cap(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
 
 # The checks in the order they are made: the first that fails explains the miss.
 CHECKS: tuple[Callable[[StrategySnapshot, Context], Miss | None], ...] = (
+    check_readable,  # strategy_unreadable
     check_active_or_trial,  # inactive
     check_validity,  # outside_validity
     check_window,  # outside_window
