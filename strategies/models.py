@@ -473,7 +473,10 @@ class Strategy(models.Model):
                     per_request_cap__isnull=False,
                     per_request_cap__lte=SMALL_AMOUNT_MAX_PER_REQUEST_CAP,
                 ),
-                _("The small-amount strategy needs a per-request cap of at most 20.00."),
+                _(
+                    "The small-amount strategy's per-request cap must be set and may be at most "
+                    "20.00."
+                ),
             ),
             _check(
                 "strategy_window_both_or_neither",

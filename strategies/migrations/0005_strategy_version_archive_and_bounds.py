@@ -121,7 +121,7 @@ class Migration(migrations.Migration):
         migrations.AlterConstraint(
             model_name='strategy',
             name='strategy_small_amount_cap_at_most_20',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('template', 'small_amount'), _negated=True), models.Q(('per_request_cap__isnull', False), ('per_request_cap__lte', Decimal('20.00'))), _connector='OR'), name='strategy_small_amount_cap_at_most_20', violation_error_message='The small-amount strategy needs a per-request cap of at most 20.00.'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('template', 'small_amount'), _negated=True), models.Q(('per_request_cap__isnull', False), ('per_request_cap__lte', Decimal('20.00'))), _connector='OR'), name='strategy_small_amount_cap_at_most_20', violation_error_message="The small-amount strategy's per-request cap must be set and may be at most 20.00."),
         ),
         migrations.AlterConstraint(
             model_name='strategy',
