@@ -301,3 +301,10 @@ def test_the_file_format_covers_every_setting_once():
     top_keys = {path.split(".")[0] for path in FILE_PATH.values()} | {"scenario"}
     assert top_keys == set(StrategyEntry.model_fields)
     assert list(ENTRY) == list(StrategyEntry.model_fields)  # API.md's order of keys
+
+
+def test_a_file_longer_than_any_shop_may_hold_is_refused_at_once(shop):
+    with pytest.raises(ValidationError) as excinfo:
+        strategies_import(shop=shop, entries=[entry(name=f"S{i}") for i in range(51)])
+    assert set(excinfo.value.message_dict) == {"file"}
+    assert not Strategy.objects.exists()
