@@ -27,8 +27,9 @@ class Alert(models.Model):
     shop = models.ForeignKey(
         Shop, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("shop")
     )
+    # Kept forever: a strategy that alerted is archived, never deleted (PRODUCT.md).
     strategy = models.ForeignKey(
-        Strategy, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("strategy")
+        Strategy, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("strategy")
     )
     day = models.DateField(_("shop-local day"))
     level = models.PositiveSmallIntegerField(_("level"), choices=AlertLevel.choices)

@@ -10,6 +10,8 @@ strategy marked full, so the next strategy by priority may take the request.
 Which scenarios and strategies are tried, in what order, and what a trial strategy does:
 docs/pipeline.md "The matching service" (from PRODUCT.md "The five scenarios" and "Strategy
 settings"); ``SCENARIO_ORDER`` and ``CHECKS`` below are that order.
+A strategy whose stored row could not be read (``unreadable``: the loader skipped its values
+and alerted the operator) is explained as ``strategy_unreadable`` and never hits.
 
 The exact semantics of each check:
 
@@ -119,6 +121,12 @@ class StrategySnapshot:
     reasons: frozenset[str] = frozenset()
     risk_control: bool = True
     max_per_buyer_30d: int | None = None
+    # Not a column: set by the loader when the stored row could not be read.
+    unreadable: bool = False
+
+
+# The snapshot's fields that are no column of the strategy's row.
+SNAPSHOT_EXTRAS = frozenset({"product_ids", "unreadable"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,7 @@ class Evaluation:
 # Explanation codes and their messages
 # ---------------------------------------------------------------------------------------------
 
+STRATEGY_UNREADABLE = "strategy_unreadable"
 INACTIVE = "inactive"
 OUTSIDE_VALIDITY = "outside_validity"
 OUTSIDE_WINDOW = "outside_window"
@@ -173,6 +182,10 @@ TRIAL_WOULD_HIT = "trial_would_hit"
 # Message templates by code; a code with several sentences puts the variant in
 # ``params["detail"]`` and its template is keyed "<code>.<detail>".
 MESSAGES: dict[str, str] = {
+    STRATEGY_UNREADABLE: gettext_noop(
+        "The strategy's stored settings could not be read, so it was skipped; the operator "
+        "has been alerted"
+    ),
     INACTIVE: gettext_noop("The strategy is inactive"),
     f"{OUTSIDE_VALIDITY}.not_started": gettext_noop(
         "Applied at %(applied_at)s (%(zone)s), before the strategy is valid from %(valid_from)s"
@@ -277,6 +290,10 @@ def bound(value: int | None) -> str:
 # ---------------------------------------------------------------------------------------------
 # The checks: one small function each, returning None when the strategy passes
 # ---------------------------------------------------------------------------------------------
+
+
+def check_readable(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
+    return Miss(STRATEGY_UNREADABLE) if strategy.unreadable else None
 
 
 def check_active_or_trial(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
@@ -459,6 +476,7 @@ def check_daily_cap(strategy: StrategySnapshot, ctx: Context) -> Miss | None:
 
 # The checks in the order they are made: the first that fails explains the miss.
 CHECKS: tuple[Callable[[StrategySnapshot, Context], Miss | None], ...] = (
+    check_readable,  # strategy_unreadable
     check_active_or_trial,  # inactive
     check_validity,  # outside_validity
     check_window,  # outside_window

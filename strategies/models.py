@@ -5,15 +5,18 @@ Models hold data and the invariants the database can enforce; the rules that nee
 row (at most 10 strategies per scenario, the cap, claiming a request) live in ``services``.
 """
 
+import datetime as dt
 import uuid
 import zoneinfo
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
@@ -26,6 +29,15 @@ MAX_STRATEGIES_PER_SCENARIO = 10
 # The consumption alerts (PRODUCT.md): percentages of a strategy's daily cap, lowest first.
 CAP_WARNING_PERCENT = 95
 CAP_REACHED_PERCENT = 100
+# Validity dates lie within these shop-local days (API.md 1.1), far inside what every layer can
+# read back: PostgreSQL stores year 10000, which psycopg cannot load.
+VALIDITY_FIRST_DAY = dt.date(2000, 1, 1)
+VALIDITY_LAST_DAY = dt.date(2099, 12, 31)
+# The database knows no shop zone: its check allows the widest span any zone's 2000-2099 takes
+# (2000-01-01 00:00 at UTC+14 to 2100-01-01 00:00 at UTC-12); the form, the services and the
+# import check the exact shop-local bounds.
+VALIDITY_DB_FROM = dt.datetime(1999, 12, 31, 10, 0, tzinfo=dt.UTC)
+VALIDITY_DB_UNTIL = dt.datetime(2100, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def validate_timezone(value: str) -> None:
@@ -276,6 +288,85 @@ class StrategyTemplate(models.TextChoices):
     SMALL_AMOUNT = "small_amount", _("Small-amount automatic refund")
 
 
+class SettingGroup(NamedTuple):
+    """One group of the strategy form, as the seeds group the settings."""
+
+    title: str | Promise
+    # Model fields (``products`` is the many-to-many); a pair is shown on one line.
+    fields: tuple[str | tuple[str, str], ...]
+    # The scenarios the group applies to; ``None``: every scenario.
+    scenarios: frozenset[str] | None = None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for f in self.fields for n in ((f,) if isinstance(f, str) else f))
+
+
+# The settings a merchant gives a strategy, written once, in the seeds' order and groups. The
+# form (fields and fieldsets), the services' editable fields and the strategy file's keys derive
+# from it; the matcher's ``StrategySnapshot`` is held to it by a test.
+STRATEGY_SETTING_GROUPS: tuple[SettingGroup, ...] = (
+    SettingGroup(_("Basic information"), ("name", "remark")),
+    SettingGroup(_("Status"), ("status",)),
+    SettingGroup(_("Validity period"), ("valid_from", "valid_until")),
+    SettingGroup(_("Execution time"), ("window_start", "window_end")),
+    SettingGroup(_("Products"), ("products",), SCENARIOS_WITH_PRODUCTS),
+    SettingGroup(
+        _("Order status"),
+        (
+            "covers_shipped",
+            ("shipped_min_days", "shipped_max_days"),
+            "covers_received",
+            ("received_min_days", "received_max_days"),
+        ),
+        SCENARIOS_WITH_ORDER_STATUS,
+    ),
+    SettingGroup(_("Daily total cap / per-request cap"), ("daily_cap", "per_request_cap")),
+    SettingGroup(_("Application time limit"), ("max_hours_since_payment",)),
+    SettingGroup(_("After-sales reasons"), ("reasons",)),
+    SettingGroup(_("Risk control"), ("risk_control",)),
+    SettingGroup(_("Buyer limit"), ("max_per_buyer_30d",)),
+)
+STRATEGY_SETTINGS: tuple[str, ...] = tuple(n for g in STRATEGY_SETTING_GROUPS for n in g.names())
+# Set once, when the strategy is made (from a template, or by an import): never by the form.
+STRATEGY_CREATE_SETTINGS: tuple[str, ...] = ("template",)
+
+
+def setting_applies(name: str, scenario: str) -> bool:
+    """Whether setting ``name`` is used by strategies of ``scenario``."""
+    group = next(g for g in STRATEGY_SETTING_GROUPS if name in g.names())
+    return group.scenarios is None or scenario in group.scenarios
+
+
+# Constraint name -> the setting its message is shown next to (the form, the services, the
+# strategy file); filled by ``_check``.
+STRATEGY_CONSTRAINT_FIELDS: dict[str, str] = {}
+
+
+def _check(name: str, field: str, condition: Q, message: str | Promise) -> models.CheckConstraint:
+    STRATEGY_CONSTRAINT_FIELDS[name] = field
+    return models.CheckConstraint(
+        condition=condition,
+        name=name,
+        violation_error_message=message,  # type: ignore[arg-type]
+    )
+
+
+def _within_validity_bounds(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | Q(
+        **{f"{field}__gte": VALIDITY_DB_FROM, f"{field}__lt": VALIDITY_DB_UNTIL}
+    )
+
+
+_VALIDITY_BOUNDS_MESSAGE = _("Give a date within 2000-01-01 and 2099-12-31 (shop time).")
+
+
+class LiveStrategyManager(models.Manager["Strategy"]):
+    """Strategies not archived: the lists, the matcher, the counts and every write see these."""
+
+    def get_queryset(self) -> "models.QuerySet[Strategy]":
+        return super().get_queryset().filter(archived_at__isnull=True)
+
+
 class Strategy(models.Model):
     shop = models.ForeignKey(
         Shop, on_delete=models.CASCADE, related_name="strategies", verbose_name=_("shop")
@@ -332,70 +423,149 @@ class Strategy(models.Model):
         _("max auto-approvals per buyer in 30 days"), null=True, blank=True
     )
 
+    # Every write adds one (settings, status, priority, archiving): a save made from a form
+    # opened at an older version is refused (``strategy_update``), never silently undoes.
+    version = models.PositiveIntegerField(_("version"), default=1)
+    # Set when a strategy that decided requests is deleted: it leaves the lists, the matcher and
+    # the 10-per-scenario count, and its decisions, ledgers, alerts and history still name it.
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
+    # Archived ones too (history, the decision log's past); related access (decision.strategy)
+    # uses Django's plain base manager, so a decision always finds its strategy.
+    all_objects = models.Manager()
+    objects = LiveStrategyManager()
+
     class Meta:
+        # The live ones are the default (the admin, related managers, counts).
+        default_manager_name = "objects"
         verbose_name = _("strategy")
         verbose_name_plural = _("strategies")
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["shop", "scenario", "position"], name="strategy_priority")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(daily_cap__gt=0), name="strategy_daily_cap_positive"
+            _check(
+                "strategy_daily_cap_positive",
+                "daily_cap",
+                Q(daily_cap__gt=0),
+                _("The daily total cap must be above zero."),
             ),
-            models.CheckConstraint(
-                condition=Q(per_request_cap__isnull=True) | Q(per_request_cap__gt=0),
-                name="strategy_per_request_cap_positive",
+            _check(
+                "strategy_per_request_cap_positive",
+                "per_request_cap",
+                Q(per_request_cap__isnull=True) | Q(per_request_cap__gt=0),
+                _("The per-request cap must be above zero."),
             ),
-            models.CheckConstraint(
-                condition=Q(per_request_cap__isnull=True)
-                | Q(per_request_cap__lte=models.F("daily_cap")),
-                name="strategy_per_request_cap_within_daily",
+            _check(
+                "strategy_per_request_cap_within_daily",
+                "per_request_cap",
+                Q(per_request_cap__isnull=True) | Q(per_request_cap__lte=models.F("daily_cap")),
+                _("The per-request cap must not exceed the daily total cap."),
             ),
-            models.CheckConstraint(
-                condition=~Q(template=StrategyTemplate.SMALL_AMOUNT)
+            _check(
+                "strategy_small_amount_cap_at_most_20",
+                "per_request_cap",
+                ~Q(template=StrategyTemplate.SMALL_AMOUNT)
                 | Q(
                     per_request_cap__isnull=False,
                     per_request_cap__lte=SMALL_AMOUNT_MAX_PER_REQUEST_CAP,
                 ),
-                name="strategy_small_amount_cap_at_most_20",
-            ),
-            models.CheckConstraint(
-                condition=Q(window_start__isnull=True, window_end__isnull=True)
-                | (
-                    Q(window_start__isnull=False, window_end__isnull=False)
-                    & ~Q(window_start=models.F("window_end"))
+                _(
+                    "The small-amount strategy's per-request cap must be set and may be at most "
+                    "20.00."
                 ),
-                name="strategy_window_well_formed",
             ),
-            models.CheckConstraint(
-                condition=Q(valid_from__isnull=True)
+            _check(
+                "strategy_window_both_or_neither",
+                "window_end",
+                Q(window_start__isnull=True, window_end__isnull=True)
+                | Q(window_start__isnull=False, window_end__isnull=False),
+                _("Give both the start and the end of the daily window, or neither (all day)."),
+            ),
+            _check(
+                "strategy_window_not_empty",
+                "window_end",
+                Q(window_start__isnull=True)
+                | Q(window_end__isnull=True)
+                | ~Q(window_start=models.F("window_end")),
+                _("The window's end must differ from its start."),
+            ),
+            _check(
+                "strategy_validity_well_formed",
+                "valid_until",
+                Q(valid_from__isnull=True)
                 | Q(valid_until__isnull=True)
                 | Q(valid_from__lt=models.F("valid_until")),
-                name="strategy_validity_well_formed",
+                _("The end of the validity period must be after its start."),
             ),
-            models.CheckConstraint(
-                condition=Q(shipped_min_days__isnull=True)
+            _check(
+                "strategy_valid_from_within_bounds",
+                "valid_from",
+                _within_validity_bounds("valid_from"),
+                _VALIDITY_BOUNDS_MESSAGE,
+            ),
+            _check(
+                "strategy_valid_until_within_bounds",
+                "valid_until",
+                _within_validity_bounds("valid_until"),
+                _VALIDITY_BOUNDS_MESSAGE,
+            ),
+            _check(
+                "strategy_shipped_days_well_formed",
+                "shipped_max_days",
+                Q(shipped_min_days__isnull=True)
                 | Q(shipped_max_days__isnull=True)
                 | Q(shipped_min_days__lte=models.F("shipped_max_days")),
-                name="strategy_shipped_days_well_formed",
+                _("The maximum days since shipment must not be below the minimum."),
             ),
-            models.CheckConstraint(
-                condition=Q(received_min_days__isnull=True)
+            _check(
+                "strategy_received_days_well_formed",
+                "received_max_days",
+                Q(received_min_days__isnull=True)
                 | Q(received_max_days__isnull=True)
                 | Q(received_min_days__lte=models.F("received_max_days")),
-                name="strategy_received_days_well_formed",
+                _("The maximum days since receipt must not be below the minimum."),
             ),
-            models.CheckConstraint(
-                condition=Q(max_per_buyer_30d__isnull=True) | Q(max_per_buyer_30d__gte=1),
-                name="strategy_buyer_limit_positive",
+            _check(
+                "strategy_covers_an_order_status",
+                "covers_received",
+                ~Q(scenario__in=sorted(str(s) for s in SCENARIOS_WITH_ORDER_STATUS))
+                | Q(covers_shipped=True)
+                | Q(covers_received=True),
+                _("Choose at least one order status."),
+            ),
+            _check(
+                "strategy_hours_since_payment_positive",
+                "max_hours_since_payment",
+                Q(max_hours_since_payment__isnull=True) | Q(max_hours_since_payment__gte=1),
+                _("Give at least 1 hour, or leave it empty."),
+            ),
+            _check(
+                "strategy_buyer_limit_positive",
+                "max_per_buyer_30d",
+                Q(max_per_buyer_30d__isnull=True) | Q(max_per_buyer_30d__gte=1),
+                _("Give at least 1, or leave it empty for no limit."),
             ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        """Each check constraint's message goes next to the setting it is about (Django puts
+        them all at the top of the form)."""
+        errors: dict[str, list[ValidationError]] = {}
+        for constraint in self._meta.constraints:
+            try:
+                constraint.validate(type(self), self, exclude=exclude)
+            except ValidationError as exc:
+                field = STRATEGY_CONSTRAINT_FIELDS.get(constraint.name, NON_FIELD_ERRORS)
+                errors.setdefault(field, []).extend(exc.error_list)
+        if errors:
+            raise ValidationError(errors)
 
 
 class DailyLedger(models.Model):
@@ -406,7 +576,8 @@ class DailyLedger(models.Model):
     """
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="ledgers")
-    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="ledgers")
+    # Money records are kept: a strategy that has ledgers is archived, never deleted.
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="ledgers")
     day = models.DateField(_("shop-local day"))
     consumed = models.DecimalField(
         _("approved amount"), default=Decimal("0.00"), max_digits=14, decimal_places=2
@@ -463,9 +634,10 @@ class Decision(models.Model):
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     scenario = models.CharField(_("scenario"), max_length=32, choices=Scenario.choices, blank=True)
+    # PROTECT: a strategy that decided anything is archived, never deleted (PRODUCT.md).
     strategy = models.ForeignKey(
         Strategy,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="decisions",
@@ -478,10 +650,9 @@ class Decision(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     explanations = models.JSONField(_("explanations"), default=list)
     buyer_id = models.CharField(_("buyer id"), max_length=64)
-    # The reservation this approval made; kept (SET_NULL) only so a deleted strategy never
-    # blocks deletion through its old ledger rows.
+    # The reservation this approval made (a ledger is never deleted while it is named here).
     ledger = models.ForeignKey(
-        DailyLedger, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
+        DailyLedger, on_delete=models.PROTECT, null=True, blank=True, related_name="decisions"
     )
     decided_at = models.DateTimeField(_("decided at"), db_index=False)
 

@@ -1,8 +1,12 @@
-"""The strategy form of the admin, grouped as the seeds group the settings.
+"""The strategy form of the admin, grouped as the seeds group the settings
+(``STRATEGY_SETTING_GROUPS``, the one list of them).
 
 The admin builds a subclass per request with ``atom_shop`` and ``atom_scenario`` set (see
 ``StrategyAdmin.get_form``); fields that do not apply to the scenario are left out of the form.
-Validation is the service's (``strategy_check``), so the form and the services agree.
+Validation is the model's (its constraints' messages, next to their fields) and the service's
+(``strategy_check``, what the database cannot say), so the form and the services agree. The
+hidden ``version`` is the one the form was opened at: ``strategy_update`` refuses a save when the
+strategy has moved on since.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from django.utils.translation import gettext_lazy as _
 
 from strategies.models import (
     MAX_STRATEGIES_PER_SCENARIO,
-    SCENARIOS_WITH_ORDER_STATUS,
-    SCENARIOS_WITH_PRODUCTS,
     SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP,
     SMALL_AMOUNT_MAX_PER_REQUEST_CAP,
+    STRATEGY_SETTING_GROUPS,
+    STRATEGY_SETTINGS,
     Product,
     Reason,
     Scenario,
@@ -28,27 +32,7 @@ from strategies.models import (
     Strategy,
     StrategyTemplate,
 )
-from strategies.services.strategies import EDITABLE_FIELDS, strategy_check
-
-FIELDSET_BASIC = (_("Basic information"), ("name", "remark"))
-FIELDSET_STATUS = (_("Status"), ("status",))
-FIELDSET_VALIDITY = (_("Validity period"), ("valid_from", "valid_until"))
-FIELDSET_WINDOW = (_("Execution time"), ("window_start", "window_end"))
-FIELDSET_PRODUCTS = (_("Products"), ("products",))
-FIELDSET_ORDER_STATUS = (
-    _("Order status"),
-    (
-        "covers_shipped",
-        ("shipped_min_days", "shipped_max_days"),
-        "covers_received",
-        ("received_min_days", "received_max_days"),
-    ),
-)
-FIELDSET_CAPS = (_("Daily total cap / per-request cap"), ("daily_cap", "per_request_cap"))
-FIELDSET_TIME_LIMIT = (_("Application time limit"), ("max_hours_since_payment",))
-FIELDSET_REASONS = (_("After-sales reasons"), ("reasons",))
-FIELDSET_RISK = (_("Risk control"), ("risk_control",))
-FIELDSET_BUYER = (_("Buyer limit"), ("max_per_buyer_30d",))
+from strategies.services.strategies import StrategyChanged, strategy_check
 
 FIELDSET_HELP = {
     "name": _("Shown in the decision log, the consumption dashboard and the alerts."),
@@ -103,18 +87,11 @@ FIELDSET_HELP = {
 
 def strategy_fieldsets(scenario: str) -> list[tuple[Any, dict[str, Any]]]:
     """The form's groups for one scenario, in the order the seeds list them."""
-    groups: list[tuple[Any, tuple[Any, ...]]] = [
-        FIELDSET_BASIC,
-        FIELDSET_STATUS,
-        FIELDSET_VALIDITY,
-        FIELDSET_WINDOW,
+    return [
+        (group.title, {"fields": group.fields})
+        for group in STRATEGY_SETTING_GROUPS
+        if group.scenarios is None or scenario in group.scenarios
     ]
-    if scenario in SCENARIOS_WITH_PRODUCTS:
-        groups.append(FIELDSET_PRODUCTS)
-    if scenario in SCENARIOS_WITH_ORDER_STATUS:
-        groups.append(FIELDSET_ORDER_STATUS)
-    groups += [FIELDSET_CAPS, FIELDSET_TIME_LIMIT, FIELDSET_REASONS, FIELDSET_RISK, FIELDSET_BUYER]
-    return [(title, {"fields": fields}) for title, fields in groups]
 
 
 def strategy_risk_warnings(*, scenario: str, per_request_cap: Any = None) -> list[Any]:
@@ -168,31 +145,19 @@ class StrategyForm(forms.ModelForm):
 
     class Meta:
         model = Strategy
-        fields = [
-            "name",
-            "remark",
-            "status",
-            "valid_from",
-            "valid_until",
-            "window_start",
-            "window_end",
-            "products",
-            "covers_shipped",
-            "shipped_min_days",
-            "shipped_max_days",
-            "covers_received",
-            "received_min_days",
-            "received_max_days",
-            "daily_cap",
-            "per_request_cap",
-            "max_hours_since_payment",
-            "reasons",
-            "risk_control",
-            "max_per_buyer_30d",
-        ]
+        fields = [*STRATEGY_SETTINGS, "version"]
+        widgets = {"version": forms.HiddenInput}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            # The model's checks that involve the scenario (order status) see the right one.
+            self.instance.scenario = self.atom_scenario
+            if self.atom_shop is not None:
+                self.instance.shop = self.atom_shop
+        if "version" in self.fields:
+            # Absent from a post: no check (a browser always sends what it was given).
+            self.fields["version"].required = False
         if "products" in self.fields:
             # Only this shop's products, whatever the admin's widget asked for: a forged id of
             # another shop's product is "not one of the available choices".
@@ -214,7 +179,8 @@ class StrategyForm(forms.ModelForm):
         cleaned = super().clean() or {}
         values = {
             name: cleaned[name] if name in cleaned else getattr(self.instance, name)
-            for name in EDITABLE_FIELDS
+            for name in STRATEGY_SETTINGS
+            if name != "products"
         }
         # Fields that failed their own validation are not checked again.
         for name in self.errors:
@@ -244,7 +210,25 @@ class StrategyForm(forms.ModelForm):
             self._add_refusal(self.atom_refusal)
         return cleaned
 
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        # Django skips a constraint when a field it names is not in the form: the template's
+        # 20.00 ceiling, the scenario's order status. Check those on the instance as it stands.
+        try:
+            self.instance.validate_constraints(exclude=set(self.errors))
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                target = field if field in self.fields else None
+                for message in messages:
+                    if message not in self.errors.get(target or "__all__", []):
+                        self.add_error(target, message)
+
     def _add_refusal(self, refusal: ValidationError) -> None:
+        if isinstance(refusal, StrategyChanged) and "version" in self.fields:
+            # The merchant has now been told what changed: a save from here is deliberate.
+            data = self.data.copy()  # type: ignore[attr-defined]
+            data[self.add_prefix("version")] = str(refusal.version)
+            self.data = data
         if not hasattr(refusal, "error_dict"):
             for message in refusal.messages:
                 self.add_error(None, message)

@@ -28,7 +28,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.common import (
@@ -329,7 +329,11 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         changed = strategy_set_status(strategies=queryset, status=status, actor=request.user)
         self.message_user(
             request,
-            gettext("%(n)d strategies set to “%(status)s”.")
+            ngettext(
+                "%(n)d strategy set to “%(status)s”.",
+                "%(n)d strategies set to “%(status)s”.",
+                changed,
+            )
             % {"n": changed, "status": StrategyStatus(status).label},
             messages.SUCCESS,
         )
@@ -354,8 +358,11 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         scenario = obj.scenario if obj else (self._scenario(request) or SCENARIO_ORDER[0])
         fieldsets = strategy_fieldsets(scenario)
         if obj is not None:
+            # ``version``: hidden, the version this form was opened at (a stale save is refused).
             title, options = fieldsets[0]
-            fieldsets[0] = (title, {"fields": ("scenario", "template", *options["fields"])})
+            editing = ("version",) if self.has_change_permission(request, obj) else ()
+            fields = ("scenario", "template", *options["fields"], *editing)
+            fieldsets[0] = (title, {"fields": fields})
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Strategy | None = None) -> Any:
@@ -442,7 +449,12 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
     ) -> None:
         fields = self._form_fields(form)
         if change:
-            strategy_update(strategy=obj, actor=request.user, **fields)
+            strategy_update(
+                strategy=obj,
+                actor=request.user,
+                expected_version=form.cleaned_data.get("version"),
+                **fields,
+            )
         else:
             shop = self._shop(request)
             scenario = self._scenario(request)
@@ -472,12 +484,51 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
         # Products were set by the service; there are no inlines.
         return None
 
+    # -- deleting (a strategy that decided anything is archived) -----------------------------
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        """What the confirmation page lists: the strategies only. Their decisions, ledgers,
+        alerts and history are never deleted (the strategy is archived instead), so deleting
+        needs no right over them and nothing "protected" stands in the way."""
+        shown = [
+            gettext(
+                "Strategy: %(name)s (archived if it has decided requests: its decisions, "
+                "consumption, alerts and history are kept)"
+            )
+            % {"name": s.name}
+            for s in objs
+        ]
+        return shown, {str(Strategy._meta.verbose_name_plural): len(shown)}, set(), []
+
     def delete_model(self, request: HttpRequest, obj: Strategy) -> None:
-        strategy_delete(strategy=obj, actor=request.user)
+        if strategy_delete(strategy=obj, actor=request.user):
+            request._atom_archived = [obj.name]  # type: ignore[attr-defined]
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for strategy in queryset.select_related("shop"):
-            strategy_delete(strategy=strategy, actor=request.user)
+        archived = [
+            strategy.name
+            for strategy in queryset.select_related("shop")
+            if strategy_delete(strategy=strategy, actor=request.user)
+        ]
+        if archived:
+            self.message_user(request, self._archived_message(archived), messages.INFO)
+
+    @staticmethod
+    def _archived_message(names: list[str]) -> str:
+        return ngettext(
+            "“%(names)s” had decided requests, so it was archived: it no longer appears or "
+            "decides, and its decisions and history are kept.",
+            "%(names)s had decided requests, so they were archived: they no longer appear or "
+            "decide, and their decisions and history are kept.",
+            len(names),
+        ) % {"names": ", ".join(names)}
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        archived = getattr(request, "_atom_archived", None)
+        if not archived:
+            return super().response_delete(request, obj_display, obj_id)
+        self.message_user(request, self._archived_message(archived), messages.SUCCESS)
+        return HttpResponseRedirect(self._url("changelist"))
 
     # -- custom views --------------------------------------------------------------------------
 
@@ -508,6 +559,10 @@ class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
             return HttpResponseBadRequest(gettext("Reorder one shop's scenario at a time."))
         try:
             body = json.loads(request.body)
+        except (ValueError, RecursionError):
+            # Not JSON, or nested too deeply for the parser: an answer, never a traceback.
+            return HttpResponseBadRequest(gettext("The reorder request is not readable JSON."))
+        try:
             if "orderedIds" in body:
                 result = strategies_reorder(
                     shop=shop, scenario=scenario, ordered_ids=body["orderedIds"], actor=request.user

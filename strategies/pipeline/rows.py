@@ -30,7 +30,7 @@ from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_time
 
-from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
+from strategies.matching import SNAPSHOT_EXTRAS, OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
     AfterSaleRequest,
     DailyLedger,
@@ -43,6 +43,7 @@ from strategies.models import (
     Shop,
     Strategy,
 )
+from strategies.pipeline.badrows import tolerate_unreadable_values, unreadable_strategy
 
 CENT = Decimal("0.01")
 M = TypeVar("M", bound=Model)
@@ -195,7 +196,7 @@ def request_lock_and_load(*, request_id: int) -> LoadedRequest:
 
 # The snapshot's fields are the strategy's columns (its products come from their own table).
 _STRATEGY_COLUMNS = tuple(
-    f.name for f in dataclasses.fields(StrategySnapshot) if f.name != "product_ids"
+    f.name for f in dataclasses.fields(StrategySnapshot) if f.name not in SNAPSHOT_EXTRAS
 )
 # How a column's value comes back from either backend, where it is not as the snapshot wants.
 _CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -219,14 +220,17 @@ class LoadedStrategy:
 
     def __init__(self, row: tuple) -> None:
         n = len(_STRATEGY_COLUMNS)
-        values = {
-            name: _CONVERT[name](value) if name in _CONVERT else value
-            for name, value in zip(_STRATEGY_COLUMNS, row[:n], strict=True)
-        }
+        raw = dict(zip(_STRATEGY_COLUMNS, row[:n], strict=True))
         self.version, product_ids, self.ledger_id, consumed, cap_refused_at, _ = row[n:]
         self.consumed = _money(consumed)
         self.cap_refused = cap_refused_at is not None
-        self.snapshot = StrategySnapshot(**values, product_ids=frozenset(_json(product_ids) or ()))
+        try:
+            values = {k: _CONVERT[k](v) if k in _CONVERT else v for k, v in raw.items()}
+            self.snapshot = StrategySnapshot(
+                **values, product_ids=frozenset(_json(product_ids) or ())
+            )
+        except Exception:  # one bad row never stops its scenario (RELIABILITY.md 28)
+            self.snapshot = unreadable_strategy(raw)
 
 
 @cache
@@ -252,7 +256,7 @@ def _strategies_sql(vendor: str, scenarios: int) -> str:
         "AND d.order_id = %s AND d.outcome = %s AND d.released_at IS NULL) "
         f"FROM {Strategy._meta.db_table} st "
         f"LEFT JOIN {DailyLedger._meta.db_table} l ON l.strategy_id = st.id AND l.day = %s "
-        f"WHERE st.shop_id = %s AND st.scenario IN ({placeholders}) "
+        f"WHERE st.shop_id = %s AND st.scenario IN ({placeholders}) AND st.archived_at IS NULL "
         "ORDER BY st.scenario, st.position, st.id"
     )
 
@@ -266,6 +270,7 @@ def strategies_load(
     if not scenarios:
         return [], Decimal("0.00")
     with connection.cursor() as cursor:
+        tolerate_unreadable_values(cursor)
         cursor.execute(
             _strategies_sql(connection.vendor, len(scenarios)),
             [

@@ -1,30 +1,38 @@
-"""Writes on strategies: create (from scratch or from a template), update, status, delete and
-reorder.
+"""Writes on strategies: create (from scratch or from a template), update, status, delete
+(archive) and reorder.
 
-The rules the database cannot hold live here: at most ``MAX_STRATEGIES_PER_SCENARIO`` per
-(shop, scenario), even when two staff add at the same moment (the shop row is locked), products
-of the strategy's own shop only, reasons from ``Reason``, and priorities kept 1..n per scenario.
-Every function raises ``ValidationError`` with field keys on bad input and changes nothing.
+The database holds each setting's own rules and says so in its constraints' messages
+(``Strategy.Meta.constraints``, shown next to their field). What it cannot say lives here: the
+exact shop-local validity bounds, reasons from ``Reason``, products of the strategy's own shop,
+at most ``MAX_STRATEGIES_PER_SCENARIO`` per (shop, scenario) even when two staff add at the same
+moment (the shop row is locked), priorities kept 1..n per scenario, and the version that refuses
+a save made from a form opened before someone else's change. Every function raises
+``ValidationError`` with field keys on bad input and changes nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from strategies.models import (
     MAX_STRATEGIES_PER_SCENARIO,
-    SCENARIOS_WITH_ORDER_STATUS,
-    SCENARIOS_WITH_PRODUCTS,
     SMALL_AMOUNT_DAILY_CAP,
     SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP,
-    SMALL_AMOUNT_MAX_PER_REQUEST_CAP,
+    STRATEGY_CREATE_SETTINGS,
+    STRATEGY_SETTINGS,
+    VALIDITY_FIRST_DAY,
+    VALIDITY_LAST_DAY,
     Product,
     Reason,
     Scenario,
@@ -32,35 +40,22 @@ from strategies.models import (
     Strategy,
     StrategyStatus,
     StrategyTemplate,
+    setting_applies,
 )
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
-# The settings a merchant edits (everything but shop, scenario, position and timestamps).
-EDITABLE_FIELDS: frozenset[str] = frozenset(
-    {
-        "name",
-        "remark",
-        "status",
-        "template",
-        "valid_from",
-        "valid_until",
-        "window_start",
-        "window_end",
-        "covers_shipped",
-        "shipped_min_days",
-        "shipped_max_days",
-        "covers_received",
-        "received_min_days",
-        "received_max_days",
-        "daily_cap",
-        "per_request_cap",
-        "max_hours_since_payment",
-        "reasons",
-        "risk_control",
-        "max_per_buyer_30d",
-    }
-)
+# The settings a merchant edits (the form's, but products, a many-to-many, are passed apart).
+EDITABLE_FIELDS: frozenset[str] = frozenset(STRATEGY_SETTINGS) - {"products"}
+# What a new strategy may also be given once: its template.
+CREATE_FIELDS: frozenset[str] = EDITABLE_FIELDS | frozenset(STRATEGY_CREATE_SETTINGS)
+
+
+def validity_bounds(zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The first moment a validity date may name and the first it may no longer, in ``zone``."""
+    first = dt.datetime.combine(VALIDITY_FIRST_DAY, dt.time.min, tzinfo=zone)
+    after = dt.datetime.combine(VALIDITY_LAST_DAY + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    return first, after
 
 
 def strategy_check(
@@ -70,70 +65,28 @@ def strategy_check(
     values: Mapping[str, Any],
     products: Iterable[Product] | None = None,
 ) -> dict[str, list[str]]:
-    """The rules of one strategy's settings, as ``{field: [message, ...]}`` (empty when valid).
+    """What the database cannot say about one strategy's settings, as ``{field: [message]}``
+    (empty when valid); the rest is ``Strategy.full_clean()``'s (its constraints' messages).
 
-    Used by the services (which raise) and the admin form (which shows them next to each field),
-    so the merchant sees a clear error before the database constraint would refuse the row.
+    Used by the services (which raise), the admin form and the strategy files, so all three
+    agree and the merchant sees each message next to its field.
     """
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    if scenario not in Scenario.values:
-        add("scenario", _("Unknown scenario."))
-
-    start, end = values.get("window_start"), values.get("window_end")
-    if (start is None) != (end is None):
-        add(
-            "window_end" if end is None else "window_start",
-            _("Give both the start and the end of the daily window, or neither (all day)."),
-        )
-    elif start is not None and start == end:
-        add("window_end", _("The window's end must differ from its start."))
-
-    valid_from, valid_until = values.get("valid_from"), values.get("valid_until")
-    if valid_from is not None and valid_until is not None and valid_from >= valid_until:
-        add("valid_until", _("The end of the validity period must be after its start."))
-
-    ranges = (("shipped", _("days since shipment")), ("received", _("days since receipt")))
-    for prefix, label in ranges:
-        low, high = values.get(f"{prefix}_min_days"), values.get(f"{prefix}_max_days")
-        if low is not None and high is not None and low > high:
-            add(
-                f"{prefix}_max_days",
-                _("The maximum %(what)s must not be below the minimum.") % {"what": label},
-            )
-    if scenario in SCENARIOS_WITH_ORDER_STATUS and not (
-        values.get("covers_shipped", True) or values.get("covers_received", True)
-    ):
-        add("covers_received", _("Choose at least one order status."))
-
-    daily_cap = values.get("daily_cap")
-    per_request_cap = values.get("per_request_cap")
-    if daily_cap is not None and daily_cap <= 0:
-        add("daily_cap", _("The daily total cap must be above zero."))
-    if per_request_cap is not None:
-        if per_request_cap <= 0:
-            add("per_request_cap", _("The per-request cap must be above zero."))
-        elif daily_cap is not None and per_request_cap > daily_cap:
-            add("per_request_cap", _("The per-request cap must not exceed the daily total cap."))
-    if values.get("template") == StrategyTemplate.SMALL_AMOUNT:
-        if per_request_cap is None:
-            add("per_request_cap", _("The small-amount strategy needs a per-request cap."))
-        elif per_request_cap > SMALL_AMOUNT_MAX_PER_REQUEST_CAP:
-            add(
-                "per_request_cap",
-                _("The small-amount strategy's per-request cap may be at most %(max)s.")
-                % {"max": SMALL_AMOUNT_MAX_PER_REQUEST_CAP},
-            )
-
-    hours = values.get("max_hours_since_payment")
-    if hours is not None and hours < 1:
-        add("max_hours_since_payment", _("Give at least 1 hour, or leave it empty."))
-    buyer = values.get("max_per_buyer_30d")
-    if buyer is not None and buyer < 1:
-        add("max_per_buyer_30d", _("Give at least 1, or leave it empty for no limit."))
+    if shop is not None:
+        first, after = validity_bounds(shop.zone)
+        for field in ("valid_from", "valid_until"):
+            value = values.get(field)
+            # Aware comparisons never convert (year 9999 at -08:00 is year 10000 in UTC).
+            if isinstance(value, dt.datetime) and not (first <= value < after):
+                add(
+                    field,
+                    _("Give a date within %(first)s and %(last)s (shop time).")
+                    % {"first": VALIDITY_FIRST_DAY, "last": VALIDITY_LAST_DAY},
+                )
 
     reasons = values.get("reasons")
     if reasons is not None:
@@ -149,13 +102,9 @@ def strategy_check(
             elif len(set(reasons)) != len(reasons):
                 add("reasons", _("A reason is listed twice."))
 
-    status = values.get("status")
-    if status is not None and status not in StrategyStatus.values:
-        add("status", _("Unknown status."))
-
     if products is not None:
         products = list(products)
-        if products and scenario not in SCENARIOS_WITH_PRODUCTS:
+        if products and not setting_applies("products", scenario):
             add("products", _("This scenario does not restrict products."))
         if shop is not None and any(p.shop_id != shop.pk for p in products):
             add("products", _("Choose products of this shop only."))
@@ -178,13 +127,20 @@ def _validated_products(*, shop: Shop, products: Iterable[Product | int] | None)
     return found
 
 
-def _full_clean(strategy: Strategy, products: list[Product] | None) -> None:
-    values = {f: getattr(strategy, f) for f in EDITABLE_FIELDS}
-    errors = strategy_check(
-        shop=strategy.shop, scenario=strategy.scenario, values=values, products=products
-    )
-    _raise(errors)
-    strategy.full_clean()
+def strategy_errors(
+    strategy: Strategy, products: list[Product] | None = None
+) -> dict[str, list[str]]:
+    """Every problem of an unsaved strategy's settings, by field: ``strategy_check``'s, then the
+    model's own (field rules and constraints) on the fields that passed."""
+    values = {f: getattr(strategy, f) for f in CREATE_FIELDS}
+    shop = strategy.shop if strategy.shop_id else None
+    errors = strategy_check(shop=shop, scenario=strategy.scenario, values=values, products=products)
+    try:
+        strategy.full_clean(exclude=list(errors))
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    return errors
 
 
 def _set_history_user(strategy: Strategy, actor: Actor) -> None:
@@ -200,6 +156,7 @@ def _lock_shop(shop: Shop) -> Shop:
 
 
 def _check_room(*, shop: Shop, scenario: str, adding: int = 1) -> None:
+    # Archived strategies do not count (the default manager leaves them out).
     existing = Strategy.objects.filter(shop=shop, scenario=scenario).count()
     if existing + adding > MAX_STRATEGIES_PER_SCENARIO:
         raise ValidationError(
@@ -212,8 +169,8 @@ def _check_room(*, shop: Shop, scenario: str, adding: int = 1) -> None:
         )
 
 
-def _unknown_fields(fields: Mapping[str, Any]) -> None:
-    unknown = sorted(set(fields) - EDITABLE_FIELDS - {"products"})
+def _unknown_fields(fields: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(fields) - allowed - {"products"})
     if unknown:
         raise ValidationError({f: [_("This setting cannot be set here.")] for f in unknown})
 
@@ -224,7 +181,7 @@ def strategy_create(*, shop: Shop, scenario: str, actor: Actor = None, **fields:
     ``products``: products (or their ids) of ``shop``. At most ``MAX_STRATEGIES_PER_SCENARIO``
     per (shop, scenario): the shop row is locked, so two simultaneous adds are serialized.
     """
-    _unknown_fields(fields)
+    _unknown_fields(fields, CREATE_FIELDS)
     products_in = fields.pop("products", None)
     fields.setdefault("status", StrategyStatus.INACTIVE)
     if scenario not in Scenario.values:
@@ -233,7 +190,7 @@ def strategy_create(*, shop: Shop, scenario: str, actor: Actor = None, **fields:
         shop = _lock_shop(shop)
         products = _validated_products(shop=shop, products=products_in)
         strategy = Strategy(shop=shop, scenario=scenario, **fields)
-        _full_clean(strategy, products)
+        _raise(strategy_errors(strategy, products))
         _check_room(shop=shop, scenario=scenario)
         last = (
             Strategy.objects.filter(shop=shop, scenario=scenario)
@@ -276,32 +233,160 @@ def strategy_create_from_template(
     )
 
 
-def strategy_update(*, strategy: Strategy, actor: Actor = None, **fields: Any) -> Strategy:
-    """Changes settings of one strategy (not its shop, scenario or priority)."""
-    _unknown_fields(fields)
+class StrategyChanged(ValidationError):
+    """A save based on an older version of the strategy: someone changed it meanwhile.
+
+    ``changes`` says who changed what and when (from the history), ``version`` is the strategy's
+    version now; the message keys are the changed settings (and ``__all__`` for the summary).
+    """
+
+    def __init__(self, *, strategy: Strategy, since: int) -> None:
+        self.version = strategy.version
+        self.changes = strategy_changes_since(strategy=strategy, version=since)
+        summary = _(
+            "This strategy was changed after you opened it, so nothing was saved: %(changes)s. "
+            "What you typed is still below: check it against these changes and save again."
+        ) % {"changes": "; ".join(c.sentence() for c in self.changes) or _("no details kept")}
+        errors: dict[str, list[str]] = {NON_FIELD_ERRORS: [summary]}
+        for change in self.changes:
+            if change.field:
+                errors.setdefault(change.field, []).append(
+                    _("Changed meanwhile by %(who)s at %(when)s: now %(new)s.")
+                    % {"who": change.who, "when": change.when, "new": change.new}
+                )
+        super().__init__(errors)
+
+
+class Change:
+    """One setting changed by one history record."""
+
+    __slots__ = ("field", "label", "new", "old", "when", "who")
+
+    def __init__(self, *, who: str, when: str, field: str, label: str, old: str, new: str) -> None:
+        self.who, self.when, self.field, self.label = who, when, field, label
+        self.old, self.new = old, new
+
+    def sentence(self) -> str:
+        if not self.field:
+            return _("%(who)s changed it at %(when)s") % {"who": self.who, "when": self.when}
+        return _("%(who)s changed %(setting)s from %(old)s to %(new)s at %(when)s") % {
+            "who": self.who,
+            "setting": self.label,
+            "old": self.old,
+            "new": self.new,
+            "when": self.when,
+        }
+
+
+def _shown(strategy: Strategy, field: str, value: Any) -> str:
+    """A setting's value in the merchant's words (choice labels, yes/no, shop time)."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if field == "reasons":
+        labels = dict(Reason.choices)
+        return ", ".join(str(labels.get(r, r)) for r in value)
+    choices = dict(getattr(Strategy._meta.get_field(field), "choices", None) or ())
+    if isinstance(value, str) and value in choices:
+        return str(choices[value])
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, dt.datetime):
+        return value.astimezone(strategy.shop.zone).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    return str(value)
+
+
+# Changes no merchant needs to be told about.
+_UNTOLD = frozenset({"version", "updated_at"})
+
+
+def strategy_changes_since(*, strategy: Strategy, version: int) -> list[Change]:
+    """Who changed what and when after ``version`` (django-simple-history), oldest first."""
+    records = list(
+        Strategy.history.filter(id=strategy.pk, version__gt=version)
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
+    changes: list[Change] = []
+    zone = strategy.shop.zone
+    for record in records:
+        who = str(record.history_user) if record.history_user else _("the system")
+        when = record.history_date.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        previous = record.prev_record
+        if previous is None:
+            changes.append(Change(who=who, when=when, field="", label="", old="", new=""))
+            continue
+        told = [c for c in record.diff_against(previous).changes if c.field not in _UNTOLD]
+        if not told:
+            changes.append(Change(who=who, when=when, field="", label="", old="", new=""))
+        for change in told:
+            label = str(getattr(Strategy._meta.get_field(change.field), "verbose_name", ""))
+            changes.append(
+                Change(
+                    who=who,
+                    when=when,
+                    field=change.field,
+                    label=label,
+                    old=_shown(strategy, change.field, change.old),
+                    new=_shown(strategy, change.field, change.new),
+                )
+            )
+    return changes
+
+
+def _locked(strategy: Strategy) -> Strategy:
+    current = Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
+    if current is None:
+        raise ValidationError(
+            {NON_FIELD_ERRORS: [_("This strategy was deleted meanwhile; nothing was saved.")]}
+        )
+    return current
+
+
+def strategy_update(
+    *,
+    strategy: Strategy,
+    actor: Actor = None,
+    expected_version: int | None = None,
+    **fields: Any,
+) -> Strategy:
+    """Changes settings of one strategy (not its shop, scenario, template or priority).
+
+    ``expected_version``: the version the change was based on (the form's); when the strategy
+    has moved on since, ``StrategyChanged`` is raised and nothing is stored. The row is locked
+    for the check and the write, so two saves of one version cannot both pass.
+    """
+    _unknown_fields(fields, EDITABLE_FIELDS)
     products_in = fields.pop("products", None)
     with transaction.atomic():
+        current = _locked(strategy)
+        if expected_version is not None and current.version != expected_version:
+            raise StrategyChanged(strategy=current, since=expected_version)
         products = (
-            _validated_products(shop=strategy.shop, products=products_in)
+            _validated_products(shop=current.shop, products=products_in)
             if products_in is not None
             else None
         )
         for name, value in fields.items():
-            setattr(strategy, name, value)
-        if products is None and strategy.scenario not in SCENARIOS_WITH_PRODUCTS:
+            setattr(current, name, value)
+        if products is None and not setting_applies("products", current.scenario):
             products = []
-        _full_clean(strategy, products)
-        _set_history_user(strategy, actor)
-        strategy.save()
+        _raise(strategy_errors(current, products))
+        current.version += 1
+        _set_history_user(current, actor)
+        current.save()
         if products is not None:
-            strategy.products.set(products)
+            current.products.set(products)
+    for field in current._meta.concrete_fields:
+        setattr(strategy, field.attname, getattr(current, field.attname))
     return strategy
 
 
 def strategy_set_status(*, strategies: Iterable[Strategy], status: str, actor: Actor = None) -> int:
     """Switches strategies to ``status``; those already there are left alone (repeat-safe).
 
-    Returns how many changed.
+    Returns how many changed; each of those moves to its next version.
     """
     if status not in StrategyStatus.values:
         raise ValidationError({"status": [_("Unknown status.")]})
@@ -312,21 +397,41 @@ def strategy_set_status(*, strategies: Iterable[Strategy], status: str, actor: A
             Strategy.objects.select_for_update().filter(pk__in=ids).exclude(status=status)
         ):
             strategy.status = status
+            strategy.version += 1
             _set_history_user(strategy, actor)
-            strategy.save(update_fields=["status", "updated_at"])
+            strategy.save(update_fields=["status", "version", "updated_at"])
             changed += 1
     return changed
 
 
-def strategy_delete(*, strategy: Strategy, actor: Actor = None) -> None:
-    """Deletes a strategy and closes the gap: the rest of its scenario stays 1..n."""
+def strategy_delete(*, strategy: Strategy, actor: Actor = None) -> Strategy | None:
+    """Deletes a strategy, or archives it when money records name it (decisions, ledgers,
+    alerts: kept forever, PRODUCT.md), and closes the gap: the rest of its scenario stays 1..n.
+
+    Returns the archived strategy, or None when it was removed. An archived strategy is
+    inactive, gone from the lists, the matcher and the 10-per-scenario count; its decisions and
+    history still name it.
+    Repeat-safe: a strategy already gone or archived is left alone.
+    """
     with transaction.atomic():
         _lock_shop(strategy.shop)
         rows = _lock_scenario(shop=strategy.shop, scenario=strategy.scenario)
-        deleted_pk = strategy.pk
-        _set_history_user(strategy, actor)
-        strategy.delete()
-        _renumber([r for r in rows if r.pk != deleted_pk], actor=actor)
+        target = next((r for r in rows if r.pk == strategy.pk), None)
+        if target is None:
+            return None
+        _set_history_user(target, actor)
+        archived: Strategy | None = None
+        try:
+            with transaction.atomic():
+                target.delete()
+        except ProtectedError:
+            target.archived_at = timezone.now()
+            target.status = StrategyStatus.INACTIVE
+            target.version += 1
+            target.save(update_fields=["archived_at", "status", "version", "updated_at"])
+            archived = target
+        _renumber([r for r in rows if r.pk != target.pk], actor=actor)
+    return archived
 
 
 def _lock_scenario(*, shop: Shop, scenario: str) -> list[Strategy]:
@@ -342,8 +447,9 @@ def _renumber(ordered: Sequence[Strategy], *, actor: Actor) -> list[Strategy]:
     for number, strategy in enumerate(ordered, start=1):
         if strategy.position != number:
             strategy.position = number
+            strategy.version += 1
             _set_history_user(strategy, actor)
-            strategy.save(update_fields=["position", "updated_at"])
+            strategy.save(update_fields=["position", "version", "updated_at"])
     return list(ordered)
 
 

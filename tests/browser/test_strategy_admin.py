@@ -117,7 +117,7 @@ def test_the_trial_action_switches_the_selected_strategy(login, owner, shop, liv
     page.select_option("select[name=action]", "make_trial")
     page.click("button[name=index]")
 
-    expect(page.locator(".messagelist")).to_contain_text("1 strategies set to “Trial run”")
+    expect(page.locator(".messagelist")).to_contain_text("1 strategy set to “Trial run”")
     row = page.locator("#result_list tbody tr").filter(has_text="To try")
     expect(row.locator(".atom-badge")).to_have_text("Trial run")
     assert Strategy.objects.get(pk=tried.pk).status == "trial"

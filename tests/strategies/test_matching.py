@@ -342,6 +342,7 @@ def test_a_strategy_without_consumption_today_starts_from_zero():
 
 def test_the_first_failing_check_in_the_fixed_order_explains_the_miss():
     failing_everything = strategy(
+        unreadable=True,
         status="inactive",
         valid_until=at("2020-01-01 00:00"),
         window_start=dt.time(1),
@@ -355,6 +356,7 @@ def test_the_first_failing_check_in_the_fixed_order_explains_the_miss():
         daily_cap=Decimal("1.00"),
     )
     expected = [
+        ("unreadable", False, "strategy_unreadable"),
         ("status", "active", "inactive"),
         ("valid_until", None, "outside_validity"),
         ("window_start", None, "outside_window"),

@@ -144,3 +144,18 @@ def test_stored_rows_snapshotted_are_evaluated_like_built_ones(shop):
     )
     assert evaluation.hit is not None and evaluation.hit.id == taker.pk
     assert [e.code for e in evaluation.explanations] == ["over_per_request_cap"]
+
+
+def test_the_snapshot_holds_every_setting_the_matcher_reads():
+    # The one list of settings is STRATEGY_SETTING_GROUPS: the matcher's snapshot holds all of
+    # them but the ones it never reads (text for people, the template that made it), plus the
+    # strategy's identity and place.
+    import dataclasses
+
+    from strategies.matching import SNAPSHOT_EXTRAS, StrategySnapshot
+    from strategies.models import STRATEGY_SETTINGS
+
+    snapshot = {f.name for f in dataclasses.fields(StrategySnapshot)}
+    identity = {"id", "scenario", "position"}
+    read = set(STRATEGY_SETTINGS) - {"remark", "products"} | {"product_ids"}
+    assert snapshot - identity - (SNAPSHOT_EXTRAS - {"product_ids"}) == read

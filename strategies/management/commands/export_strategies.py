@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from strategies.models import Shop
 from strategies.services.strategy_files import strategies_export
@@ -21,7 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         shop = Shop.objects.filter(code=options["shop"]).first()
         if shop is None:
-            raise CommandError(f"No shop with code {options['shop']!r}.")
+            raise CommandError(_("No shop with code %(code)r.") % {"code": options["shop"]})
         text = json.dumps(strategies_export(shop=shop), ensure_ascii=False, indent=2) + "\n"
         if options["output"]:
             Path(options["output"]).write_text(text, encoding="utf-8")

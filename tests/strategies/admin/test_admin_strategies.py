@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from strategies.models import DailyLedger, Strategy
+from strategies.models import DailyLedger, Decision, Strategy
 from strategies.selectors import shop_today
 from strategies.services.strategies import strategy_update
 from tests.factories import make_membership, make_product, make_strategy
@@ -413,3 +413,168 @@ def test_a_refusal_after_the_form_passed_keeps_what_was_typed(as_owner, shop, mo
     # Nothing was stored (the simulated colleague's add ran in this request's transaction).
     assert Strategy.objects.filter(shop=shop).count() == 9
     assert not Strategy.objects.filter(name="Typed with care").exists()
+
+
+# -- a form opened before a colleague's change (RELIABILITY.md 27) ---------------------------
+
+
+def opened_version(html: str) -> str:
+    import re
+
+    return re.search(r'name="version" value="(\d+)"', html).group(1)
+
+
+def test_a_stale_form_cannot_switch_a_strategy_back_on(as_owner, shop):
+    colleague = make_membership(shop=shop, username="colleague-a", role="owner").user
+    strategy = make_strategy(shop=shop, name="Night", status="active", per_request_cap="20.00")
+    page = as_owner.get(change_url(strategy)).content.decode()
+    version = opened_version(page)
+    assert 'type="hidden" name="version"' in page
+
+    # Meanwhile a colleague deactivates it from the list.
+    from django.test import Client
+
+    other = Client()
+    other.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    other.force_login(colleague)
+    other.post(
+        f"{CHANGELIST}?scenario=post_shipment_refund",
+        {"action": "make_inactive", "_selected_action": [strategy.pk], "index": 0},
+    )
+    assert Strategy.objects.get(pk=strategy.pk).status == "inactive"
+
+    # The stale form (still saying "active") is saved with a changed remark.
+    response = as_owner.post(
+        change_url(strategy),
+        form_data(name="Night", status="active", remark="typed with care", version=version),
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "nothing was saved" in html
+    assert "colleague-a changed status from Active to Inactive at" in html
+    assert "Changed meanwhile by colleague-a" in html
+    assert 'value="typed with care"' in html  # what was typed is kept
+    stored = Strategy.objects.get(pk=strategy.pk)
+    assert (stored.status, stored.remark) == ("inactive", "")
+    assert [h.status for h in stored.history.all()[:2]] == ["inactive", "active"]
+
+    # The page now carries the current version: saving again, having seen it, is deliberate.
+    assert opened_version(html) == str(stored.version)
+    again = as_owner.post(
+        change_url(strategy),
+        form_data(
+            name="Night", status="inactive", remark="typed with care", version=opened_version(html)
+        ),
+    )
+    assert again.status_code == 302
+    assert Strategy.objects.get(pk=strategy.pk).remark == "typed with care"
+
+
+def test_a_drag_makes_an_open_form_stale_too(as_owner, shop):
+    a, b = make_strategy(shop=shop, name="A"), make_strategy(shop=shop, name="B")
+    version = opened_version(as_owner.get(change_url(a)).content.decode())
+    import json
+
+    moved = as_owner.post(
+        f"{reverse('admin:strategies_strategy_sortable_update')}?scenario=post_shipment_refund",
+        json.dumps({"orderedIds": [b.pk, a.pk]}),
+        content_type="application/json",
+    )
+    assert moved.status_code == 200
+    response = as_owner.post(change_url(a), form_data(name="A renamed", version=version))
+    assert response.status_code == 200
+    assert "changed priority from 1 to 2" in response.content.decode()
+    assert Strategy.objects.get(pk=a.pk).name == "A"
+
+
+# -- validity dates (RELIABILITY.md 28) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "day", "time"),
+    [("valid_until", "9999-12-31", "23:59:59"), ("valid_from", "0001-01-01", "00:00")],
+)
+def test_a_validity_date_outside_2000_2099_is_a_form_error(en, field, day, time):
+    from tests.factories import make_shop
+
+    la = make_shop(code="la", timezone="America/Los_Angeles")
+    en.force_login(make_membership(shop=la, username="la-owner", role="owner").user)
+    response = en.post(
+        f"{ADD}?scenario=post_shipment_refund", form_data(**{f"{field}_0": day, f"{field}_1": time})
+    )
+    assert response.status_code == 200
+    assert "Give a date within 2000-01-01 and 2099-12-31 (shop time)." in response.content.decode()
+    assert not Strategy.objects.exists()
+
+
+# -- deleting archives what decided (issue 11.6) ---------------------------------------------
+
+
+def test_an_owner_deletes_a_strategy_that_alerted_and_it_is_archived(as_owner, shop):
+    from notifications.models import Alert, Notice
+    from notifications.services import alerts_check_ledger
+    from tests.factories import make_decision, make_request
+
+    strategy = make_strategy(shop=shop, name="Alerted", status="active", daily_cap="10.00")
+    decision = make_decision(request=make_request(shop=shop, amount="9.90"), strategy=strategy)
+    alerts_check_ledger(ledger_id=decision.ledger_id)
+    delete_url = reverse("admin:strategies_strategy_delete", args=[strategy.pk])
+
+    confirm = as_owner.get(delete_url).content.decode()
+    assert "archived if it has decided requests" in confirm
+    assert "protected" not in confirm.lower() and 'type="submit"' in confirm
+    response = as_owner.post(delete_url, {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert "it was archived" in response.content.decode()
+    assert not Strategy.objects.filter(pk=strategy.pk).exists()
+    assert Alert.objects.count() == Notice.objects.count() == 1
+    assert Decision.objects.get().strategy_id == strategy.pk
+    # Gone from the list and the change page; its history is still there.
+    assert (
+        "Alerted"
+        not in as_owner.get(f"{CHANGELIST}?scenario=post_shipment_refund").content.decode()
+    )
+    assert as_owner.get(change_url(strategy)).status_code == 404
+    history = as_owner.get(reverse("admin:strategies_strategy_history", args=[strategy.pk]))
+    assert history.status_code == 200 and "Alerted" in history.content.decode()
+
+
+def test_the_bulk_delete_archives_the_used_and_removes_the_unused(as_owner, shop):
+    from tests.factories import make_decision, make_request
+
+    used, unused = make_strategy(shop=shop, name="Used"), make_strategy(shop=shop, name="Unused")
+    make_decision(request=make_request(shop=shop), strategy=used)
+    response = as_owner.post(
+        f"{CHANGELIST}?scenario=post_shipment_refund",
+        {"action": "delete_selected", "_selected_action": [used.pk, unused.pk], "post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "“Used” had decided requests, so it was archived" in response.content.decode()
+    assert list(Strategy.all_objects.values_list("name", flat=True)) == ["Used"]
+    assert not Strategy.objects.exists()
+
+
+# -- bad input at the doors (issue 11.13, 12.17) ---------------------------------------------
+
+
+def test_deeply_nested_json_at_the_reorder_endpoint_is_a_400(as_owner, shop):
+    make_strategy(shop=shop)
+    url = f"{reverse('admin:strategies_strategy_sortable_update')}?scenario=post_shipment_refund"
+    body = "[" * 100_000 + "]" * 100_000
+    response = as_owner.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.content.decode() == "The reorder request is not readable JSON."
+
+
+def test_the_status_action_says_one_strategy_or_several(as_owner, shop):
+    a, b = make_strategy(shop=shop), make_strategy(shop=shop)
+    url = f"{CHANGELIST}?scenario=post_shipment_refund"
+    one = as_owner.post(
+        url, {"action": "make_active", "_selected_action": [a.pk], "index": 0}, follow=True
+    )
+    assert "1 strategy set to “Active”." in one.content.decode()
+    two = as_owner.post(
+        url, {"action": "make_trial", "_selected_action": [a.pk, b.pk], "index": 0}, follow=True
+    )
+    assert "2 strategies set to “Trial run”." in two.content.decode()

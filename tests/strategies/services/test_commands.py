@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from strategies.models import Shop, Strategy
 from tests.factories import make_strategy
@@ -46,10 +47,78 @@ def test_export_then_import_copies_the_strategies(shop, other_shop, tmp_path):
     stdout, _err = run("export_strategies", "--shop", shop.code)
     assert json.loads(stdout) == json.loads(target.read_text())
     assert json.loads(stdout)[1]["per_request_cap"] == "9.90"
-    out, _err = run("import_strategies", "--shop", other_shop.code, str(target))
-    assert "2" in out
+    with translation.override("en"):
+        out, _err = run("import_strategies", "--shop", other_shop.code, str(target))
+    assert out.strip() == (
+        "2 strategies imported into shop-b, all inactive: switch them on after checking."
+    )
     copied = Strategy.objects.filter(shop=other_shop).order_by("name")
-    assert [(s.name, s.status) for s in copied] == [("One", "inactive"), ("Two", "active")]
+    assert [(s.name, s.status) for s in copied] == [("One", "inactive"), ("Two", "inactive")]
+
+
+def test_keep_status_restores_a_backup_as_it_was(shop, other_shop, tmp_path):
+    make_strategy(shop=shop, name="Live", status="active")
+    target = tmp_path / "backup.json"
+    run("export_strategies", "--shop", shop.code, "-o", str(target))
+    with translation.override("en"):
+        out, _err = run(
+            "import_strategies", "--shop", other_shop.code, str(target), "--keep-status"
+        )
+    assert "1 strategy imported into shop-b, with the status the file gives." in out
+    assert Strategy.objects.get(shop=other_shop).status == "active"
+
+
+def _entry(**fields):
+    return {"name": "Fine", "scenario": "post_shipment_refund", **fields}
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (json.dumps([_entry(daily_cap=1e30)]), "daily_cap"),
+        (
+            '[{"name": "Fine", "scenario": "post_shipment_refund", "daily_cap": 1e30}]',
+            "daily_cap",
+        ),
+        (json.dumps([_entry(products=["P" * 65])]), "products.0"),
+        (json.dumps([_entry(name="NUL\u0000")]), "name"),
+        (json.dumps([_entry(remark="\u0000")]), "remark"),
+        (json.dumps([_entry(products=["P\u0000"])]), "products.0"),
+        (json.dumps([_entry(**{"na\u0000me": 1})]), "na\\x00me"),
+        (json.dumps([_entry(max_hours_since_payment=10**30)]), "max_hours_since_payment"),
+        (json.dumps([_entry(valid_until="9999-12-31T23:59:59-08:00")]), "valid_until"),
+        (json.dumps([_entry(window={"start": [[[[[[]]]]]], "end": "08:00"})]), "window.start"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+        (
+            '[{"name": "Fine", "scenario": "post_shipment_refund", "reasons": '
+            + "[" * 5000
+            + "]" * 5000
+            + "}]",
+            "nested too deeply",
+        ),
+    ],
+)
+def test_bad_input_is_a_clear_error_never_a_traceback(shop, tmp_path, body, where):
+    target = tmp_path / "bad.json"
+    target.write_text(body)
+    with translation.override("en"), pytest.raises(CommandError) as excinfo:
+        run("import_strategies", "--shop", shop.code, str(target))
+    message = str(excinfo.value)
+    if where != "nested too deeply":
+        assert "Nothing was imported:\nentry 0 “" in message and f"”, {where}: " in message
+    assert where in message
+    assert "Traceback" not in message
+    assert not Strategy.objects.exists()
+
+
+def test_the_errors_are_in_the_interface_language(shop, tmp_path):
+    target = tmp_path / "bad.json"
+    target.write_text(json.dumps([_entry(name="坏的", daily_cap="abc")]))
+    with translation.override("zh-hans"), pytest.raises(CommandError) as excinfo:
+        run("import_strategies", "--shop", shop.code, str(target))
+    message = str(excinfo.value)
+    assert "未导入任何策略" in message and "第 0 项“坏的”，daily_cap" in message
+    assert "Nothing was imported" not in message and "decimal" not in message
 
 
 def test_an_invalid_file_imports_nothing_and_names_the_entry(shop, tmp_path):

@@ -174,6 +174,8 @@ def test_delete_closes_the_gap(shop):
         (a.id, 1),
         (c.id, 2),
     ]
+    # b has a ledger, a money record: it is archived, not deleted.
+    assert Strategy.all_objects.get(pk=b.pk).archived_at is not None
 
 
 def test_reorder_renumbers_one_to_n(shop):
