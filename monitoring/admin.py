@@ -68,7 +68,8 @@ class StrategyFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         context = shop_context(request)
-        strategies = context.scope(Strategy.objects.all())
+        # Archived strategies still name their decisions: they stay in the filter.
+        strategies = context.scope(Strategy.all_objects.all())
         if context.operator:
             if context.shop is None:
                 return []  # every shop's strategies would be an endless list: pick a shop first
