@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
+from strategies.encryption import secret_open, secret_seal
+
 DEFAULT_DAILY_CAP = Decimal("50000.00")
 SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
 SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP = Decimal("10.00")
@@ -26,6 +28,8 @@ MAX_STRATEGIES_PER_SCENARIO = 10
 # The consumption alerts (PRODUCT.md): percentages of a strategy's daily cap, lowest first.
 CAP_WARNING_PERCENT = 95
 CAP_REACHED_PERCENT = 100
+# API.md 1.1: shorter shop API secrets are refused (create_shop --secret, rotation).
+MIN_API_SECRET_LENGTH = 32
 
 
 def validate_timezone(value: str) -> None:
@@ -43,7 +47,15 @@ class Shop(models.Model):
     )
     phone = models.CharField(_("main account phone"), max_length=32, blank=True)
     alert_email = models.EmailField(_("alert e-mail"), blank=True)
-    api_secret = models.CharField(_("API secret"), max_length=128)
+    # The API secret is kept encrypted (strategies/encryption.py); read and set it as
+    # ``api_secret``. After a rotation the previous one still signs until ``..._until``.
+    api_secret_sealed = models.TextField(_("API secret (encrypted)"), editable=False)
+    api_secret_previous_sealed = models.TextField(
+        _("previous API secret (encrypted)"), editable=False, blank=True, default=""
+    )
+    api_secret_previous_until = models.DateTimeField(
+        _("previous API secret accepted until"), editable=False, null=True, blank=True
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -57,6 +69,14 @@ class Shop(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def api_secret(self) -> str:
+        return secret_open(self.api_secret_sealed)
+
+    @api_secret.setter
+    def api_secret(self, value: str) -> None:
+        self.api_secret_sealed = secret_seal(value)
 
 
 class Membership(models.Model):
