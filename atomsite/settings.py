@@ -20,6 +20,9 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str(
     "SECRET_KEY", default="atom-insecure-debug-key" if DEBUG else environ.Env.NOTSET
 )
+# Fernet keys sealing the shops' API secrets in the database (strategies/encryption.py): the
+# first encrypts, all decrypt. Empty: a key derived from SECRET_KEY.
+ATOM_SECRETS_KEY = env.list("ATOM_SECRETS_KEY", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -21,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
+from strategies.encryption import secret_open, secret_seal
+
 DEFAULT_DAILY_CAP = Decimal("50000.00")
 SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
 SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP = Decimal("10.00")
@@ -38,6 +40,8 @@ VALIDITY_LAST_DAY = dt.date(2099, 12, 31)
 # import check the exact shop-local bounds.
 VALIDITY_DB_FROM = dt.datetime(1999, 12, 31, 10, 0, tzinfo=dt.UTC)
 VALIDITY_DB_UNTIL = dt.datetime(2100, 1, 1, 12, 0, tzinfo=dt.UTC)
+# API.md 1.1: shorter shop API secrets are refused (create_shop --secret, rotation).
+MIN_API_SECRET_LENGTH = 32
 
 
 def validate_timezone(value: str) -> None:
@@ -55,7 +59,15 @@ class Shop(models.Model):
     )
     phone = models.CharField(_("main account phone"), max_length=32, blank=True)
     alert_email = models.EmailField(_("alert e-mail"), blank=True)
-    api_secret = models.CharField(_("API secret"), max_length=128)
+    # The API secret is kept encrypted (strategies/encryption.py); read and set it as
+    # ``api_secret``. After a rotation the previous one still signs until ``..._until``.
+    api_secret_sealed = models.TextField(_("API secret (encrypted)"), editable=False)
+    api_secret_previous_sealed = models.TextField(
+        _("previous API secret (encrypted)"), editable=False, blank=True, default=""
+    )
+    api_secret_previous_until = models.DateTimeField(
+        _("previous API secret accepted until"), editable=False, null=True, blank=True
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -69,6 +81,14 @@ class Shop(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def api_secret(self) -> str:
+        return secret_open(self.api_secret_sealed)
+
+    @api_secret.setter
+    def api_secret(self, value: str) -> None:
+        self.api_secret_sealed = secret_seal(value)
 
 
 class Membership(models.Model):

@@ -26,7 +26,8 @@ _seq = itertools.count(1)
 
 def make_shop(*, code: str | None = None, name: str = "Shop", **fields: Any) -> Shop:
     code = code or f"shop-{next(_seq)}"
-    fields.setdefault("api_secret", f"secret-{code}")
+    # As long as API.md's shortest (32 characters), and distinct per shop.
+    fields.setdefault("api_secret", f"secret-{code}-".ljust(32, "x"))
     return Shop.objects.create(code=code, name=name, **fields)
 
 

@@ -3,7 +3,8 @@
 ``TrafficGenerator`` is pure and seedable: the same seed, catalogue and sequence of ``now``
 values give the same bodies byte for byte, so tests can pin what it produces. It never touches
 the database. ``send_traffic`` posts what it generates to the intake API (API.md), signing the
-exact bytes it sends with :func:`strategies.platforms.generic.signing.signed_headers`.
+exact bytes it sends with :func:`strategies.platforms.generic.signing.signed_headers`;
+``get_signed`` reads a request's status back, signed over the path it sends.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 
-from strategies.platforms.generic.signing import signed_headers
+from strategies.platforms.generic.signing import aftersale_path, signed_headers
 
 CENT = Decimal("0.01")
 INTAKE_PATH = "/api/v1/aftersales"
@@ -313,6 +314,22 @@ def post_signed(
     headers = signed_headers(shop_code=shop_code, secret=secret, body=body)
     headers["Content-Type"] = "application/json"
     return session.post(url, data=body, headers=headers, timeout=timeout)
+
+
+def get_signed(
+    *,
+    session: requests.Session,
+    base_url: str,
+    shop_code: str,
+    secret: str,
+    aftersale_id: str,
+    timeout: float = 10.0,
+) -> requests.Response:
+    """Reads one request's status (``GET /api/v1/aftersales/{id}``), signed over its path."""
+    path = aftersale_path(aftersale_id)
+    headers = signed_headers(shop_code=shop_code, secret=secret, method="GET", path=path)
+    # requests sends an already-quoted path unchanged: the path signed is the path sent.
+    return session.get(base_url.rstrip("/") + path, headers=headers, timeout=timeout)
 
 
 def send_traffic(

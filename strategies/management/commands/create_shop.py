@@ -1,5 +1,5 @@
 """python manage.py create_shop CODE --name NAME [--timezone ...] [--phone ...] [--email ...]
-[--secret ...]: creates a shop and prints its API secret."""
+[--secret ...]: creates a shop and prints its API secret (stored encrypted, never shown again)."""
 
 from typing import Any
 
@@ -18,7 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--timezone", default="Asia/Shanghai")
         parser.add_argument("--phone", default="")
         parser.add_argument("--email", default="")
-        parser.add_argument("--secret", default=None)
+        parser.add_argument(
+            "--secret", default=None, help="at least 32 characters (default: 43 random ones)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

@@ -1,7 +1,8 @@
 """The platform-facing API (API.md): thin views over the intake service and the API selectors.
 
 Every response is JSON, errors included. Each call goes: method (405), body size (413),
-signature on the raw bytes (401), then JSON and fields (400), then the service.
+signature over the raw bytes, or a GET's path as sent (401), then JSON and fields (400), then
+the service.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from strategies.models import RequestStatus, Shop
 from strategies.pipeline.intake import PayloadConflict
 from strategies.platforms.generic.auth import (
     SignatureRejected,
+    request_path_as_sent,
     request_status_for_api,
     shop_for_signed_request,
 )
@@ -83,6 +85,8 @@ def _authenticate(request: HttpRequest) -> tuple[Shop, bytes]:
         shop_code=request.headers.get(SHOP_HEADER),
         timestamp=request.headers.get(TIMESTAMP_HEADER),
         signature=request.headers.get(SIGNATURE_HEADER),
+        method=request.method or "",
+        path=request_path_as_sent(request),
         body=body,
     )
     return shop, body

@@ -11,8 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
+from django.utils.encoding import iri_to_uri
 from django.utils.translation import gettext
 
+from strategies.encryption import secret_open, secret_sealed_dummy
 from strategies.models import AfterSaleRequest, Decision, Shop
 from strategies.platforms.generic.schema import MAX_ID_LENGTH, storable_text
 from strategies.platforms.generic.signing import (
@@ -20,16 +23,28 @@ from strategies.platforms.generic.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     signature_matches,
+    signed_content,
 )
 
 _SHOP_CODE_RE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
-# Compared against when the shop is unknown, so both failures take the same work.
-_UNKNOWN_SHOP_SECRET = "atom-unknown-shop"
 
 
 class SignatureRejected(Exception):
     """The call is not authenticated; ``str(exc)`` says why, for the 401 body."""
+
+
+def request_path_as_sent(request: HttpRequest) -> str:
+    """The path the client sent (percent-encoding kept, no query string), for a GET signature.
+
+    gunicorn (``RAW_URI``) and uWSGI or mod_wsgi (``REQUEST_URI``) pass it on. A server that
+    does not (Django's runserver, the test client) gives only the decoded path: it is encoded
+    again, which gives back the path sent for every id of API.md 1.1 (they need no encoding).
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or ""
+    if raw.startswith("/"):
+        return raw.split("?", 1)[0]
+    return iri_to_uri(request.path)
 
 
 def shop_for_signed_request(
@@ -37,14 +52,19 @@ def shop_for_signed_request(
     shop_code: str | None,
     timestamp: str | None,
     signature: str | None,
+    method: str,
+    path: str,
     body: bytes,
     now: float | None = None,
 ) -> Shop:
-    """The shop whose key signed ``<timestamp>.<body>`` (API.md "Authentication").
+    """The shop whose key signed the call (API.md "Authentication"): ``<timestamp>.<body>`` for a
+    POST, ``<timestamp>.GET <path>`` for a GET.
 
-    Checked on the raw bytes, before anything parses them; the signature is compared in
-    constant time; the timestamp must be within ``ATOM_SIGNATURE_MAX_SKEW_SECONDS`` of ``now``.
-    An unknown shop and a wrong signature are rejected alike.
+    Checked on the raw bytes, before anything parses them; the timestamp must be within
+    ``ATOM_SIGNATURE_MAX_SKEW_SECONDS`` of ``now``. A shop's previous secret still signs until
+    its grace period ends (``rotate_shop_secret``). An unknown shop and a wrong signature are
+    rejected alike and cost the same work: two secrets opened, two signatures computed and
+    compared in constant time, whichever shop is named and whether it is mid-rotation.
     """
     for name, value in (
         (SHOP_HEADER, shop_code),
@@ -66,9 +86,22 @@ def shop_for_signed_request(
     shop = None
     if _SHOP_CODE_RE.fullmatch(shop_code):
         shop = Shop.objects.filter(code=shop_code).first()
-    secret = shop.api_secret if shop is not None else _UNKNOWN_SHOP_SECRET
-    matches = signature_matches(secret=secret, timestamp=timestamp, body=body, signature=signature)
-    if shop is None or not matches:
+    dummy = secret_sealed_dummy()
+    current, previous, in_grace = dummy, dummy, False
+    if shop is not None:
+        current = shop.api_secret_sealed
+        until = shop.api_secret_previous_until
+        if shop.api_secret_previous_sealed and until is not None:
+            previous, in_grace = shop.api_secret_previous_sealed, until.timestamp() > now
+    content = signed_content(method=method, path=path, body=body)
+    # Both always computed (no short cut): the work does not depend on the shop or its secrets.
+    by_current = signature_matches(
+        secret=secret_open(current), timestamp=timestamp, content=content, signature=signature
+    )
+    by_previous = signature_matches(
+        secret=secret_open(previous), timestamp=timestamp, content=content, signature=signature
+    )
+    if shop is None or not (by_current | (by_previous & in_grace)):
         raise SignatureRejected(gettext("Unknown shop or wrong signature."))
     return shop
 

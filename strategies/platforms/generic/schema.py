@@ -1,21 +1,26 @@
-"""Validation of the intake payload (API.md ``POST /api/v1/aftersales``).
+"""The intake payload (API.md ``POST /api/v1/aftersales``), declared once as a pydantic schema.
 
 Strict and explicit, so a platform engineer reading a 400 knows exactly what to fix:
 
 - every field API.md lists is required; only ``order.shipped_at`` and ``order.received_at`` may
-  be ``null``;
+  be ``null``; no type is coerced (``"1"`` is not a quantity, ``1`` is not ``true``);
+- ids (``aftersale_id``, ``buyer_id``, ``order.order_id``, ``items[].product_id``) are 1 to 64
+  characters of ``A-Z a-z 0-9 _ - . :`` starting with a letter or digit (API.md 1.1), so no id
+  is a path trick such as ``.``, ``..`` or ``a/b``;
 - keys API.md does not list are ignored (kept in the stored raw payload), so the platform may
   add fields without breaking intake;
 - money (``amount``, ``order.items.N.price``) is a JSON **string** of ASCII digits with at most
   two decimals (``"9.90"``, ``"10"``); JSON numbers, exponents, signs, ``NaN`` and ``Infinity``
-  are rejected; it must fit the database's ``Decimal(14, 2)``;
+  are rejected; it must fit the database's ``Decimal(14, 2)``; ``amount`` is > 0 and at most
+  the order's total;
 - times are ISO 8601 **with** a UTC offset, between 1970 and 2100;
 - anywhere in the body (ignored keys included): no NUL character, no lone surrogate, no
   non-finite number and no nesting deeper than ``MAX_DEPTH``, since PostgreSQL's ``jsonb``
-  could not store them.
+  could not store them (checked before the schema, which then only sees storable text).
 
-Errors are collected per field path (``"order.items.0.price"``) and raised together as
-``PayloadInvalid``; nothing here touches the database.
+Errors are collected per field path (``"order.items.0.price"``), each pydantic error type
+mapped to one translated message (``_MESSAGES``), and raised together as ``PayloadInvalid``;
+nothing here touches the database. The result is the neutral ``AfterSaleIn``.
 """
 
 from __future__ import annotations
@@ -24,15 +29,34 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from strategies.models import AfterSaleType, OrderStatus, Reason
 from strategies.platforms.base import AfterSaleIn, ItemIn, OrderIn
 
 MAX_ID_LENGTH = 64
+# API.md 1.1. pydantic searches for a pattern (Rust regex): anchored, and there ``$`` is the
+# very end (a trailing newline does not match).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
 MAX_TITLE_LENGTH = 200
 MAX_TAG_LENGTH = 64
 MAX_DEPTH = 32
@@ -46,8 +70,41 @@ LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 # Money as the contract writes it; the sign and extra decimals are matched so that their errors
 # can say precisely what is wrong.
 _MONEY_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+_CENT = Decimal("0.01")
 
 BODY = "body"  # The error key for a body that is not a JSON object at all.
+
+# One message per error type: pydantic's own types, then this module's (PydanticCustomError).
+_MESSAGES: dict[str, Promise] = {
+    "missing": _("This field is required."),
+    "null": _("This field may not be null."),
+    "string_type": _("Must be a string."),
+    "string_too_short": _("Must not be empty."),
+    "string_too_long": _("At most %(max_length)d characters."),
+    "string_pattern_mismatch": _(
+        "Only A-Z, a-z, 0-9, “_”, “-”, “.” and “:”, starting with a letter or digit."
+    ),
+    "bool_type": _("Must be true or false."),
+    "int_type": _("Must be a whole number."),
+    "model_type": _("Must be an object."),
+    "list_type": _("Must be a list."),
+    "too_short": _("Must hold at least one item."),
+    "choice": _("Must be one of: %(choices)s."),
+    "tags_type": _("Must be a list of strings."),
+    "tag_length": _("Must be 1 to %(max)d characters."),
+    "quantity_range": _("Must be between 1 and %(max)d."),
+    "money_format": _('Must be a decimal string such as "9.90".'),
+    "money_places": _("At most 2 decimal places."),
+    "money_not_positive": _("Must be greater than 0."),
+    "money_negative": _("Must not be negative."),
+    "money_too_large": _("Too large: at most %(max)s."),
+    "over_total": _("Must not be more than the order's total (%(total)s)."),
+    "time_format": _(
+        'Must be an ISO 8601 date and time with a UTC offset, such as "2026-11-22T10:15:00+08:00".'
+    ),
+    "time_offset": _("Must include a UTC offset, such as +08:00."),
+    "time_range": _("Must be between 1970 and 2100."),
+}
 
 
 class PayloadInvalid(Exception):
@@ -77,109 +134,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def aftersale_payload_clean(payload: Any) -> AfterSaleIn:
-    """Validates ``payload`` (parsed JSON) against the contract; ``PayloadInvalid`` if not."""
-    if not isinstance(payload, dict):
-        raise PayloadInvalid({BODY: [gettext("The body must be a JSON object.")]})
-    errors = _Errors()
-    _check_storable(payload, errors)
-    if errors:
-        raise PayloadInvalid(errors.as_dict())
-
-    aftersale_id = _identifier(payload, "aftersale_id", "aftersale_id", errors)
-    if aftersale_id is not None and "/" in aftersale_id:
-        # It is a path segment of GET /api/v1/aftersales/{aftersale_id}: it must be reachable.
-        errors.add("aftersale_id", gettext("Must not contain “/”."))
-        aftersale_id = None
-    buyer_id = _identifier(payload, "buyer_id", "buyer_id", errors)
-    type_ = _choice(payload, "type", "type", AfterSaleType.values, errors)
-    reason = _choice(payload, "reason", "reason", Reason.values, errors)
-    amount = _money(payload, "amount", "amount", errors, positive=True)
-    applied_at = _time(payload, "applied_at", "applied_at", errors)
-    risk_flag = _boolean(payload, "risk_flag", "risk_flag", errors)
-    order = _order(payload, errors)
-
-    if amount is not None and order is not None and amount > order.total:
-        errors.add(
-            "amount",
-            gettext("Must not be more than the order's total (%(total)s).")
-            % {"total": _format_money(order.total)},
-        )
-    if errors:
-        raise PayloadInvalid(errors.as_dict())
-    assert aftersale_id is not None and buyer_id is not None and type_ is not None
-    assert reason is not None and amount is not None and applied_at is not None
-    assert risk_flag is not None and order is not None
-    return AfterSaleIn(
-        aftersale_id=aftersale_id,
-        buyer_id=buyer_id,
-        type=type_,
-        reason=reason,
-        amount=amount,
-        applied_at=applied_at,
-        risk_flag=risk_flag,
-        order=order,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self._errors: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str) -> None:
-        self._errors.setdefault(path, []).append(message)
-
-    def __bool__(self) -> bool:
-        return bool(self._errors)
-
-    def as_dict(self) -> dict[str, list[str]]:
-        return dict(self._errors)
-
-
-_MISSING = object()
-
-
-def _get(
-    obj: dict[str, Any], key: str, path: str, errors: _Errors, *, nullable: bool = False
-) -> Any:
-    value = obj.get(key, _MISSING)
-    if value is _MISSING:
-        errors.add(path, gettext("This field is required."))
-        return _MISSING
-    if value is None and not nullable:
-        errors.add(path, gettext("This field may not be null."))
-        return _MISSING
-    return value
-
-
-def _check_storable(payload: Any, errors: _Errors) -> None:
-    """What PostgreSQL's jsonb cannot hold, anywhere in the body (ignored keys included)."""
-    stack: list[tuple[Any, str, int]] = [(payload, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            errors.add(path or BODY, gettext("Nested too deeply."))
-            continue
-        if isinstance(value, dict):
-            for key, child in value.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if not storable_text(key):
-                    errors.add(path or BODY, gettext("A key holds characters not allowed."))
-                    continue
-                stack.append((child, child_path, depth + 1))
-        elif isinstance(value, list):
-            for index, child in enumerate(value):
-                stack.append((child, f"{path}.{index}" if path else str(index), depth + 1))
-        elif isinstance(value, str):
-            if not storable_text(value):
-                errors.add(path, gettext("Holds characters not allowed (NUL or a lone surrogate)."))
-        elif isinstance(value, float) and not math.isfinite(value):
-            errors.add(path, gettext("Numbers must be finite."))
-
-
 def storable_text(text: str) -> bool:
     if "\x00" in text:
         return False
@@ -190,208 +144,243 @@ def storable_text(text: str) -> bool:
     return True
 
 
-def _string(obj: dict[str, Any], key: str, path: str, errors: _Errors) -> str | None:
-    value = _get(obj, key, path, errors)
-    if value is _MISSING:
-        return None
+# --- the field types ---------------------------------------------------------------------------
+
+
+def _fail(kind: str, **context: Any) -> PydanticCustomError:
+    # The template is never shown: ``_message`` translates by ``kind``.
+    return PydanticCustomError(kind, kind, context or None)
+
+
+def _money(value: Any, *, positive: bool) -> Decimal:
     if not isinstance(value, str):
-        errors.add(path, gettext("Must be a string."))
-        return None
-    return value
-
-
-def _identifier(obj: dict[str, Any], key: str, path: str, errors: _Errors) -> str | None:
-    value = _string(obj, key, path, errors)
-    if value is None:
-        return None
-    if not value.strip():
-        errors.add(path, gettext("Must not be empty."))
-        return None
-    if len(value) > MAX_ID_LENGTH:
-        errors.add(path, gettext("At most %(max)d characters.") % {"max": MAX_ID_LENGTH})
-        return None
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        errors.add(path, gettext("Must not contain control characters."))
-        return None
-    return value
-
-
-def _choice(
-    obj: dict[str, Any], key: str, path: str, choices: list[str], errors: _Errors
-) -> str | None:
-    value = _string(obj, key, path, errors)
-    if value is None:
-        return None
-    if value not in choices:
-        errors.add(path, gettext("Must be one of: %(choices)s.") % {"choices": ", ".join(choices)})
-        return None
-    return value
-
-
-def _boolean(obj: dict[str, Any], key: str, path: str, errors: _Errors) -> bool | None:
-    value = _get(obj, key, path, errors)
-    if value is _MISSING:
-        return None
-    if not isinstance(value, bool):
-        errors.add(path, gettext("Must be true or false."))
-        return None
-    return value
-
-
-def _money(
-    obj: dict[str, Any], key: str, path: str, errors: _Errors, *, positive: bool
-) -> Decimal | None:
-    value = _get(obj, key, path, errors)
-    if value is _MISSING:
-        return None
-    hint = gettext('Must be a decimal string such as "9.90".')
-    if not isinstance(value, str):
-        errors.add(path, hint)
-        return None
+        raise _fail("money_format")
     match = _MONEY_RE.fullmatch(value)
     if match is None:
-        errors.add(path, hint)
-        return None
+        raise _fail("money_format")
     sign, _whole, fraction = match.groups()
     if fraction is not None and len(fraction) > 2:
-        errors.add(path, gettext("At most 2 decimal places."))
-        return None
+        raise _fail("money_places")
     amount = Decimal(value)
     if positive and amount <= 0:
-        errors.add(path, gettext("Must be greater than 0."))
-        return None
+        raise _fail("money_not_positive")
     if sign:
-        errors.add(path, gettext("Must not be negative."))
-        return None
+        raise _fail("money_negative")
     if amount > MAX_MONEY:
-        errors.add(path, gettext("Too large: at most %(max)s.") % {"max": MAX_MONEY})
-        return None
-    return amount.quantize(Decimal("0.01"))
+        raise _fail("money_too_large", max=str(MAX_MONEY))
+    return amount.quantize(_CENT)
 
 
-def _format_money(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.01")), "f")
+def _amount(value: Any) -> Decimal:
+    return _money(value, positive=True)
 
 
-def _time(
-    obj: dict[str, Any], key: str, path: str, errors: _Errors, *, nullable: bool = False
-) -> dt.datetime | None:
-    value = _get(obj, key, path, errors, nullable=nullable)
-    if value is _MISSING or value is None:
-        return None
-    hint = gettext(
-        'Must be an ISO 8601 date and time with a UTC offset, such as "2026-11-22T10:15:00+08:00".'
-    )
+def _price(value: Any) -> Decimal:
+    return _money(value, positive=False)
+
+
+def _moment(value: Any) -> dt.datetime:
     if not isinstance(value, str):
-        errors.add(path, hint)
-        return None
+        raise _fail("time_format")
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        errors.add(path, hint)
-        return None
+        raise _fail("time_format") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        errors.add(path, gettext("Must include a UTC offset, such as +08:00."))
-        return None
+        raise _fail("time_offset")
     try:
-        in_utc = moment.astimezone(dt.UTC)
+        in_utc: dt.datetime | None = moment.astimezone(dt.UTC)
     except OverflowError:
         in_utc = None
     if in_utc is None or not EARLIEST <= in_utc < LATEST:
-        errors.add(path, gettext("Must be between 1970 and 2100."))
-        return None
+        raise _fail("time_range")
     return moment
 
 
-def _order(payload: dict[str, Any], errors: _Errors) -> OrderIn | None:
-    order = _get(payload, "order", "order", errors)
-    if order is _MISSING:
-        return None
-    if not isinstance(order, dict):
-        errors.add("order", gettext("Must be an object."))
-        return None
-    before = len(errors.as_dict())
-    order_id = _identifier(order, "order_id", "order.order_id", errors)
-    status = _choice(order, "status", "order.status", OrderStatus.values, errors)
-    paid_at = _time(order, "paid_at", "order.paid_at", errors)
-    shipped_at = _time(order, "shipped_at", "order.shipped_at", errors, nullable=True)
-    received_at = _time(order, "received_at", "order.received_at", errors, nullable=True)
-    tags = _tags(order, errors)
-    items = _items(order, errors)
-    if len(errors.as_dict()) != before:
-        return None
-    assert order_id is not None and status is not None and paid_at is not None
-    assert tags is not None and items is not None
-    return OrderIn(
-        order_id=order_id,
-        status=status,
-        paid_at=paid_at,
-        shipped_at=shipped_at,
-        received_at=received_at,
-        tags=tags,
-        items=items,
+def _moment_or_null(value: Any) -> dt.datetime | None:
+    return None if value is None else _moment(value)
+
+
+def _one_of(choices: Sequence[str]) -> AfterValidator:
+    allowed = frozenset(choices)
+    listed = ", ".join(choices)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise _fail("choice", choices=listed)
+        return value
+
+    return AfterValidator(check)
+
+
+def _tags_list(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise _fail("tags_type")
+    return value
+
+
+def _tag(value: str) -> str:
+    if not value.strip() or len(value) > MAX_TAG_LENGTH:
+        raise _fail("tag_length", max=MAX_TAG_LENGTH)
+    return value
+
+
+def _quantity(value: int) -> int:
+    if not 1 <= value <= MAX_QUANTITY:
+        raise _fail("quantity_range", max=MAX_QUANTITY)
+    return value
+
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE_LENGTH)]
+Amount = Annotated[Decimal, PlainValidator(_amount)]
+Price = Annotated[Decimal, PlainValidator(_price)]
+Moment = Annotated[dt.datetime, PlainValidator(_moment)]
+MomentOrNull = Annotated[dt.datetime | None, PlainValidator(_moment_or_null)]
+Quantity = Annotated[int, AfterValidator(_quantity)]
+Tags = Annotated[list[Annotated[str, AfterValidator(_tag)]], BeforeValidator(_tags_list)]
+
+# Strict: no coercion, so every wrong type is an error rather than a guess.
+_CONFIG = ConfigDict(strict=True, extra="ignore")
+
+
+class _Item(BaseModel):
+    model_config = _CONFIG
+
+    product_id: Identifier
+    title: Title
+    quantity: Quantity
+    price: Price
+
+
+class _Order(BaseModel):
+    model_config = _CONFIG
+
+    order_id: Identifier
+    status: Annotated[str, _one_of(OrderStatus.values)]
+    paid_at: Moment
+    shipped_at: MomentOrNull
+    received_at: MomentOrNull
+    tags: Tags
+    items: Annotated[list[_Item], Field(min_length=1)]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.price * item.quantity for item in self.items), Decimal("0.00"))
+
+
+class _AfterSale(BaseModel):
+    model_config = _CONFIG
+
+    aftersale_id: Identifier
+    buyer_id: Identifier
+    type: Annotated[str, _one_of(AfterSaleType.values)]
+    reason: Annotated[str, _one_of(Reason.values)]
+    applied_at: Moment
+    risk_flag: bool
+    order: _Order
+    # After ``order``: fields validate in order, and the total needs the validated order.
+    amount: Amount
+
+    @field_validator("amount")
+    @classmethod
+    def _at_most_the_order_total(cls, amount: Decimal, info: ValidationInfo) -> Decimal:
+        order = info.data.get("order")
+        if order is not None and amount > order.total:
+            raise _fail("over_total", total=format(order.total.quantize(_CENT), "f"))
+        return amount
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def aftersale_payload_clean(payload: Any) -> AfterSaleIn:
+    """Validates ``payload`` (parsed JSON) against the contract; ``PayloadInvalid`` if not."""
+    if not isinstance(payload, dict):
+        raise PayloadInvalid({BODY: [gettext("The body must be a JSON object.")]})
+    unstorable = _unstorable(payload)
+    if unstorable:
+        raise PayloadInvalid(unstorable)
+    try:
+        valid = _AfterSale.model_validate(payload)
+    except ValidationError as exc:
+        raise PayloadInvalid(_errors(exc.errors(include_url=False))) from None
+    order = valid.order
+    return AfterSaleIn(
+        aftersale_id=valid.aftersale_id,
+        buyer_id=valid.buyer_id,
+        type=valid.type,
+        reason=valid.reason,
+        amount=valid.amount,
+        applied_at=valid.applied_at,
+        risk_flag=valid.risk_flag,
+        order=OrderIn(
+            order_id=order.order_id,
+            status=order.status,
+            paid_at=order.paid_at,
+            shipped_at=order.shipped_at,
+            received_at=order.received_at,
+            tags=order.tags,
+            items=[
+                ItemIn(
+                    product_id=item.product_id,
+                    title=item.title,
+                    quantity=item.quantity,
+                    price=item.price,
+                )
+                for item in order.items
+            ],
+        ),
     )
 
 
-def _tags(order: dict[str, Any], errors: _Errors) -> list[str] | None:
-    tags = _get(order, "tags", "order.tags", errors)
-    if tags is _MISSING:
-        return None
-    if not isinstance(tags, list):
-        errors.add("order.tags", gettext("Must be a list of strings."))
-        return None
-    ok = True
-    for index, tag in enumerate(tags):
-        path = f"order.tags.{index}"
-        if not isinstance(tag, str):
-            errors.add(path, gettext("Must be a string."))
-            ok = False
-        elif not tag.strip() or len(tag) > MAX_TAG_LENGTH:
-            errors.add(path, gettext("Must be 1 to %(max)d characters.") % {"max": MAX_TAG_LENGTH})
-            ok = False
-    return list(tags) if ok else None
+def _errors(details: list[ErrorDetails]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for detail in details:
+        path = ".".join(str(part) for part in detail["loc"]) or BODY
+        errors.setdefault(path, []).append(_message(detail))
+    return errors
 
 
-def _items(order: dict[str, Any], errors: _Errors) -> list[ItemIn] | None:
-    items = _get(order, "items", "order.items", errors)
-    if items is _MISSING:
-        return None
-    if not isinstance(items, list):
-        errors.add("order.items", gettext("Must be a list."))
-        return None
-    if not items:
-        errors.add("order.items", gettext("Must hold at least one item."))
-        return None
-    result: list[ItemIn] = []
-    for index, item in enumerate(items):
-        path = f"order.items.{index}"
-        if not isinstance(item, dict):
-            errors.add(path, gettext("Must be an object."))
+def _message(detail: ErrorDetails) -> str:
+    kind = detail["type"]
+    loc = detail["loc"]
+    # ``null`` for a field says so, whatever its type; a list's element is just of a wrong type.
+    if kind != "missing" and detail["input"] is None and loc and isinstance(loc[-1], str):
+        kind = "null"
+    template = _MESSAGES.get(kind)
+    if template is None:  # a pydantic error type this schema does not expect: still an answer
+        return gettext("Invalid value.")
+    return str(template) % (detail.get("ctx") or {})
+
+
+def _unstorable(payload: dict[str, Any]) -> dict[str, list[str]]:
+    """What PostgreSQL's jsonb cannot hold, anywhere in the body (ignored keys included)."""
+    errors: dict[str, list[str]] = {}
+
+    def add(path: str, message: str) -> None:
+        errors.setdefault(path, []).append(message)
+
+    stack: list[tuple[Any, str, int]] = [(payload, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            add(path or BODY, gettext("Nested too deeply."))
             continue
-        product_id = _identifier(item, "product_id", f"{path}.product_id", errors)
-        title = _string(item, "title", f"{path}.title", errors)
-        if title is not None and len(title) > MAX_TITLE_LENGTH:
-            errors.add(
-                f"{path}.title",
-                gettext("At most %(max)d characters.") % {"max": MAX_TITLE_LENGTH},
-            )
-            title = None
-        quantity = _quantity(item, f"{path}.quantity", errors)
-        price = _money(item, "price", f"{path}.price", errors, positive=False)
-        if product_id is None or title is None or quantity is None or price is None:
-            continue
-        result.append(ItemIn(product_id=product_id, title=title, quantity=quantity, price=price))
-    return result if len(result) == len(items) else None
-
-
-def _quantity(item: dict[str, Any], path: str, errors: _Errors) -> int | None:
-    value = _get(item, "quantity", path, errors)
-    if value is _MISSING:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(path, gettext("Must be a whole number."))
-        return None
-    if not 1 <= value <= MAX_QUANTITY:
-        errors.add(path, gettext("Must be between 1 and %(max)d.") % {"max": MAX_QUANTITY})
-        return None
-    return value
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if not storable_text(key):
+                    add(path or BODY, gettext("A key holds characters not allowed."))
+                    continue
+                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                stack.append((child, f"{path}.{index}" if path else str(index), depth + 1))
+        elif isinstance(value, str):
+            if not storable_text(value):
+                add(path, gettext("Holds characters not allowed (NUL or a lone surrogate)."))
+        elif isinstance(value, float) and not math.isfinite(value):
+            add(path, gettext("Numbers must be finite."))
+    return errors

@@ -14,6 +14,7 @@ from strategies.demo.traffic import (
     DEFAULT_CATALOG,
     TrafficGenerator,
     catalog_for,
+    get_signed,
     post_signed,
     send_traffic,
 )
@@ -141,6 +142,40 @@ def test_the_signature_covers_the_exact_bytes_sent(live_server, shop):
     assert wrong.status_code == 401
     stale = signed(str(int(now) - 3600))
     assert session.post(url, data=body, headers=stale).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulator_reads_a_status_back_signed_over_the_path(live_server, shop):
+    body = TrafficGenerator(seed=5, id_prefix="T5").next_body(dt.datetime.now(dt.UTC))
+    aftersale_id = json.loads(body)["aftersale_id"]
+    session = requests.Session()
+    url = live_server.url + "/api/v1/aftersales"
+    assert (
+        post_signed(
+            session=session, url=url, shop_code=shop.code, secret=shop.api_secret, body=body
+        ).status_code
+        == 202
+    )
+    read = get_signed(
+        session=session,
+        base_url=live_server.url,
+        shop_code=shop.code,
+        secret=shop.api_secret,
+        aftersale_id=aftersale_id,
+    )
+    assert read.status_code == 200
+    assert read.json()["aftersale_id"] == aftersale_id
+    # The same headers on another request's path read nothing (API.md 1.1).
+    replayed = session.get(f"{url}/{aftersale_id}X", headers=dict(read.request.headers))
+    assert replayed.status_code == 401
+    wrong = get_signed(
+        session=session,
+        base_url=live_server.url,
+        shop_code=shop.code,
+        secret="not-the-shops-secret-but-long-enough",
+        aftersale_id=aftersale_id,
+    )
+    assert wrong.status_code == 401
 
 
 @pytest.mark.django_db(transaction=True)

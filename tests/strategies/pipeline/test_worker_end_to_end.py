@@ -9,6 +9,7 @@ import pytest
 import requests
 from django.utils import timezone
 
+from strategies.demo.traffic import get_signed
 from strategies.models import AfterSaleRequest, DailyLedger, Decision
 from strategies.platforms.generic.signing import signed_headers
 from tests.factories import make_shop, make_strategy
@@ -89,11 +90,12 @@ def test_a_batch_of_signed_requests_is_decided_and_executed_once_each(
     assert manual.filter(aftersale_id="AS-E2E-0005").exists()  # the risky one
     # The platform reads the final state back through the signed GET.
     for decision in Decision.objects.filter(shop=shop):
-        path = f"/api/v1/aftersales/{decision.aftersale_id}"
-        response = session.get(
-            f"{live_server.url}{path}",
-            headers=signed_headers(shop_code=shop.code, secret=shop.api_secret, body=b""),
-            timeout=10,
+        response = get_signed(
+            session=session,
+            base_url=live_server.url,
+            shop_code=shop.code,
+            secret=shop.api_secret,
+            aftersale_id=decision.aftersale_id,
         )
         assert response.status_code == 200
         assert response.json()["status"] == decision.request.status

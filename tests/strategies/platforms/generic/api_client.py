@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.test import Client
 
 from strategies.models import Shop
-from strategies.platforms.generic.signing import signed_headers
+from strategies.platforms.generic.signing import aftersale_path, signed_headers
 
 CREATE_URL = "/api/v1/aftersales"
 
@@ -50,16 +50,24 @@ def encode(data: Any) -> bytes:
 
 
 def detail_url(aftersale_id: str) -> str:
-    return f"{CREATE_URL}/{aftersale_id}"
+    return aftersale_path(aftersale_id)
 
 
 def headers_for(
-    shop: Shop, body: bytes, *, secret: str | None = None, timestamp: int | None = None
+    shop: Shop,
+    body: bytes = b"",
+    *,
+    secret: str | None = None,
+    timestamp: int | None = None,
+    get: str | None = None,
 ) -> dict[str, str]:
+    """Signed headers for a POST of ``body``, or for a GET of the path ``get``."""
     headers = signed_headers(
         shop_code=shop.code,
         secret=shop.api_secret if secret is None else secret,
         body=body,
+        method="POST" if get is None else "GET",
+        path=get or "",
         timestamp=int(time.time()) if timestamp is None else timestamp,
     )
     # English messages, so tests can read them (the default language is zh-hans).
@@ -78,4 +86,5 @@ def post_signed(client: Client, shop: Shop, body: bytes | dict, **sign: Any) -> 
 
 
 def get_signed(client: Client, shop: Shop, aftersale_id: str, **sign: Any) -> HttpResponse:
-    return client.get(detail_url(aftersale_id), headers=headers_for(shop, b"", **sign))
+    path = detail_url(aftersale_id)
+    return client.get(path, headers=headers_for(shop, get=path, **sign))

@@ -6,7 +6,7 @@ import pytest
 
 from strategies.models import AfterSaleRequest
 from strategies.platforms.generic import auth as selectors_api
-from strategies.platforms.generic.signing import sign
+from strategies.platforms.generic.signing import sign, signed_headers
 from tests.factories import make_request, make_shop
 from tests.strategies.platforms.generic.api_client import (
     CREATE_URL,
@@ -30,8 +30,9 @@ VECTOR_BODY = (
     b'"items":[{"product_id":"P1001","title":"Phone case","quantity":1,"price":"9.90"}]}}'
 )
 VECTOR_SIGNATURE = "74dc8229478ade5f849583468f14bfaa982083e47d6ba3a8850f9b5781cfe1d5"
-# The same key over "1700000000." (a GET: empty body).
-VECTOR_GET_SIGNATURE = "45356c7c31849330ab0213afb81d77ccd077a665ffd5359b1c95656c3f793e5d"
+# The same key over a GET's path (API.md 1.1), computed the same way with
+#   printf '%s' "1700000000.GET /api/v1/aftersales/ASV1" | openssl dgst -sha256 -hmac ...
+VECTOR_GET_SIGNATURE = "a32aa42275a702b1f509c60f59f6718e4af6db0b3790a7d3596030f2aef438e9"
 
 
 @pytest.fixture
@@ -56,6 +57,14 @@ def vector_headers(signature: str = VECTOR_SIGNATURE) -> dict[str, str]:
 
 def test_it_signs_like_an_independent_implementation():
     assert sign(secret=VECTOR_SECRET, timestamp="1700000000", body=VECTOR_BODY) == VECTOR_SIGNATURE
+    get = signed_headers(
+        shop_code="vector",
+        secret=VECTOR_SECRET,
+        method="GET",
+        path="/api/v1/aftersales/ASV1",
+        timestamp=VECTOR_TIMESTAMP,
+    )
+    assert get["X-Atom-Signature"] == VECTOR_GET_SIGNATURE
 
 
 def test_it_accepts_the_known_vector(client, vector_shop, frozen_clock):
@@ -144,7 +153,7 @@ def test_it_rejects_a_call_missing_a_header(client, shop, missing):
 @pytest.mark.parametrize("missing", ["X-Atom-Shop", "X-Atom-Timestamp", "X-Atom-Signature"])
 def test_it_rejects_a_get_missing_a_header(client, shop, missing):
     make_request(shop=shop, aftersale_id="AS1")
-    headers = headers_for(shop, b"")
+    headers = headers_for(shop, get=detail_url("AS1"))
     del headers[missing]
     response = client.get(detail_url("AS1"), headers=headers)
     assert response.status_code == 401
@@ -211,6 +220,7 @@ def test_it_verifies_the_signature_before_parsing_the_body(client, shop):
 
 @pytest.mark.parametrize("aftersale_id", ["a%00b", "%ED%A0%80", "A" * 65, "%F0%9F%98%80"])
 def test_it_answers_404_for_an_id_that_could_never_be_stored(client, shop, aftersale_id):
-    response = client.get(detail_url(aftersale_id), headers=headers_for(shop, b""))
+    path = f"{CREATE_URL}/{aftersale_id}"  # as written: the test is what the id decodes to
+    response = client.get(path, headers=headers_for(shop, get=path))
     assert response.status_code == 404
     assert response.json() == {"error": "Not found."}
