@@ -23,8 +23,12 @@ pytestmark = pytest.mark.django_db
 def as_operator(client):
     get_user_model().objects.create_superuser("root", password="pw-for-tests-1")
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    # A real login (a session row in the database), not force_login: the session is checked.
-    assert client.login(username="root", password="pw-for-tests-1")
+    # A real login through the login page (a session row in the database, django-axes in the
+    # way), not force_login: the session is checked.
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "root", "password": "pw-for-tests-1"}
+    )
+    assert response.status_code == 302, response.content
     return client
 
 
