@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 import requests
 import urllib3
 
@@ -123,7 +124,8 @@ def site(redis_broker, shop_with_owner) -> Iterator[Site]:
         DATABASE_URL=worker_database_url(),
         CELERY_BROKER_URL=redis_broker,
         DEBUG="false",
-        SECRET_KEY="test-only-secret-for-the-pool-test-0123456789-abcdefghijklmnop",
+        # The test's own key: shop secrets are sealed with a key derived from it.
+        SECRET_KEY=settings.SECRET_KEY,
         ALLOWED_HOSTS="*",
         ATOM_CLIENT_IP_HEADER="HTTP_X_REAL_IP",
         PORT=str(ports["web"]),
