@@ -14,9 +14,11 @@ from django.utils import timezone
 
 from strategies.models import DailyLedger, Decision
 from strategies.pipeline.execute import ExecutionState, decision_execute
+from strategies.pipeline.sweep import SweepResult, requests_sweep_stuck
 from strategies.platforms.base import GatewayError
 from strategies.tasks import execute_decision
 from tests.factories import make_decision, make_request, make_strategy
+from tests.strategies.platforms.generic.api_client import get_signed
 
 AMOUNT = Decimal("9.00")
 
@@ -68,7 +70,7 @@ def test_paid_then_timed_out_then_refused_is_executed_after_the_status_check(
 
 @pytest.mark.parametrize("answer", ["garbage", {"approved": "yes"}, 500, 404, "stall"])
 def test_refused_after_an_ambiguous_attempt_with_no_clear_answer_is_unknown_and_keeps_its_money(
-    decision, gateway_server, answer
+    decision, gateway_server, answer, sent
 ):
     gateway_server.script = ["pay-stall", 422]
     gateway_server.status_script = [answer]
@@ -83,7 +85,23 @@ def test_refused_after_an_ambiguous_attempt_with_no_clear_answer_is_unknown_and_
     assert ledger_consumed(decision) == AMOUNT  # reservation kept
     # Nothing runs it again by itself: the claim, the task and the sweeper leave it alone.
     assert execute_decision.run(decision.pk) == "done"
+    assert requests_sweep_stuck(older_than=0) == SweepResult(decide=[], execute=[])
+    assert sent == []
     assert [c.method for c in gateway_server.calls] == ["POST", "POST", "GET"]
+
+
+def test_the_api_shows_a_request_awaiting_confirmation_as_unknown(
+    client, shop, decision, gateway_server
+):
+    gateway_server.script = ["pay-stall", 422]
+    gateway_server.status_script = ["garbage"]
+    first_attempt_times_out_after_paying(decision, gateway_server)
+    assert decision_execute(decision_id=decision.pk).state is ExecutionState.UNKNOWN
+    response = get_signed(client, shop, decision.aftersale_id)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "unknown"
+    assert body["decision"]["outcome"] == "approved"
 
 
 def test_refused_after_an_ambiguous_attempt_the_platform_did_not_carry_out_is_failed(
