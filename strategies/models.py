@@ -505,8 +505,9 @@ class Decision(models.Model):
     # sending, or its worker died mid-call); never cleared. From then on a refusal is not final
     # until the platform says it did not approve (API.md "Outbound").
     execution_ambiguous_at = models.DateTimeField(_("ambiguous attempt at"), null=True, blank=True)
-    # When the attempt in flight started; cleared once it ends with a clear answer. Still set
-    # when the next attempt claims the lease: the worker died mid-call, which is ambiguous.
+    # When the latest attempt started (set before its call); cleared when it ends and the
+    # decision is still open. Still set when the next attempt claims the lease: the worker died
+    # mid-call, which is ambiguous.
     execution_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -113,9 +113,13 @@ def decision_execute(
             ExecutionState.BUSY, retry_after=max((lease - now).total_seconds(), 0.0) + 1
         )
 
+    try:
+        gateway = gateway_get()
+    except BaseException:  # misconfigured: nothing was sent, the lease is given back
+        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        raise
     _attempt_start(decision_id=decision_id, now=now)
     budget = float(settings.ATOM_GATEWAY_TIMEOUT)
-    gateway = gateway_get()
     try:
         gateway.approve(
             aftersale_id=claim.aftersale_id,
