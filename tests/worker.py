@@ -369,6 +369,9 @@ class CeleryWorker:
                     "ATOM_GATEWAY_URL": gateway.url,
                     "ATOM_GATEWAY_TOKEN": "gw-token",
                     "ATOM_GATEWAY_TIMEOUT": "1",
+                    # Longer than the derived 4 s: the tests that kill a worker mid-call start
+                    # a new one (seconds on a loaded machine) while the dead one's lease runs.
+                    "ATOM_EXECUTION_LEASE_SECONDS": "10",
                 }
             )
         self.env.update(env or {})
