@@ -263,9 +263,6 @@ ATOM_RETRY_MAX_DELAY_SECONDS = env.float(
 # After this many gateway retries the task stops; the request stays `approved` and the sweeper
 # re-enqueues it later (an approval is never dropped).
 ATOM_EXECUTION_MAX_RETRIES = env.int("ATOM_EXECUTION_MAX_RETRIES", default=8)
-# The execution lease: one copy of the execution task calls the gateway at a time; a worker
-# killed mid-call leaves a lease that expires after this long (never shorter than one call).
-ATOM_EXECUTION_LEASE_SECONDS = env.float("ATOM_EXECUTION_LEASE_SECONDS", default=60.0)
 if not (
     CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT
     and ATOM_RETRY_MAX_DELAY_SECONDS < CELERY_VISIBILITY_TIMEOUT
@@ -283,7 +280,19 @@ ATOM_HEALTH_TOKEN = env.str("ATOM_HEALTH_TOKEN", default="")
 ATOM_GATEWAY = env.str("ATOM_GATEWAY", default="simulated")
 ATOM_GATEWAY_URL = env.str("ATOM_GATEWAY_URL", default="")
 ATOM_GATEWAY_TOKEN = env.str("ATOM_GATEWAY_TOKEN", default="")
+# Bounds the WHOLE call (connect, send, every byte of the answer), not each socket read.
 ATOM_GATEWAY_TIMEOUT = env.float("ATOM_GATEWAY_TIMEOUT", default=5.0)
+# The execution lease: one copy of the execution task calls the gateway at a time; a worker
+# killed mid-call leaves a lease that expires after this long. One attempt makes at most two
+# gateway calls (the approval, then the status check after an ambiguous earlier attempt), both
+# within 2 x ATOM_GATEWAY_TIMEOUT of its claim; the margin covers the clocks of different
+# workers. `check` (strategies.E002-E004) refuses a lease, task time limit or visibility
+# timeout that would let an attempt outlive them.
+ATOM_EXECUTION_LEASE_MARGIN_SECONDS = 2.0
+ATOM_EXECUTION_LEASE_SECONDS = env.float(
+    "ATOM_EXECUTION_LEASE_SECONDS",
+    default=2 * ATOM_GATEWAY_TIMEOUT + ATOM_EXECUTION_LEASE_MARGIN_SECONDS,
+)
 
 # --- Pipeline housekeeping ---
 # A request still `received` (or an approval not yet executed) after this many seconds is

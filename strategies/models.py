@@ -216,6 +216,9 @@ class RequestStatus(models.TextChoices):
     APPROVED = "approved", _("Approved")
     EXECUTED = "executed", _("Executed")
     FAILED = "failed", _("Failed")
+    # An attempt's outcome was ambiguous and the platform could not say whether it paid: the
+    # reservation is kept until a person confirms "paid" or "not paid" (API.md "Outbound").
+    UNKNOWN = "unknown", _("Awaiting confirmation")
 
 
 class AfterSaleRequest(models.Model):
@@ -259,6 +262,8 @@ class AfterSaleRequest(models.Model):
                 name="aftersale_in_flight",
                 condition=Q(status__in=["received", "approved"]),
             ),
+            # The admin's "N requests wait for confirmation" notice counts these on every page.
+            models.Index(fields=["shop"], name="aftersale_unknown", condition=Q(status="unknown")),
         ]
 
     def __str__(self) -> str:
@@ -687,6 +692,14 @@ class Decision(models.Model):
     failure_reason = models.TextField(_("failure reason"), blank=True)
     # Set once when a failed execution gives its amount back to the ledger.
     released_at = models.DateTimeField(null=True, blank=True)
+    # The first attempt whose outcome nobody knows (it timed out or lost its connection after
+    # sending, or its worker died mid-call); never cleared. From then on a refusal is not final
+    # until the platform says it did not approve (API.md "Outbound").
+    execution_ambiguous_at = models.DateTimeField(_("ambiguous attempt at"), null=True, blank=True)
+    # When the latest attempt started (set before its call); cleared when it ends and the
+    # decision is still open. Still set when the next attempt claims the lease: the worker died
+    # mid-call, which is ambiguous.
+    execution_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("decision")
@@ -732,3 +745,37 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.aftersale_id}: {self.get_outcome_display()}"
+
+
+class ExecutionConfirmation(models.Model):
+    """The audit of a person confirming an execution left ``unknown``: who said it was paid or
+    not, and when. One per decision (it is confirmed once)."""
+
+    class Verdict(models.TextChoices):
+        PAID = "paid", _("Paid")
+        NOT_PAID = "not_paid", _("Not paid")
+
+    decision = models.OneToOneField(
+        Decision,
+        on_delete=models.PROTECT,
+        related_name="confirmation",
+        verbose_name=_("decision"),
+    )
+    verdict = models.CharField(_("verdict"), max_length=8, choices=Verdict.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("confirmed by"),
+    )
+    # Kept as typed at the time: the audit still names the person if the account is deleted.
+    username = models.CharField(_("user name"), max_length=150)
+    confirmed_at = models.DateTimeField(_("confirmed at"))
+
+    class Meta:
+        verbose_name = _("execution confirmation")
+        verbose_name_plural = _("execution confirmations")
+
+    def __str__(self) -> str:
+        return f"{self.decision.aftersale_id}: {self.get_verdict_display()} ({self.username})"

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 import requests
 import urllib3
+from django.conf import settings
 
 from tests.factories import make_membership, make_shop
 from tests.strategies.platforms.generic.api_client import CREATE_URL, encode, headers_for, payload

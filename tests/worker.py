@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from django.conf import settings
@@ -73,24 +75,45 @@ class GatewayCall:
     authorization: str
     body: dict
     status: int
+    method: str = "POST"
+    # time.monotonic() when the request arrived, and when its connection ended (the answer
+    # written, or the client hung up): 0 while it is still open.
+    opened_at: float = 0.0
+    closed_at: float = 0.0
 
 
 @dataclass
 class GatewayServer:
     """A platform gateway on 127.0.0.1 that records every call.
 
-    ``script`` is consumed one entry per call: an int is the status to answer, ``"timeout"``
-    sleeps ``timeout_sleep`` seconds before approving (the client gives up first), ``"hold"``
-    blocks until ``release()``. When the script is empty, the answer is 200, or 409 for an
-    idempotency key already approved (as a real platform would). ``calls`` are recorded on
-    arrival (``status`` 0 until answered); ``approvals`` counts, per key, the calls that
-    approved (2xx/409).
+    ``script`` is consumed one entry per approval (POST):
+
+    - an int: the status to answer;
+    - ``"timeout"``: sleeps ``timeout_sleep`` s, THEN approves (the client gives up first);
+    - ``"pay-stall"``: approves at once, then stalls ``timeout_sleep`` s before answering 200
+      (the platform paid; the client gave up before it heard so);
+    - ``"drip"``: approves at once and writes its whole answer (status line, headers, body) one
+      byte every ``drip_interval`` s; ``"drip-body"``: headers at once, then the body so;
+    - ``"pay-drop"``: approves, then closes the connection without a word; ``"drop"``: closes it
+      without approving;
+    - ``"hold"``: blocks until ``release()``.
+
+    When the script is empty, the answer is 200, or 409 for an idempotency key already approved
+    (as a real platform would). ``status_script`` is consumed one entry per status check
+    (``GET /aftersales/{id}``): True/False answer ``{"approved": ...}``, a dict is answered as
+    JSON, an int is the status to answer, ``"garbage"`` a 200 that is not JSON, ``"stall"``
+    sleeps ``timeout_sleep`` s first; when empty, ``{"approved": ...}`` says whether that id was
+    approved. ``calls`` are recorded on arrival (``status`` 0 until answered, ``closed_at`` 0
+    while open); ``approvals`` counts, per key, the calls that approved (2xx/409 or paid).
     """
 
     script: list[int | str] = field(default_factory=list)
+    status_script: list[Any] = field(default_factory=list)
     timeout_sleep: float = 3.0
+    drip_interval: float = 0.05
     calls: list[GatewayCall] = field(default_factory=list)
     approvals: dict[str, int] = field(default_factory=dict)
+    approved_ids: set[str] = field(default_factory=set)
     held: threading.Event = field(default_factory=threading.Event)
     _release: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,6 +132,15 @@ class GatewayServer:
         with self._lock:
             return set(self.approvals)
 
+    def approvals_of(self, method: str = "POST") -> list[GatewayCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def _approve(self, key: str, aftersale_id: str) -> None:
+        with self._lock:
+            self.approvals[key] = self.approvals.get(key, 0) + 1
+            self.approved_ids.add(aftersale_id)
+
     def start(self) -> GatewayServer:
         gateway = self
 
@@ -116,54 +148,149 @@ class GatewayServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:
-                gateway.calls.append(
-                    GatewayCall(
-                        path=self.path, idempotency_key="", authorization="", body={}, status=200
-                    )
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                key = self.headers.get("Idempotency-Key", "")
-                call = GatewayCall(
-                    path=self.path,
-                    idempotency_key=key,
-                    authorization=self.headers.get("Authorization", ""),
-                    body=body,
-                    status=0,
-                )
+            def _record(self, call: GatewayCall) -> GatewayCall:
+                call.opened_at = time.monotonic()
                 with gateway._lock:
                     gateway.calls.append(call)  # recorded on arrival, answered below
-                    step = gateway.script.pop(0) if gateway.script else None
-                if step == "hold":
-                    gateway.held.set()
-                    gateway._release.wait(30)
-                    step = None
-                elif step == "timeout":
-                    time.sleep(gateway.timeout_sleep)  # a slow platform: it approves late
-                    step = None
-                with gateway._lock:
-                    if step is None:
-                        step = 409 if key in gateway.approvals else 200
-                    if 200 <= int(step) < 300 or step == 409:
-                        gateway.approvals[key] = gateway.approvals.get(key, 0) + 1
-                    call.status = int(step)
-                payload = json.dumps({"status": int(step)}).encode()
+                return call
+
+            def _hung_up(self, seconds: float) -> bool:
+                """Waits up to ``seconds``; True as soon as the client closes its end."""
+                readable, _, _ = select.select([self.connection], [], [], max(seconds, 0))
+                if not readable:
+                    return False
                 try:
-                    self.send_response(int(step))
-                    if 300 <= int(step) < 400:
+                    return self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
+
+            def _stall(self, call: GatewayCall, seconds: float) -> None:
+                """Sleeps ``seconds`` like a slow platform, noting when the client hangs up."""
+                until = time.monotonic() + seconds
+                while (left := until - time.monotonic()) > 0:
+                    if call.closed_at:
+                        time.sleep(left)
+                    elif self._hung_up(left):
+                        call.closed_at = time.monotonic()
+                    else:  # more bytes from the client, or the time is up
+                        time.sleep(min(left, 0.05))
+
+            def _closed(self, call: GatewayCall) -> None:
+                if not call.closed_at:
+                    call.closed_at = time.monotonic()
+
+            def _answer(self, call: GatewayCall, status: int, payload: bytes) -> None:
+                call.status = status
+                try:
+                    self.send_response(status)
+                    if 300 <= status < 400:
                         self.send_header("Location", "/login")  # a GET there would answer 200
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
+                    self.wfile.flush()
                 except OSError:  # the client gave up (timeout): nothing to answer
                     pass
+                self._closed(call)
+
+            def _drip(self, call: GatewayCall, payload: bytes, *, headers_too: bool) -> None:
+                call.status = 200
+                head = (
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(payload)}\r\n\r\n"
+                ).encode()
+                try:
+                    if not headers_too:
+                        self.connection.sendall(head)
+                    for byte in (head + payload) if headers_too else payload:
+                        self.connection.sendall(bytes([byte]))
+                        if self._hung_up(gateway.drip_interval):
+                            break
+                except OSError:
+                    pass
+                self.close_connection = True
+                self._closed(call)
+
+            def do_GET(self) -> None:
+                call = self._record(
+                    GatewayCall(
+                        path=self.path,
+                        idempotency_key="",
+                        authorization=self.headers.get("Authorization", ""),
+                        body={},
+                        status=0,
+                        method="GET",
+                    )
+                )
+                prefix = "/aftersales/"
+                if not self.path.startswith(prefix) or "/" in self.path[len(prefix) :]:
+                    self._answer(call, 404, b'{"error": "not found"}')
+                    return
+                aftersale_id = unquote(self.path[len(prefix) :])
+                with gateway._lock:
+                    step = gateway.status_script.pop(0) if gateway.status_script else None
+                if step == "stall":
+                    self._stall(call, gateway.timeout_sleep)
+                    step = None
+                if step is None:
+                    with gateway._lock:
+                        step = aftersale_id in gateway.approved_ids
+                if step == "garbage":
+                    self._answer(call, 200, b"<html>approved, probably</html>")
+                elif isinstance(step, bool):
+                    self._answer(call, 200, json.dumps({"approved": step}).encode())
+                elif isinstance(step, dict):
+                    self._answer(call, 200, json.dumps(step).encode())
+                else:
+                    self._answer(call, int(step), json.dumps({"error": "scripted"}).encode())
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                key = self.headers.get("Idempotency-Key", "")
+                call = self._record(
+                    GatewayCall(
+                        path=self.path,
+                        idempotency_key=key,
+                        authorization=self.headers.get("Authorization", ""),
+                        body=body,
+                        status=0,
+                    )
+                )
+                aftersale_id = str(body.get("aftersale_id", ""))
+                with gateway._lock:
+                    step = gateway.script.pop(0) if gateway.script else None
+                if step in ("pay-stall", "drip", "drip-body", "pay-drop"):
+                    gateway._approve(key, aftersale_id)  # the platform pays at once
+                if step == "pay-stall":
+                    self._stall(call, gateway.timeout_sleep)
+                    self._answer(call, 200, json.dumps({"status": 200}).encode())
+                    return
+                if step in ("drip", "drip-body"):
+                    payload = json.dumps({"status": 200, "padding": "." * 40}).encode()
+                    self._drip(call, payload, headers_too=step == "drip")
+                    return
+                if step in ("pay-drop", "drop"):
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self._closed(call)
+                    return
+                if step == "hold":
+                    gateway.held.set()
+                    gateway._release.wait(30)
+                    step = None
+                elif step == "timeout":
+                    self._stall(call, gateway.timeout_sleep)  # a slow platform: it approves late
+                    step = None
+                with gateway._lock:
+                    if step is None:
+                        step = 409 if key in gateway.approvals else 200
+                status = int(step)
+                if 200 <= status < 300 or status == 409:
+                    gateway._approve(key, aftersale_id)
+                self._answer(call, status, json.dumps({"status": status}).encode())
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -235,7 +362,6 @@ class CeleryWorker:
                 # Fast retries for tests; everything still under the visibility timeout.
                 "ATOM_RETRY_BASE_DELAY_SECONDS": "0.2",
                 "ATOM_RETRY_MAX_DELAY_SECONDS": "1",
-                "ATOM_EXECUTION_LEASE_SECONDS": "2",
             }
         )
         if gateway is not None:
@@ -245,6 +371,9 @@ class CeleryWorker:
                     "ATOM_GATEWAY_URL": gateway.url,
                     "ATOM_GATEWAY_TOKEN": "gw-token",
                     "ATOM_GATEWAY_TIMEOUT": "1",
+                    # Longer than the derived 4 s: the tests that kill a worker mid-call start
+                    # a new one (seconds on a loaded machine) while the dead one's lease runs.
+                    "ATOM_EXECUTION_LEASE_SECONDS": "10",
                 }
             )
         self.env.update(env or {})

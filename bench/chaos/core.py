@@ -31,14 +31,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-# Worker settings for the run: short visibility timeout, quick retries, short lease.
+# Worker settings for the run: short visibility timeout, quick retries, and the shortest lease
+# a worker accepts with the test gateway's 1 s timeout (2 x 1 s + 2 s: strategies/checks.py).
 CHAOS_WORKER_ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "15",
     "CELERY_TASK_TIME_LIMIT": "10",
     "CELERY_TASK_SOFT_TIME_LIMIT": "8",
     "ATOM_RETRY_BASE_DELAY_SECONDS": "0.2",
     "ATOM_RETRY_MAX_DELAY_SECONDS": "1",
-    "ATOM_EXECUTION_LEASE_SECONDS": "2",
+    "ATOM_EXECUTION_LEASE_SECONDS": "4",
     "ATOM_SWEEP_AFTER_SECONDS": "10",
 }
 FINAL = ("executed", "manual_review", "failed")

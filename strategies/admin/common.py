@@ -37,6 +37,7 @@ REQUEST_STATUS_COLOURS: dict[str, str] = {
     RequestStatus.APPROVED: "#1565c0",
     RequestStatus.EXECUTED: "#2e7d32",
     RequestStatus.FAILED: "#c62828",
+    RequestStatus.UNKNOWN: "#6a1b9a",
 }
 
 

@@ -1,10 +1,21 @@
 """Carrying an approved decision out through the gateway, exactly once.
 
-Claim, then act: a conditional UPDATE takes a short lease on the decision (only one of several
-copies of the task running at once wins it), the gateway is called OUTSIDE any transaction, and
-the outcome is recorded by conditional updates guarded by the state (``executed_at``/``failed_at``
+Claim, then act: a conditional UPDATE takes a lease on the decision (only one of several copies
+of the task running at once wins it), the gateway is called OUTSIDE any transaction, and the
+outcome is recorded by conditional updates guarded by the state (``executed_at``/``failed_at``
 still empty, request still ``approved``). The ``Idempotency-Key`` is the decision's own, so a
 retry after a crash mid-call is recognised by the platform.
+
+The lease outlives the attempt: the approval call ends by ``ATOM_GATEWAY_TIMEOUT`` after the
+claim and the status check by twice that (each a whole-call deadline), and the lease is at
+least that plus a margin, so two calls for one decision are never in flight at once.
+
+An attempt whose outcome nobody knows (a timeout, a connection lost after sending, a worker
+that died mid-call) is recorded on the decision (``execution_ambiguous_at``). After one, a
+refusal is not final: the platform is asked whether it approved (API.md "Outbound") and, if it
+cannot say, the request becomes ``unknown`` with its reservation kept until a person confirms
+"paid" or "not paid" (``decision_confirm_paid`` / ``decision_confirm_not_paid``, audited).
+A reservation is never released without a definite "not paid".
 """
 
 from __future__ import annotations
@@ -12,24 +23,40 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from strategies.models import AfterSaleRequest, Decision, Outcome, RequestStatus
+from strategies.models import (
+    AfterSaleRequest,
+    Decision,
+    ExecutionConfirmation,
+    Outcome,
+    RequestStatus,
+)
 from strategies.pipeline.ledger import ledger_release
-from strategies.pipeline.rows import decision_claim_execution, decision_mark_executed
-from strategies.platforms.base import GatewayError
+from strategies.pipeline.rows import (
+    ClaimedExecution,
+    decision_claim_execution,
+    decision_mark_executed,
+)
+from strategies.platforms.base import Gateway, GatewayError
 from strategies.platforms.generic.gateways import gateway_get
 
 logger = logging.getLogger(__name__)
 
 
 class ExecutionState(enum.Enum):
-    EXECUTED = "executed"  # this call carried it out
+    EXECUTED = "executed"  # this call carried it out (or learnt the platform had)
     FAILED = "failed"  # the gateway refused for good (this call recorded it)
+    UNKNOWN = "unknown"  # refused after an ambiguous attempt and the platform could not say
     DONE = "done"  # nothing to do: already executed/failed, or not an approval
     BUSY = "busy"  # another copy holds the lease; try again after ``retry_after``
 
@@ -40,10 +67,17 @@ class ExecutionResult:
     retry_after: float = 0.0
 
 
+def lease_seconds_required() -> float:
+    """The shortest safe lease: an attempt's two calls (the approval, then the status check),
+    each bounded by the gateway timeout, plus the margin for the clocks of other workers."""
+    return 2 * float(settings.ATOM_GATEWAY_TIMEOUT) + float(
+        settings.ATOM_EXECUTION_LEASE_MARGIN_SECONDS
+    )
+
+
 def _lease_seconds() -> float:
-    # The lease must outlive one gateway call (connect + read timeouts), or two copies could
-    # both call.
-    return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), 2 * settings.ATOM_GATEWAY_TIMEOUT + 1)
+    # Never shorter than one attempt, even with settings that `check` refuses (E002).
+    return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), lease_seconds_required())
 
 
 def decision_execute(
@@ -53,6 +87,8 @@ def decision_execute(
     succeed; the task owns the retry policy and says in ``retry_in`` when it will try again:
     the lease is kept until then, so the sweeper does not start a second retry chain while
     this one waits out its back-off (it takes over only once the lease has expired)."""
+    # Both deadlines count from before the claim, so they end inside the lease it takes.
+    started = time.monotonic()
     now = now or timezone.now()
     claim = decision_claim_execution(
         decision_id=decision_id,
@@ -78,23 +114,37 @@ def decision_execute(
         )
 
     try:
-        gateway_get().approve(
+        gateway = gateway_get()
+    except BaseException:  # misconfigured: nothing was sent, the lease is given back
+        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        raise
+    _attempt_start(decision_id=decision_id, now=now)
+    budget = float(settings.ATOM_GATEWAY_TIMEOUT)
+    try:
+        gateway.approve(
             aftersale_id=claim.aftersale_id,
             action=claim.action,
             amount=claim.amount,
             idempotency_key=claim.idempotency_key,
+            deadline=started + budget,
         )
     except GatewayError as exc:
         if exc.permanent:
-            decision_fail(decision_id=decision_id, reason=exc.message)
-            return ExecutionResult(ExecutionState.FAILED)
+            return _refused(
+                claim=claim,
+                decision_id=decision_id,
+                gateway=gateway,
+                reason=exc.message,
+                deadline=started + 2 * budget,
+            )
         retry_at = timezone.now() + dt.timedelta(seconds=retry_in) if retry_in > 0 else None
-        Decision.objects.filter(pk=decision_id).update(execution_lease_until=retry_at)
+        _attempt_end(decision_id=decision_id, ambiguous=exc.ambiguous, lease_until=retry_at)
         logger.warning("execution of decision %s will be retried: %s", decision_id, exc.message)
         raise
     except BaseException:
-        # Anything unexpected (a bug, a soft time limit): give the lease back for the retry.
-        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        # Anything unexpected (a bug, a soft time limit) may have cut the call after it was
+        # sent: ambiguous. The lease is given back for the retry.
+        _attempt_end(decision_id=decision_id, ambiguous=True, lease_until=None)
         raise
 
     with transaction.atomic():
@@ -102,6 +152,88 @@ def decision_execute(
             decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
         )
     return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
+
+
+def _attempt_start(*, decision_id: int, now: dt.datetime) -> None:
+    """Marks this attempt as sent (before it is). An earlier attempt still marked never
+    reported: its worker died mid-call, after sending perhaps, so it counts as ambiguous."""
+    Decision.objects.filter(pk=decision_id).update(
+        execution_ambiguous_at=Case(
+            When(
+                execution_ambiguous_at__isnull=True,
+                execution_sent_at__isnull=False,
+                then=F("execution_sent_at"),
+            ),
+            default=F("execution_ambiguous_at"),
+        ),
+        execution_sent_at=now,
+    )
+
+
+def _attempt_end(*, decision_id: int, ambiguous: bool, lease_until: dt.datetime | None) -> None:
+    """Records that this attempt is over and the decision still open: retried later."""
+    updates: dict[str, Any] = {"execution_sent_at": None, "execution_lease_until": lease_until}
+    if ambiguous:
+        updates["execution_ambiguous_at"] = Coalesce(
+            "execution_ambiguous_at", Value(timezone.now(), output_field=DateTimeField())
+        )
+    Decision.objects.filter(pk=decision_id).update(**updates)
+
+
+def _refused(
+    *,
+    claim: ClaimedExecution,
+    decision_id: int,
+    gateway: Gateway,
+    reason: str,
+    deadline: float,
+) -> ExecutionResult:
+    """A 4xx. Final only if no earlier attempt of this decision was ambiguous: after one, the
+    refusal may be the platform's way of saying it already did it, so it is asked."""
+    earlier_ambiguous = Decision.objects.filter(
+        pk=decision_id, execution_ambiguous_at__isnull=False
+    ).exists()
+    if not earlier_ambiguous:
+        decision_fail(decision_id=decision_id, reason=reason)
+        return ExecutionResult(ExecutionState.FAILED)
+    approved = gateway.approved(aftersale_id=claim.aftersale_id, deadline=deadline)
+    if approved is True:
+        logger.warning(
+            "decision %s: refused (%s) but the platform says it approved: executed",
+            decision_id,
+            reason,
+        )
+        with transaction.atomic():
+            done = decision_mark_executed(
+                decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+            )
+        return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
+    if approved is False:
+        decision_fail(
+            decision_id=decision_id,
+            reason=f"{reason}; after an ambiguous attempt the platform says it did not approve",
+        )
+        return ExecutionResult(ExecutionState.FAILED)
+    _mark_unknown(
+        decision_id=decision_id,
+        request_id=claim.request_id,
+        reason=f"{reason}; after an ambiguous attempt the platform did not say whether it "
+        "approved: a person confirms paid or not paid",
+    )
+    return ExecutionResult(ExecutionState.UNKNOWN)
+
+
+def _mark_unknown(*, decision_id: int, request_id: int, reason: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        Decision.objects.filter(
+            pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
+        ).update(failure_reason=reason[:2000], execution_lease_until=None, execution_sent_at=None)
+        AfterSaleRequest.objects.filter(pk=request_id, status=RequestStatus.APPROVED).update(
+            status=RequestStatus.UNKNOWN, updated_at=now
+        )
+    # The reservation stays: money may have moved. Staff see it in the admin.
+    logger.error("decision %s left unknown, reservation kept: %s", decision_id, reason)
 
 
 def decision_fail(*, decision_id: int, reason: str) -> bool:
@@ -126,3 +258,61 @@ def decision_fail(*, decision_id: int, reason: str) -> bool:
         "decision %s failed for good (%s); reservation released: %s", decision_id, reason, released
     )
     return bool(failed)
+
+
+# --- a person confirms what the platform could not ------------------------------------------
+
+
+def decision_confirm_paid(*, decision_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that an ``unknown`` execution was paid: the request becomes
+    ``executed``, the reservation stays. Audited; True if this call confirmed it, False if the
+    request is not (or no longer) waiting for a confirmation."""
+    return _confirm(decision_id=decision_id, user=user, verdict=ExecutionConfirmation.Verdict.PAID)
+
+
+def decision_confirm_not_paid(*, decision_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that an ``unknown`` execution was NOT paid: the request becomes
+    ``failed`` and its reservation is released, once. Audited; True if this call confirmed."""
+    return _confirm(
+        decision_id=decision_id, user=user, verdict=ExecutionConfirmation.Verdict.NOT_PAID
+    )
+
+
+def _confirm(*, decision_id: int, user: AbstractBaseUser, verdict: str) -> bool:
+    now = timezone.now()
+    paid = verdict == ExecutionConfirmation.Verdict.PAID
+    username = user.get_username()
+    with transaction.atomic():
+        # The decision first, then its request: the order the execution writes them in.
+        decision = (
+            Decision.objects.select_for_update()
+            .filter(pk=decision_id, executed_at__isnull=True, failed_at__isnull=True)
+            .only("pk", "request_id", "failure_reason")
+            .first()
+        )
+        if decision is None:
+            return False
+        moved = AfterSaleRequest.objects.filter(
+            pk=decision.request_id, status=RequestStatus.UNKNOWN
+        ).update(status=RequestStatus.EXECUTED if paid else RequestStatus.FAILED, updated_at=now)
+        if not moved:
+            return False  # never from any other status: only `unknown` waits for a person
+        ExecutionConfirmation.objects.create(
+            decision_id=decision_id,
+            verdict=verdict,
+            user_id=user.pk,
+            username=username,
+            confirmed_at=now,
+        )
+        if paid:
+            Decision.objects.filter(pk=decision_id).update(executed_at=now)
+        else:
+            Decision.objects.filter(pk=decision_id).update(
+                failed_at=now,
+                failure_reason="; ".join(
+                    filter(None, [decision.failure_reason, f"confirmed not paid by {username}"])
+                )[:2000],
+            )
+            ledger_release(decision_id=decision_id, now=now)
+    logger.warning("decision %s confirmed %s by %s", decision_id, verdict, username)
+    return True

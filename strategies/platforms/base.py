@@ -5,7 +5,9 @@ messages into an ``AfterSaleIn`` and hands it to ``strategies.pipeline.intake.re
 the execution service carries a decision out through the channel's ``Gateway``, whose
 ``approve()`` returns once the platform confirmed (or already had it) and raises
 ``GatewayError`` otherwise: ``permanent=False`` for what a retry may fix, ``permanent=True`` for
-a refusal.
+a refusal, and ``ambiguous=True`` when the platform may have approved all the same (the call
+timed out or lost its connection after sending). ``approved()`` asks the platform whether it
+approved a request: True, False, or None when its answer says neither.
 """
 
 from __future__ import annotations
@@ -53,16 +55,32 @@ class AfterSaleIn:
 
 
 class GatewayError(Exception):
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        # The request may have reached the platform and been carried out: a later refusal of
+        # the same decision is not final until the platform says it did not approve.
+        self.ambiguous = ambiguous
 
 
 class Gateway:
     name: ClassVar[str] = ""
 
     def approve(
-        self, *, aftersale_id: str, action: str, amount: Decimal, idempotency_key: uuid.UUID
+        self,
+        *,
+        aftersale_id: str,
+        action: str,
+        amount: Decimal,
+        idempotency_key: uuid.UUID,
+        deadline: float | None = None,
     ) -> None:
+        """Asks the platform to carry out an approval. ``deadline`` (``time.monotonic()``)
+        ends the call at the latest then; None: the gateway's own timeout from now."""
+        raise NotImplementedError
+
+    def approved(self, *, aftersale_id: str, deadline: float | None = None) -> bool | None:
+        """Whether the platform approved ``aftersale_id``: None when it does not say (any
+        other answer, or none in time). Never raises."""
         raise NotImplementedError

@@ -47,7 +47,11 @@ def test_a_replayed_task_makes_one_gateway_call(decision, gateway_server):
     assert execute_decision.run(decision.pk) == "done"
     assert len(gateway_server.calls) == 1
     assert gateway_server.calls[0].idempotency_key == str(decision.idempotency_key)
-    assert gateway_server.calls[0].body == {"action": "approve_refund", "amount": "25.00"}
+    assert gateway_server.calls[0].body == {
+        "aftersale_id": decision.aftersale_id,
+        "action": "approve_refund",
+        "amount": "25.00",
+    }
 
 
 def test_a_manual_review_is_never_sent(shop, gateway_server):
