@@ -128,8 +128,9 @@ def test_the_owners_strategy_list_pins_its_queries(as_owner, shop, django_assert
         make_strategy(shop=shop)
     as_owner.get(LIST)  # warm the session and content types
     # session, user, membership (once), tab counts, the list's count, the page, today's ledgers,
-    # the sidebar's Django permissions for the auth and beat admins (2), the inbox badge.
-    with django_assert_num_queries(10):
+    # the sidebar's Django permissions for the auth and beat admins (2), the inbox badge, the
+    # count of requests awaiting a paid/not-paid confirmation.
+    with django_assert_num_queries(11):
         response = as_owner.get(LIST)
     assert response.status_code == 200
     assert response.content.decode().count('class="drag handle"') == 3
@@ -144,8 +145,9 @@ def test_the_operators_strategy_list_pins_its_queries(
     url = f"{LIST}&shop={shop.pk}"
     as_operator.get(url)
     # session, user, the chosen shop (once: it was looked up six times before), the shop
-    # filter's choices, tab counts, the list's count, the page, today's ledgers, the badge.
-    with CaptureQueriesContext(connection) as queries, django_assert_num_queries(9):
+    # filter's choices, tab counts, the list's count, the page, today's ledgers, the badge, the
+    # count of requests awaiting confirmation.
+    with CaptureQueriesContext(connection) as queries, django_assert_num_queries(10):
         response = as_operator.get(url)
     assert response.status_code == 200
     assert len(_queries_on(queries, "strategies_shop")) == 2  # the choice and the filter list
