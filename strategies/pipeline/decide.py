@@ -3,12 +3,12 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 
 - **Claim**: the request row is locked (``SELECT ... FOR UPDATE``) and only a ``received``
   request is decided; a replayed or racing task waits for the winner and returns its decision.
-- **Constant queries**, plain SQL (``decision_rows``: the ORM cost 6x the database time here):
-  the request with its shop, order and items (locked); the shop's strategies of the scenarios
-  the request falls under with their products, latest history id and today's ledger, and what
-  the order already had approved; the buyer's lock and approvals (only when the shop limits
-  buyers); the reservation; the decision; the request's status. The count does not grow with
-  strategies or past decisions.
+- **Constant queries**: the request with its shop, order and items (locked); the shop's
+  strategies of the scenarios the request falls under with their products, latest history id
+  and today's ledger, and what the order already had approved; the buyer's lock and approvals
+  (only when the shop limits buyers); the reservation; the decision; the request's status. The
+  count does not grow with strategies or past decisions. The two reads and the reservation are
+  plain SQL (``rows``: there the ORM cost several times the database's work), the rest the ORM.
 - **Cap**: one upsert of the (strategy, shop-local day) ledger row whose UPDATE is conditional
   on the strategy's cap as committed at that moment; if a concurrent worker filled it first (or
   the merchant just lowered the cap), the matcher runs again with that strategy marked full, so
@@ -48,12 +48,13 @@ from strategies.models import (
     RequestStatus,
     StrategyStatus,
 )
-from strategies.pipeline.ledger import ledger_reserve_on_day
+from strategies.pipeline.ledger import ledger_mark_cap_refused
 from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
 from strategies.pipeline.rows import (
     LoadedStrategy,
+    Reservation,
     decision_insert,
-    ledger_mark_cap_refused,
+    ledger_reserve_on_day,
     request_lock_and_load,
     request_set_status,
     strategies_load,
@@ -132,7 +133,7 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
         if request.status != RequestStatus.RECEIVED:
-            return Decision.objects.get(request_id=request.pk)
+            return Decision.objects.get(request_id=request.id)
 
         shop = request.shop
         today = shop_today(shop=shop, now=now)
@@ -153,7 +154,7 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 )
 
         consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
-        reserved: tuple[int, Decimal] | None = None  # (ledger id, new consumed)
+        reserved: Reservation | None = None
         while True:
             evaluation = evaluate(
                 snapshot,
@@ -175,14 +176,14 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
             if reserved is not None:
                 break
             # A concurrent worker filled the cap first: pass this strategy over.
-            logger.info("strategy %s full for request %s; trying the next", hit.id, request.pk)
+            logger.info("strategy %s full for request %s; trying the next", hit.id, request.id)
             consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
         approved = hit is not None and reserved is not None
         status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
         decision = decision_insert(
             Decision(
-                request_id=request.pk,
+                request_id=request.id,
                 shop_id=shop.pk,
                 aftersale_id=request.aftersale_id,
                 order_id=request.order_id,
@@ -196,18 +197,17 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 amount=snapshot.amount,
                 explanations=[e.as_json() for e in evaluation.explanations],
                 buyer_id=snapshot.buyer_id,
-                ledger_id=reserved[0] if reserved else None,
+                ledger_id=reserved.ledger_id if reserved else None,
                 decided_at=now,
             )
         )
-        request_set_status(request_id=request.pk, status=status, now=now)
+        request_set_status(request_id=request.id, status=status, now=now)
 
         _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
         if approved and hit is not None and reserved is not None:
             publish_on_commit(EXECUTE_TASK, decision.pk)
-            ledger_id, new_consumed = reserved
             if _crossed_alert_threshold(
-                old=new_consumed - snapshot.amount, new=new_consumed, cap=hit.daily_cap
+                old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
             ):
-                publish_on_commit(ALERT_TASK, ledger_id)
+                publish_on_commit(ALERT_TASK, reserved.ledger_id)
     return decision
