@@ -32,11 +32,10 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from strategies.matching import DAILY_CAP_REACHED, Evaluation, evaluate, scenarios_for
@@ -53,6 +52,7 @@ from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_com
 from strategies.pipeline.rows import (
     LoadedStrategy,
     Reservation,
+    buyer_lock,
     decision_insert,
     ledger_reserve_on_day,
     request_lock_and_load,
@@ -66,17 +66,6 @@ logger = logging.getLogger(__name__)
 # Fractions of the daily cap whose crossing asks notifications to check its alerts.
 ALERT_THRESHOLDS = tuple(Decimal(p) / 100 for p in (CAP_WARNING_PERCENT, CAP_REACHED_PERCENT))
 BUYER_WINDOW = dt.timedelta(days=30)
-
-
-def _buyer_lock_key(shop_id: int, buyer_id: str) -> int:
-    digest = hashlib.blake2b(f"atom:buyer:{shop_id}:{buyer_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _lock_buyer(*, shop_id: int, buyer_id: str) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_buyer_lock_key(shop_id, buyer_id)])
 
 
 def buyer_approvals_count(*, shop_id: int, buyer_id: str, now: dt.datetime) -> int:
@@ -147,7 +136,7 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
         if request.shop_limits_buyers:
             # Taken whenever ANY strategy of the shop limits buyers, even if none of this
             # request's does: its approval counts against the limited ones.
-            _lock_buyer(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
+            buyer_lock(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
             if any(s.snapshot.max_per_buyer_30d is not None for s in loaded):
                 buyer_approvals = buyer_approvals_count(
                     shop_id=shop.pk, buyer_id=snapshot.buyer_id, now=now

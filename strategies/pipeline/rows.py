@@ -7,14 +7,14 @@ database's own work on these statements).
   products and total and its shop, row-locked) and ``strategies_load`` (the candidate
   strategies with their products, history id and today's ledger, and what the order already
   had approved);
-- the cap's conditional upsert, ``ledger_reserve_on_day``;
+- the cap's conditional upsert, ``ledger_reserve_on_day``, and the buyer's lock, ``buyer_lock``;
 - the execution claim, ``decision_claim_execution``, one ``UPDATE ... RETURNING``;
 - intake's replacement of an order's items, ``order_items_replace``.
 
-The writes around them (the decision and request inserts, the order upsert, new products,
-status updates, the release, the alert claim) cost the ORM a fraction of a millisecond more, a
-margin that does not show in a request's time, and use the ORM; the ones the decision and
-execution services call by name stay here, at the end.
+The writes around them use the ORM: through it they cost at most about twice as much, a
+fraction of a millisecond (the decision and request inserts, the order upsert, new products,
+status updates), or they run rarely (the release after a refusal, the cap-refusal mark, the
+alert claim). The ones the decision and execution services call by name stay here, at the end.
 
 Written as zulip's ``analytics/lib/counts.py``: each statement is a module constant with named
 parameters and quoted identifiers, values always travel as parameters, and rows come back
@@ -25,6 +25,7 @@ statements: the two things they spell differently are filled in per vendor (``_D
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -376,6 +377,24 @@ def ledger_reserve_on_day(
         _execute(cursor, LEDGER_RESERVE, params)
         rows = _mapped(cursor)
     return Reservation(**rows[0]) if rows else None
+
+
+# --- the buyer -----------------------------------------------------------------------------------
+
+# Transaction-level, so it ends with the decision's transaction (and suits a pooler in
+# transaction mode). SQLite serializes writers anyway.
+BUYER_LOCK = """
+SELECT pg_advisory_xact_lock(%(key)s)
+"""
+
+
+def buyer_lock(*, shop_id: int, buyer_id: str) -> None:
+    """Waits for, then holds until COMMIT, the lock of one buyer of the shop (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"atom:buyer:{shop_id}:{buyer_id}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        _execute(cursor, BUYER_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})
 
 
 # --- execution -----------------------------------------------------------------------------------
