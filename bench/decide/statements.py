@@ -3,8 +3,10 @@
 Every statement ``strategies/pipeline/rows.py`` keeps in plain SQL, and every write of the path
 left to the ORM, done both ways on the same rows: interleaved, in one process, each call in a
 transaction of its own (committed, as in production: psycopg forgets its prepared statements on
-every rollback). Printed: the median and p90 time per call, what the ORM costs more, and the
-ratio. This is how rows.py was chosen, and how to check that a choice still holds.
+every rollback). Printed per call: the median wall time, and the mean CPU time of this process
+and of its PostgreSQL backend (steadier than wall times on a loaded machine), what the ORM
+costs more and the ratio. This is how rows.py was chosen, and how to check that a choice still
+holds.
 
     python bench/decide/statements.py                     # the settings' binding, ~1 minute
     python bench/decide/statements.py --binding client    # Django's default: client-side binding
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import itertools
+import math
 import os
 import sys
 import time
@@ -37,20 +40,39 @@ from bench.common import (
     write_json,
 )
 
-BINDINGS = {
-    # What DATABASES OPTIONS holds: client-side (Django's default), server-side without and
-    # with prepared statements.
-    "client": {"DATABASE_PREPARED_STATEMENTS": "false"},
-    "server": {"DATABASE_PREPARED_STATEMENTS": "true"},
-    "prepared": {"DATABASE_PREPARED_STATEMENTS": "true"},
-}
+# How DATABASES OPTIONS binds parameters: in the client (Django's default), on the server
+# without prepared statements, or on the server with them (the settings' default).
+BINDINGS = ("client", "server", "prepared")
+
+
+def binding_environ(mode: str) -> dict[str, str]:
+    return {"DATABASE_PREPARED_STATEMENTS": "false" if mode == "client" else "true"}
+
+
+def binding_apply(mode: str) -> None:
+    """After ``django.setup()``: "server" keeps the server-side binding, prepares nothing."""
+    from django.db import connections
+
+    if mode == "server":
+        connections.close_all()
+        connections["default"].settings_dict["OPTIONS"]["prepare_threshold"] = None
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of PostgreSQL backend ``pid``, read from /proc: the database's
+    share of the work, which wall times on a busy machine hide. NaN if the server is remote."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=database_url("atom_bench_decide"))
     parser.add_argument("--iterations", type=int, default=300, help="timed calls per variant")
-    parser.add_argument("--binding", choices=sorted(BINDINGS), default="prepared")
+    parser.add_argument("--binding", choices=BINDINGS, default="prepared")
     parser.add_argument("--json", default=None)
     return parser.parse_args()
 
@@ -63,6 +85,8 @@ class Case:
     orm: Callable[[int], Any]
     reset: Callable[[], Any] | None = None  # untimed, before each call
     timings: dict[str, list[float]] = field(default_factory=lambda: {"sql": [], "orm": []})
+    # CPU per call: this process (Django, psycopg) and its PostgreSQL backend.
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {"sql": [], "orm": []})
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -669,7 +693,7 @@ def cases(data: Seeded) -> list[Case]:
     ]
 
 
-def run(case: Case, iterations: int, warmup: int) -> None:
+def run(case: Case, iterations: int, warmup: int, backend: int) -> None:
     from django.db import transaction
 
     for i in range(warmup + iterations):
@@ -679,42 +703,48 @@ def run(case: Case, iterations: int, warmup: int) -> None:
                 with transaction.atomic():
                     case.reset()
             with transaction.atomic():
+                cpu0, server0 = time.process_time(), backend_cpu_seconds(backend)
                 t0 = time.perf_counter()
                 getattr(case, variant)(i)
                 elapsed = time.perf_counter() - t0
+                cpu = time.process_time() - cpu0 + backend_cpu_seconds(backend) - server0
             if i >= warmup:
                 case.timings[variant].append(elapsed)
+                case.cpu[variant].append(cpu)
 
 
 def main() -> int:
     args = parse_args()
     setup_django(
-        database_url=args.database_url, broker_url=DEFAULT_BROKER, **BINDINGS[args.binding]
+        database_url=args.database_url,
+        broker_url=DEFAULT_BROKER,
+        **binding_environ(args.binding),
     )
+    binding_apply(args.binding)
     from django.db import connection
 
-    if args.binding == "server":
-        connection.close()
-        connection.settings_dict["OPTIONS"]["prepare_threshold"] = None
     warmup = 20
     data = seed(f"{os.getpid()}-{time.time_ns()}", spares=2 * (warmup + args.iterations) + 2)
     all_cases = cases(data)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     for case in all_cases:
-        run(case, args.iterations, warmup)
+        run(case, args.iterations, warmup, backend)
 
     table, out = [], []
     for case in all_cases:
-        sql = percentile(case.timings["sql"], 50) * 1e6
-        orm = percentile(case.timings["orm"], 50) * 1e6
+        sql, orm = (percentile(case.timings[v], 50) * 1e6 for v in ("sql", "orm"))
+        sql_cpu, orm_cpu = (sum(case.cpu[v]) / len(case.cpu[v]) * 1e6 for v in ("sql", "orm"))
         row = {
             "statement": case.name,
             "kept": case.kept,
             "sql_p50_us": sql,
-            "sql_p90_us": percentile(case.timings["sql"], 90) * 1e6,
             "orm_p50_us": orm,
-            "orm_p90_us": percentile(case.timings["orm"], 90) * 1e6,
-            "orm_extra_us": orm - sql,
-            "orm_over_sql": orm / sql,
+            "sql_cpu_us": sql_cpu,
+            "orm_cpu_us": orm_cpu,
+            "orm_extra_cpu_us": orm_cpu - sql_cpu,
+            "orm_over_sql_cpu": orm_cpu / sql_cpu,
         }
         out.append(row)
         table.append(
@@ -722,16 +752,28 @@ def main() -> int:
                 case.name,
                 case.kept,
                 sql,
-                row["sql_p90_us"],
                 orm,
-                row["orm_p90_us"],
-                orm - sql,
-                f"{orm / sql:.2f}",
+                sql_cpu,
+                orm_cpu,
+                orm_cpu - sql_cpu,
+                f"{orm_cpu / sql_cpu:.2f}",
             ]
         )
-    print(f"binding: {args.binding}; {args.iterations} calls per variant, medians in µs\n")
+    print(
+        f"binding: {args.binding}; {args.iterations} calls per variant; wall: median µs; "
+        "cpu: mean µs of this process and its PostgreSQL backend\n"
+    )
     print_table(
-        ["statement", "kept", "sql p50", "sql p90", "orm p50", "orm p90", "orm extra", "orm/sql"],
+        [
+            "statement",
+            "kept",
+            "sql wall",
+            "orm wall",
+            "sql cpu",
+            "orm cpu",
+            "orm extra cpu",
+            "orm/sql cpu",
+        ],
         table,
     )
     connection.close()
