@@ -131,16 +131,28 @@ _FROM_DB: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _mapped(cursor: CursorWrapper) -> list[dict[str, Any]]:
-    """The cursor's rows as {column name: value}, each value converted per ``_FROM_DB``."""
-    names = [column[0] for column in cursor.description]
-    convert = [_FROM_DB.get(name) for name in names]
+# The columns of each statement, by name, with their converters: read from the first
+# execution's cursor description, which psycopg rebuilds on every access.
+_COLUMNS: dict[str, list[tuple[str, Callable[[Any], Any] | None]]] = {}
+
+
+def _fetch(statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Runs ``statement``; its rows as {column name: value}, each converted per ``_FROM_DB``."""
+    with connection.cursor() as cursor:
+        _execute(cursor, statement, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        if statement not in _COLUMNS:
+            names = [column[0] for column in cursor.description]
+            _COLUMNS[statement] = [(name, _FROM_DB.get(name)) for name in names]
+    columns = _COLUMNS[statement]
     return [
         {
             name: value if to is None else to(value)
-            for name, to, value in zip(names, convert, row, strict=True)
+            for (name, to), value in zip(columns, row, strict=True)
         }
-        for row in cursor.fetchall()
+        for row in rows
     ]
 
 
@@ -234,9 +246,7 @@ class LoadedRequest:
 def request_lock_and_load(*, request_id: int) -> LoadedRequest:
     """The request, its order with the order's product ids and total, and its shop's zone,
     row-locked until the end of the transaction."""
-    with connection.cursor() as cursor:
-        _execute(cursor, REQUEST_LOAD, {"request_id": request_id})
-        rows = _mapped(cursor)
+    rows = _fetch(REQUEST_LOAD, {"request_id": request_id})
     if not rows:
         raise AfterSaleRequest.DoesNotExist(f"after-sales request {request_id} does not exist")
     return LoadedRequest.from_row(rows[0])
@@ -324,9 +334,7 @@ def strategies_load(
         "day": connection.ops.adapt_datefield_value(day),
         **_scenario_params(scenarios),
     }
-    with connection.cursor() as cursor:
-        _execute(cursor, STRATEGIES_LOAD, params)
-        rows = _mapped(cursor)
+    rows = _fetch(STRATEGIES_LOAD, params)
     refunded = rows[0]["order_refunded"] if rows else Decimal("0.00")
     return [LoadedStrategy.from_row(row) for row in rows], refunded
 
@@ -373,9 +381,7 @@ def ledger_reserve_on_day(
         "amount": amount,
         "active": StrategyStatus.ACTIVE.value,
     }
-    with connection.cursor() as cursor:
-        _execute(cursor, LEDGER_RESERVE, params)
-        rows = _mapped(cursor)
+    rows = _fetch(LEDGER_RESERVE, params)
     return Reservation(**rows[0]) if rows else None
 
 
@@ -439,9 +445,7 @@ def decision_claim_execution(
         "now": ops.adapt_datetimefield_value(now),
         "lease_until": ops.adapt_datetimefield_value(lease_until),
     }
-    with connection.cursor() as cursor:
-        _execute(cursor, EXECUTION_CLAIM, params)
-        rows = _mapped(cursor)
+    rows = _fetch(EXECUTION_CLAIM, params)
     return ClaimedExecution(**rows[0]) if rows else None
 
 
