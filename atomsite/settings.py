@@ -104,6 +104,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg 3 binds parameters on the server and prepares a statement once a connection has
+    # run it 5 times: the hot path's statements are parsed and planned once per connection
+    # (bench/decide). A pooler in between must keep them: PgBouncer in session mode, or in
+    # transaction mode from 1.22 with max_prepared_statements > 0 (docs/production.md). False:
+    # Django's default, parameters bound in the client and nothing prepared.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,7 +1,7 @@
 """Alerts and their deliveries: claim, then act.
 
-- ``alerts_check_ledger`` claims an ``Alert`` with ``INSERT ... ON CONFLICT DO NOTHING
-  RETURNING id``: only the caller that inserted the row creates the notice and the deliveries,
+- ``alerts_check_ledger`` claims an ``Alert`` by inserting it under its unique (strategy, day,
+  level): only the caller whose insert won creates the notice and the deliveries,
   so any number of workers and replays give one alert per strategy, level and shop-local day.
 - ``delivery_send`` claims a delivery with a conditional UPDATE (pending and due, or a lease
   that expired) before calling the transport, so a replayed task never sends twice.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -67,25 +67,27 @@ def _render(name: str, context: dict) -> str:
 
 
 def _claim_alert(*, ledger: DailyLedger, level: int, cap: Decimal) -> int | None:
-    """The new alert's id, or None if another caller already holds this level for the day."""
-    table = Alert._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (shop_id, strategy_id, day, level, consumed, cap, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (strategy_id, day, level) DO NOTHING RETURNING id",
-            [
-                ledger.shop_id,
-                ledger.strategy_id,
-                ledger.day,
-                level,
-                ledger.consumed,
-                cap,
-                timezone.now(),
-            ],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
+    """The new alert's id, or None if another caller already holds this level for the day.
+
+    The insert under the unique (strategy, day, level) is the claim; in its own savepoint, so a
+    lost claim leaves the caller's transaction usable.
+    """
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                shop_id=ledger.shop_id,
+                strategy_id=ledger.strategy_id,
+                day=ledger.day,
+                level=level,
+                consumed=ledger.consumed,
+                cap=cap,
+            ).pk
+    except IntegrityError:
+        # A concurrent claimer's insert waits for its COMMIT, so its row is visible by now.
+        held = Alert.objects.filter(strategy_id=ledger.strategy_id, day=ledger.day, level=level)
+        if held.exists():
+            return None
+        raise
 
 
 def alerts_check_ledger(*, ledger_id: int) -> list[Alert]:

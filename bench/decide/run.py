@@ -12,9 +12,13 @@ Two workloads, each with 1, 4 and 8 deciders:
 
 pgbench TPC-B (``-i -s 10``, ``-c N -j 2 -T``) runs on a scratch database on the same server in
 the same run. Targets: many at 8 deciders >= 0.4x pgbench at 8 clients; hot >= 50% of many.
+Each run also reports the CPU time per decision of the deciders and of their PostgreSQL
+backends (read from /proc when the server is local): on a machine other processes load, wall
+times swing with the load, CPU per decision much less.
 
     python bench/decide/run.py                        # about 2 minutes
     python bench/decide/run.py --requests 2000 --pgbench-seconds 10
+    python bench/decide/run.py --binding client       # parameters bound in the client
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench.common import (
     verdict,
     write_json,
 )
+from bench.decide.statements import BINDINGS, backend_cpu_seconds, binding_apply, binding_environ
 
 TARGET_RATIO = 0.4
 TARGET_HOT_SHARE = 0.5
@@ -58,6 +63,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--no-publish", action="store_true", help="do not publish to Redis")
+    parser.add_argument(
+        "--binding",
+        choices=BINDINGS,
+        default="prepared",
+        help="how parameters are bound: client, server, prepared (server + prepared statements, "
+        "the settings' default)",
+    )
     parser.add_argument("--json", default=None)
     return parser.parse_args()
 
@@ -160,16 +172,21 @@ def decider(
         publish.publish_now = lambda name, args: True  # type: ignore[assignment]
     for rid in ids[:warmup]:  # imports, connection, prepared plans: not timed
         decisions.request_decide(request_id=rid)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     latencies = []
     barrier.wait()
     started = time.time()
+    cpu0, server0 = time.process_time(), backend_cpu_seconds(backend)
     for rid in ids[warmup:]:
         t0 = time.perf_counter()
         decisions.request_decide(request_id=rid)
         latencies.append(time.perf_counter() - t0)
+    cpu, server = time.process_time() - cpu0, backend_cpu_seconds(backend) - server0
     ended = time.time()
     connection.close()
-    results.put((started, ended, latencies))
+    results.put((started, ended, latencies, cpu, server))
 
 
 def run_one(workload: str, targets: list[tuple[int, int]], clients: int, args) -> dict[str, Any]:
@@ -203,6 +220,7 @@ def run_one(workload: str, targets: list[tuple[int, int]], clients: int, args) -
     started = min(o[0] for o in outs)
     ended = max(o[1] for o in outs)
     latencies = [v for o in outs for v in o[2]]
+    client_cpu, server_cpu = sum(o[3] for o in outs), sum(o[4] for o in outs)
     approved = Decision.objects.filter(request_id__in=timed, outcome="approved").count()
     elapsed = ended - started
     return {
@@ -214,12 +232,21 @@ def run_one(workload: str, targets: list[tuple[int, int]], clients: int, args) -
         "per_second": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+        # CPU per decision, of the deciders (Django, psycopg) and of their PostgreSQL backends:
+        # steadier than wall times when other processes load the machine.
+        "client_cpu_ms": client_cpu / len(latencies) * 1000,
+        "server_cpu_ms": server_cpu / len(latencies) * 1000,
     }
 
 
 def main() -> int:
     args = parse_args()
-    setup_django(database_url=args.database_url, broker_url=args.broker_url)
+    setup_django(
+        database_url=args.database_url,
+        broker_url=args.broker_url,
+        **binding_environ(args.binding),
+    )
+    binding_apply(args.binding)
     flush_redis(args.broker_url)
     clients = [int(c) for c in args.clients.split(",")]
     workloads = {"hot": seed_shops("hot", 1), "many": seed_shops("many", MANY_SHOPS)}
@@ -231,7 +258,8 @@ def main() -> int:
             runs.append(run)
             print(
                 f"  {name:4} x{n}: {run['per_second']:.0f}/s  p50 {run['p50_ms']:.1f} ms  "
-                f"p99 {run['p99_ms']:.1f} ms  ({run['approved']}/{run['decisions']} approved)",
+                f"p99 {run['p99_ms']:.1f} ms  cpu {run['client_cpu_ms']:.2f} + "
+                f"{run['server_cpu_ms']:.2f} ms  ({run['approved']}/{run['decisions']} approved)",
                 flush=True,
             )
     flush_redis(args.broker_url)
@@ -256,13 +284,26 @@ def main() -> int:
                 run["per_second"],
                 run["p50_ms"],
                 run["p99_ms"],
+                run["client_cpu_ms"],
+                run["server_cpu_ms"],
                 tps,
                 f"{run['ratio']:.2f}",
             ]
         )
     print()
     print_table(
-        ["workload", "deciders", "decisions", "per s", "p50 ms", "p99 ms", "pgbench tps", "ratio"],
+        [
+            "workload",
+            "deciders",
+            "decisions",
+            "per s",
+            "p50 ms",
+            "p99 ms",
+            "cpu ms",
+            "db cpu ms",
+            "pgbench tps",
+            "ratio",
+        ],
         rows,
     )
 
@@ -293,6 +334,7 @@ def main() -> int:
         "decide",
         {
             "requests_per_run": args.requests,
+            "binding": args.binding,
             "publish": not args.no_publish,
             "runs": runs,
             "pgbench_tps": pgbench,

@@ -3,12 +3,12 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 
 - **Claim**: the request row is locked (``SELECT ... FOR UPDATE``) and only a ``received``
   request is decided; a replayed or racing task waits for the winner and returns its decision.
-- **Constant queries**, plain SQL (``rows``: the ORM cost 6x the database time here):
-  the request with its shop, order and items (locked); the shop's strategies of the scenarios
-  the request falls under with their products, latest history id and today's ledger, and what
-  the order already had approved; the buyer's lock and approvals (only when the shop limits
-  buyers); the reservation; the decision; the request's status. The count does not grow with
-  strategies or past decisions.
+- **Constant queries**: the request with its shop, order and items (locked); the shop's
+  strategies of the scenarios the request falls under with their products, latest history id
+  and today's ledger, and what the order already had approved; the buyer's lock and approvals
+  (only when the shop limits buyers); the reservation; the decision; the request's status. The
+  count does not grow with strategies or past decisions. The two reads and the reservation are
+  plain SQL (``rows``: there the ORM cost several times the database's work), the rest the ORM.
 - **Cap**: one upsert of the (strategy, shop-local day) ledger row whose UPDATE is conditional
   on the strategy's cap as committed at that moment; if a concurrent worker filled it first (or
   the merchant just lowered the cap), the matcher runs again with that strategy marked full, so
@@ -32,11 +32,10 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from strategies.matching import DAILY_CAP_REACHED, Evaluation, evaluate, scenarios_for
@@ -48,12 +47,14 @@ from strategies.models import (
     RequestStatus,
     StrategyStatus,
 )
-from strategies.pipeline.ledger import ledger_reserve_on_day
+from strategies.pipeline.ledger import ledger_mark_cap_refused
 from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
 from strategies.pipeline.rows import (
     LoadedStrategy,
+    Reservation,
+    buyer_lock,
     decision_insert,
-    ledger_mark_cap_refused,
+    ledger_reserve_on_day,
     request_lock_and_load,
     request_set_status,
     strategies_load,
@@ -65,17 +66,6 @@ logger = logging.getLogger(__name__)
 # Fractions of the daily cap whose crossing asks notifications to check its alerts.
 ALERT_THRESHOLDS = tuple(Decimal(p) / 100 for p in (CAP_WARNING_PERCENT, CAP_REACHED_PERCENT))
 BUYER_WINDOW = dt.timedelta(days=30)
-
-
-def _buyer_lock_key(shop_id: int, buyer_id: str) -> int:
-    digest = hashlib.blake2b(f"atom:buyer:{shop_id}:{buyer_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _lock_buyer(*, shop_id: int, buyer_id: str) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_buyer_lock_key(shop_id, buyer_id)])
 
 
 def buyer_approvals_count(*, shop_id: int, buyer_id: str, now: dt.datetime) -> int:
@@ -132,7 +122,7 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
         if request.status != RequestStatus.RECEIVED:
-            return Decision.objects.get(request_id=request.pk)
+            return Decision.objects.get(request_id=request.id)
 
         shop = request.shop
         today = shop_today(shop=shop, now=now)
@@ -146,14 +136,14 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
         if request.shop_limits_buyers:
             # Taken whenever ANY strategy of the shop limits buyers, even if none of this
             # request's does: its approval counts against the limited ones.
-            _lock_buyer(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
+            buyer_lock(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
             if any(s.snapshot.max_per_buyer_30d is not None for s in loaded):
                 buyer_approvals = buyer_approvals_count(
                     shop_id=shop.pk, buyer_id=snapshot.buyer_id, now=now
                 )
 
         consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
-        reserved: tuple[int, Decimal] | None = None  # (ledger id, new consumed)
+        reserved: Reservation | None = None
         while True:
             evaluation = evaluate(
                 snapshot,
@@ -175,14 +165,14 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
             if reserved is not None:
                 break
             # A concurrent worker filled the cap first: pass this strategy over.
-            logger.info("strategy %s full for request %s; trying the next", hit.id, request.pk)
+            logger.info("strategy %s full for request %s; trying the next", hit.id, request.id)
             consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
         approved = hit is not None and reserved is not None
         status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
         decision = decision_insert(
             Decision(
-                request_id=request.pk,
+                request_id=request.id,
                 shop_id=shop.pk,
                 aftersale_id=request.aftersale_id,
                 order_id=request.order_id,
@@ -196,18 +186,17 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 amount=snapshot.amount,
                 explanations=[e.as_json() for e in evaluation.explanations],
                 buyer_id=snapshot.buyer_id,
-                ledger_id=reserved[0] if reserved else None,
+                ledger_id=reserved.ledger_id if reserved else None,
                 decided_at=now,
             )
         )
-        request_set_status(request_id=request.pk, status=status, now=now)
+        request_set_status(request_id=request.id, status=status, now=now)
 
         _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
         if approved and hit is not None and reserved is not None:
             publish_on_commit(EXECUTE_TASK, decision.pk)
-            ledger_id, new_consumed = reserved
             if _crossed_alert_threshold(
-                old=new_consumed - snapshot.amount, new=new_consumed, cap=hit.daily_cap
+                old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
             ):
-                publish_on_commit(ALERT_TASK, ledger_id)
+                publish_on_commit(ALERT_TASK, reserved.ledger_id)
     return decision

@@ -9,8 +9,8 @@
   ``PayloadConflict`` and changes nothing. There is no look-up before the insert: a retry, a
   conflict or a second identical post at the same moment loses the insert, its transaction
   is rolled back whole, and it is answered from the stored row (claim, then act).
-- **Plain SQL** for the writes (``rows``): the ORM's query compilation cost more than
-  the database's work on this path (bench/pipeline).
+- **Plain SQL** only to replace the order's items (``rows``: the ORM cost twice as much there,
+  bench/decide/statements.py); the ORM for the order upsert, new products and the request.
 - **Queued on commit** through ``publish``: a rollback sends nothing, and a broker error never
   fails the request (it stays ``received`` and the sweeper enqueues it later).
 """
@@ -23,11 +23,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
 from strategies.pipeline.publish import DECIDE_TASK, publish_on_commit
-from strategies.pipeline.rows import row_insert, rows_insert
+from strategies.pipeline.rows import order_items_replace
 from strategies.platforms.base import AfterSaleIn
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ def _replay(existing: AfterSaleRequest, digest: str) -> Receipt:
     return Receipt(request=existing, created=False)
 
 
+_ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
+
+
 def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
     placed = data.order
     order = Order(
@@ -104,11 +107,17 @@ def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> After
         received_at=placed.received_at,
         tags=placed.tags,
     )
-    order.pk = _order_upsert(order)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {OrderItem._meta.db_table} WHERE order_id = %s", [order.pk])  # noqa: S608
-    rows_insert(
-        [
+    # The latest payload wins; the row lock the upsert takes serializes concurrent requests on
+    # one order until COMMIT.
+    (order,) = Order.objects.bulk_create(
+        [order],
+        update_conflicts=True,
+        unique_fields=["shop", "order_id"],
+        update_fields=_ORDER_UPDATED,
+    )
+    order_items_replace(
+        order_id=order.pk,
+        items=[
             OrderItem(
                 order_id=order.pk,
                 product_id=item.product_id,
@@ -117,50 +126,29 @@ def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> After
                 price=item.price,
             )
             for item in placed.items
-        ]
+        ],
     )
     # New products by id, in a fixed order (no deadlock between concurrent inserts).
     titles: dict[str, str] = {}
     for item in placed.items:
         titles.setdefault(item.product_id, item.title)
-    rows_insert(
+    Product.objects.bulk_create(
         [Product(shop_id=shop.pk, product_id=pid, title=titles[pid]) for pid in sorted(titles)],
-        on_conflict="ON CONFLICT (shop_id, product_id) DO NOTHING",
+        ignore_conflicts=True,
     )
-    return row_insert(
-        AfterSaleRequest(
-            shop=shop,
-            aftersale_id=data.aftersale_id,
-            order=order,
-            buyer_id=data.buyer_id,
-            type=data.type,
-            reason=data.reason,
-            amount=data.amount,
-            applied_at=data.applied_at,
-            risk_flag=data.risk_flag,
-            payload=payload,
-            payload_digest=digest,
-        )
+    return AfterSaleRequest.objects.create(
+        shop=shop,
+        aftersale_id=data.aftersale_id,
+        order=order,
+        buyer_id=data.buyer_id,
+        type=data.type,
+        reason=data.reason,
+        amount=data.amount,
+        applied_at=data.applied_at,
+        risk_flag=data.risk_flag,
+        payload=payload,
+        payload_digest=digest,
     )
-
-
-_ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
-
-
-def _order_upsert(order: Order) -> int:
-    """INSERT ... ON CONFLICT (shop, order_id) DO UPDATE: the latest payload wins, and the row
-    lock it takes serializes concurrent requests on one order until COMMIT. The order's id."""
-    fields = [f for f in Order._meta.concrete_fields if not f.primary_key]
-    table = Order._meta.db_table
-    updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_UPDATED)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(str(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT (shop_id, order_id) DO UPDATE SET {updates} RETURNING id",
-            [f.get_db_prep_save(f.pre_save(order, True), connection) for f in fields],
-        )
-        return int(cursor.fetchone()[0])
 
 
 def _violated_constraint(exc: IntegrityError) -> str | None:

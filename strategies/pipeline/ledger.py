@@ -1,9 +1,11 @@
 """Writes on the daily ledger: one row per (strategy, shop-local day), created lazily.
 
-The cap is held by ONE conditional UPDATE (RELIABILITY.md): PostgreSQL re-checks the WHERE on
-the latest row version under READ COMMITTED, so concurrent reservations can never overshoot.
-The same statements run on SQLite >= 3.35 (the demo), where writers are serialized anyway.
-No midnight job is needed for correctness: the first reservation of a day creates its row.
+The cap is held by ONE conditional statement (RELIABILITY.md): PostgreSQL re-checks the WHERE
+on the latest row version under READ COMMITTED, so concurrent reservations can never overshoot.
+The decision's own reservation, an upsert that creates the day's row, is plain SQL on the hot
+path (``rows.ledger_reserve_on_day``); the rest here is the ORM. The same statements run on
+SQLite >= 3.35 (the demo), where writers are serialized anyway. No midnight job is needed for
+correctness: the first reservation of a day creates its row.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import datetime as dt
 import logging
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from strategies.models import DailyLedger, Decision, Shop, Strategy, StrategyStatus
@@ -33,68 +37,25 @@ def ledger_for_day(*, strategy: Strategy, day: dt.date) -> DailyLedger:
 def ledger_reserve(*, ledger_id: int, amount: Decimal, cap: Decimal) -> Decimal | None:
     """Adds ``amount`` to the ledger if it stays within ``cap``; the new total, or None if full.
 
-    One conditional UPDATE: never read-then-write.
+    One conditional UPDATE, never read-then-write; the total is read back under the row lock
+    the UPDATE took, so it is this reservation's.
     """
-    table = DailyLedger._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET consumed = consumed + CAST(%s AS NUMERIC), "  # noqa: S608
-            "approved_count = approved_count + 1 "
-            "WHERE id = %s AND consumed + CAST(%s AS NUMERIC) <= CAST(%s AS NUMERIC) "
-            "RETURNING consumed",
-            [amount, ledger_id, amount, cap],
+    with transaction.atomic():
+        reserved = DailyLedger.objects.filter(pk=ledger_id, consumed__lte=cap - amount).update(
+            consumed=F("consumed") + amount, approved_count=F("approved_count") + 1
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return Decimal(str(row[0])).quantize(Decimal("0.01"))
+        if not reserved:
+            return None
+        return DailyLedger.objects.values_list("consumed", flat=True).get(pk=ledger_id)
 
 
-def ledger_reserve_on_day(
-    *, shop_id: int, strategy_id: int, day: dt.date, amount: Decimal
-) -> tuple[int, Decimal] | None:
-    """Adds ``amount`` to the (strategy, day) ledger if it stays within the strategy's daily
-    cap, creating the row when this is the day's first approval: ``(ledger id, new total)``,
-    or None if full (or the strategy is no longer active).
-
-    ONE statement, an upsert whose UPDATE is conditional: on a conflict PostgreSQL locks the
-    existing row and evaluates the WHERE on its latest version, exactly as the conditional
-    UPDATE of ``ledger_reserve`` does, so concurrent reservations can never overshoot. The
-    INSERT itself only happens when ``amount`` alone fits the cap.
-
-    The cap is the strategy's as committed when this statement runs, not the one the matcher
-    read a moment before: a merchant who lowers the cap or switches the strategy off while a
-    request is being decided is obeyed, and one who raises it is too.
-    """
-    table = DailyLedger._meta.db_table
-    live_cap = (
-        f"(SELECT s.daily_cap FROM {Strategy._meta.db_table} s "  # noqa: S608
-        "WHERE s.id = %s AND s.status = %s)"
+def ledger_mark_cap_refused(*, ledger_id: int, now: dt.datetime) -> bool:
+    """Marks the day's ledger as having refused a request for its cap; True the first time."""
+    return bool(
+        DailyLedger.objects.filter(pk=ledger_id, cap_refused_at__isnull=True).update(
+            cap_refused_at=now
+        )
     )
-    live: list[int | str] = [strategy_id, StrategyStatus.ACTIVE.value]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (shop_id, strategy_id, day, consumed, approved_count) "
-            f"SELECT %s, %s, %s, CAST(%s AS NUMERIC), 1 WHERE CAST(%s AS NUMERIC) <= {live_cap} "
-            f"ON CONFLICT (strategy_id, day) DO UPDATE SET "
-            f"consumed = {table}.consumed + excluded.consumed, "
-            f"approved_count = {table}.approved_count + 1 "
-            f"WHERE {table}.consumed + excluded.consumed <= {live_cap} "
-            "RETURNING id, consumed",
-            [
-                shop_id,
-                strategy_id,
-                connection.ops.adapt_datefield_value(day),
-                amount,
-                amount,
-                *live,
-                *live,
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return row[0], Decimal(str(row[1])).quantize(Decimal("0.01"))
 
 
 def ledger_release(*, decision_id: int, now: dt.datetime | None = None) -> bool:
@@ -112,16 +73,11 @@ def ledger_release(*, decision_id: int, now: dt.datetime | None = None) -> bool:
         if not claimed:
             return False
         ledger_id, amount = Decision.objects.values_list("ledger_id", "amount").get(pk=decision_id)
-        table = DailyLedger._meta.db_table
-        with connection.cursor() as cursor:
-            # Never below zero, even if the row was edited by hand meanwhile.
-            cursor.execute(
-                f"UPDATE {table} SET consumed = CASE WHEN consumed >= CAST(%s AS NUMERIC) "  # noqa: S608
-                "THEN consumed - CAST(%s AS NUMERIC) "
-                "ELSE 0 END, approved_count = CASE WHEN approved_count > 0 "
-                "THEN approved_count - 1 ELSE 0 END WHERE id = %s",
-                [amount, amount, ledger_id],
-            )
+        # Never below zero, even if the row was edited by hand meanwhile.
+        DailyLedger.objects.filter(pk=ledger_id).update(
+            consumed=Greatest(F("consumed") - amount, Value(Decimal("0.00"))),
+            approved_count=Greatest(F("approved_count") - 1, Value(0)),
+        )
     logger.info("released %s on ledger %s for decision %s", amount, ledger_id, decision_id)
     return True
 

@@ -1,70 +1,90 @@
-"""The decision service's reads and writes as plain SQL: the hot path of every request.
+"""The hot path's plain SQL, all of it: what deciding, executing and storing a request reads and
+writes on every request, where plain SQL measured clearly faster than the ORM (bench/decide,
+``statements.py``: the ORM's query building and model instances cost several times the
+database's own work on these statements).
 
-Profiling ``request_decide`` (bench/decide) showed most of a decision's time in Django's query
-compilation and model building, not in PostgreSQL: 12 ORM statements cost ~7 ms of CPU for
-~1 ms of database work. Here the same data comes in 2 reads (the request with its order, items
-and shop; the candidate strategies with their products, latest history id and today's ledger)
-and goes out in 3 writes (the ledger upsert in ``ledgers``, the decision insert, the request's
-status), each one round trip with no ORM in between; the execution claims its lease and reads
-what the gateway needs in one ``UPDATE ... RETURNING``. Portable to SQLite (the demo): the only
-vendor differences are ``FOR UPDATE`` and how a list of product ids is aggregated.
+- the decision's two reads: ``request_lock_and_load`` (the request with its order, the order's
+  products and total and its shop, row-locked) and ``strategies_load`` (the candidate
+  strategies with their products, history id and today's ledger, and what the order already
+  had approved);
+- the cap's conditional upsert, ``ledger_reserve_on_day``, and the buyer's lock, ``buyer_lock``;
+- the execution claim, ``decision_claim_execution``, one ``UPDATE ... RETURNING``;
+- intake's replacement of an order's items, ``order_items_replace``.
+
+The writes around them use the ORM: through it they cost at most about twice as much, a
+fraction of a millisecond (the decision and request inserts, the order upsert, new products,
+status updates), or they run rarely (the release after a refusal, the cap-refusal mark, the
+alert claim). The ones the decision and execution services call by name stay here, at the end.
+
+Written as zulip's ``analytics/lib/counts.py``: each statement is a module constant with named
+parameters and quoted identifiers, values always travel as parameters, and rows come back
+mapped by column name into slotted dataclasses. PostgreSQL and SQLite (the demo) run the same
+statements: the two things they spell differently are filled in per vendor (``_DIALECTS``).
 """
-
-# Every SQL string here is built from model metadata (table and column names) only; values
-# always travel as parameters.
-# ruff: noqa: S608
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_time
 
 from strategies.matching import SNAPSHOT_EXTRAS, OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
+    SCENARIO_ORDER,
     AfterSaleRequest,
-    DailyLedger,
     Decision,
-    Order,
     OrderItem,
     Outcome,
-    Product,
     RequestStatus,
     Shop,
-    Strategy,
+    StrategyStatus,
 )
-from strategies.pipeline.badrows import tolerate_unreadable_values, unreadable_strategy
+from strategies.pipeline.badrows import (
+    Unreadable,
+    tolerate_unreadable_values,
+    unreadable_strategy,
+)
 
 CENT = Decimal("0.01")
-M = TypeVar("M", bound=Model)
+
+# What PostgreSQL and SQLite spell differently. SQLite has no row locks: the demo's
+# transactions begin IMMEDIATE (atomsite/settings.py), so writers take turns anyway.
+_DIALECTS: dict[str, dict[str, str]] = {
+    "postgresql": {"list_agg": "array_agg", "lock_request_and_order": "FOR UPDATE OF r, o"},
+    "sqlite": {"list_agg": "json_group_array", "lock_request_and_order": ""},
+}
+
+
+@cache
+def _for_vendor(statement: str, vendor: str) -> str:
+    return statement.format_map(_DIALECTS[vendor])
+
+
+def _execute(cursor: CursorWrapper, statement: str, params: Mapping[str, Any]) -> None:
+    cursor.execute(_for_vendor(statement, connection.vendor), params)
 
 
 # --- values as the two backends return them ------------------------------------------------------
 
 
 def _aware(value: Any) -> dt.datetime | None:
-    """PostgreSQL returns aware datetimes; SQLite's converter returns naive UTC ones."""
-    if value is None:
-        return None
+    """PostgreSQL returns aware datetimes; SQLite naive UTC ones."""
     if isinstance(value, str):
         value = parse_datetime(value)
-    if timezone.is_naive(value):
+    if value is not None and timezone.is_naive(value):
         return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-def _required(value: Any) -> Any:
-    assert value is not None, "a NOT NULL column came back NULL"
     return value
 
 
@@ -73,346 +93,448 @@ def _money(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(CENT)
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+def _strings(value: Any) -> frozenset[str]:
+    """A list column or aggregate: a PostgreSQL array (None when empty), SQLite JSON text."""
+    return frozenset(json.loads(value) if isinstance(value, str) else value or ())
 
 
 def _time(value: Any) -> dt.time | None:
-    if value is None or isinstance(value, dt.time):
-        return value
-    return parse_time(value)
+    return parse_time(value) if isinstance(value, str) else value
 
 
-def _list_of(select: str) -> str:
-    """SQL for the list of the single column ``v`` that ``select`` yields."""
-    if connection.vendor == "postgresql":
-        return f"ARRAY({select})"
-    return f"(SELECT json_group_array(v) FROM ({select}))"
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _for_update() -> str:
-    # The request (the claim) and its order: deciders of two requests on one order take turns,
-    # so what the order already had approved is counted before approving more of it.
-    return " FOR UPDATE OF r, o" if connection.features.has_select_for_update_of else ""
-
-
-# --- the request ---------------------------------------------------------------------------------
-
-
-class LoadedRequest:
-    """What deciding one request needs of it, read under its row lock."""
-
-    __slots__ = (
-        "aftersale_id",
-        "order_id",
-        "pk",
-        "shop_id",
-        "shop_limits_buyers",
-        "snapshot",
-        "status",
-        "zone_name",
-    )
-
-    def __init__(self, row: tuple) -> None:
-        (
-            self.pk,
-            self.status,
-            self.shop_id,
-            self.zone_name,
-            self.aftersale_id,
-            buyer_id,
-            type_,
-            reason,
-            amount,
-            applied_at,
-            risk_flag,
-            self.order_id,
-            order_status,
-            paid_at,
-            shipped_at,
-            received_at,
-            tags,
-            product_ids,
-            order_total,
-            shop_limits_buyers,
-        ) = row
-        # Any strategy of the shop, in any scenario, limits buyers: then every decision of the
-        # shop takes the buyer's lock, so a limited strategy counts approvals made elsewhere.
-        self.shop_limits_buyers = bool(shop_limits_buyers)
-        self.snapshot = RequestSnapshot(
-            type=type_,
-            reason=reason,
-            amount=_required(_money(amount)),
-            applied_at=_required(_aware(applied_at)),
-            risk_flag=bool(risk_flag),
-            buyer_id=buyer_id,
-            order=OrderSnapshot(
-                status=order_status,
-                paid_at=_required(_aware(paid_at)),
-                shipped_at=_aware(shipped_at),
-                received_at=_aware(received_at),
-                tags=frozenset(_json(tags) or ()),
-                product_ids=frozenset(_json(product_ids) or ()),
-                total=_money(order_total) or Decimal("0.00"),
-            ),
-        )
-
-    @property
-    def shop(self) -> Shop:
-        return Shop(pk=self.shop_id, timezone=self.zone_name)
-
-
-@cache
-def _request_sql(vendor: str) -> str:
-    items = _list_of(
-        f"SELECT i.product_id AS v FROM {OrderItem._meta.db_table} i WHERE i.order_id = o.id"
-    )
-    item_table = OrderItem._meta.db_table
-    return (
-        "SELECT r.id, r.status, r.shop_id, s.timezone, r.aftersale_id, r.buyer_id, r.type, "
-        "r.reason, r.amount, r.applied_at, r.risk_flag, o.order_id, o.status, o.paid_at, "
-        f"o.shipped_at, o.received_at, o.tags, {items}, "
-        f"(SELECT SUM(i.price * i.quantity) FROM {item_table} i WHERE i.order_id = o.id), "
-        f"EXISTS (SELECT 1 FROM {Strategy._meta.db_table} b "
-        "WHERE b.shop_id = r.shop_id AND b.max_per_buyer_30d IS NOT NULL) "
-        f"FROM {AfterSaleRequest._meta.db_table} r "
-        f"JOIN {Order._meta.db_table} o ON o.id = r.order_id "
-        f"JOIN {Shop._meta.db_table} s ON s.id = r.shop_id "
-        f"WHERE r.id = %s{_for_update()}"
-    )
-
-
-def request_lock_and_load(*, request_id: int) -> LoadedRequest:
-    """The request, its order with the order's product ids and its shop's zone, row-locked."""
-    with connection.cursor() as cursor:
-        cursor.execute(_request_sql(connection.vendor), [request_id])
-        row = cursor.fetchone()
-    if row is None:
-        raise AfterSaleRequest.DoesNotExist(f"after-sales request {request_id} does not exist")
-    return LoadedRequest(row)
-
-
-# --- the strategies ------------------------------------------------------------------------------
-
-# The snapshot's fields are the strategy's columns (its products come from their own table).
-_STRATEGY_COLUMNS = tuple(
-    f.name for f in dataclasses.fields(StrategySnapshot) if f.name not in SNAPSHOT_EXTRAS
-)
-# How a column's value comes back from either backend, where it is not as the snapshot wants.
-_CONVERT: dict[str, Callable[[Any], Any]] = {
+# How a column comes back from either backend where it is not yet what Python wants, by the
+# column's name in the statements below (a name means the same thing in every statement).
+_FROM_DB: dict[str, Callable[[Any], Any]] = {
+    "amount": _money,
+    "applied_at": _aware,
+    "paid_at": _aware,
+    "shipped_at": _aware,
+    "received_at": _aware,
+    "risk_flag": bool,
+    "tags": _strings,
+    "product_ids": _strings,
+    "order_total": lambda value: _money(value) or Decimal("0.00"),
+    "shop_limits_buyers": bool,
     "valid_from": _aware,
     "valid_until": _aware,
     "window_start": _time,
     "window_end": _time,
     "covers_shipped": bool,
     "covers_received": bool,
-    "daily_cap": lambda value: _required(_money(value)),
+    "daily_cap": _money,
     "per_request_cap": _money,
-    "reasons": lambda value: frozenset(_json(value) or ()),
+    "reasons": _strings,
     "risk_control": bool,
+    "consumed": _money,
+    "cap_refused_at": _aware,
+    "order_refunded": lambda value: _money(value) or Decimal("0.00"),
+    "idempotency_key": _uuid,
 }
 
 
+# The columns of each statement, by name, with their converters: read from the first
+# execution's cursor description, which psycopg rebuilds on every access.
+_COLUMNS: dict[str, list[tuple[str, Callable[[Any], Any] | None]]] = {}
+
+
+def _fetch(
+    statement: str, params: Mapping[str, Any], *, tolerant: bool = False
+) -> list[dict[str, Any]]:
+    """Runs ``statement``; its rows as {column name: value}, each converted per ``_FROM_DB``.
+
+    ``tolerant``: a value that cannot be read or converted never fails the fetch; its row comes
+    back with its raw values and ``UNREADABLE`` set (RELIABILITY.md 28).
+    """
+    with connection.cursor() as cursor:
+        if tolerant:
+            tolerate_unreadable_values(cursor)
+        _execute(cursor, statement, params)
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        if statement not in _COLUMNS:
+            names = [column[0] for column in cursor.description]
+            _COLUMNS[statement] = [(name, _FROM_DB.get(name)) for name in names]
+    columns = _COLUMNS[statement]
+    if tolerant:
+        return [_converted_or_raw(columns, row) for row in rows]
+    return [
+        {
+            name: value if to is None else to(value)
+            for (name, to), value in zip(columns, row, strict=True)
+        }
+        for row in rows
+    ]
+
+
+UNREADABLE = "__unreadable__"
+
+
+def _converted_or_raw(
+    columns: list[tuple[str, Callable[[Any], Any] | None]], row: Sequence[Any]
+) -> dict[str, Any]:
+    try:
+        converted = {
+            name: value if to is None else to(value)
+            for (name, to), value in zip(columns, row, strict=True)
+        }
+    except Exception:
+        converted = {}
+    if converted and not any(isinstance(v, Unreadable) for v in converted.values()):
+        return converted
+    return {**{name: value for (name, _), value in zip(columns, row, strict=True)}, UNREADABLE: 1}
+
+
+def _model_params(instance: Model) -> dict[str, Any]:
+    """An unsaved instance's columns as parameters, prepared by the model's own fields (JSON,
+    dates and decimals as each backend takes them; ``auto_now`` fields set)."""
+    return {
+        str(f.column): f.get_db_prep_save(f.pre_save(instance, True), connection)
+        for f in instance._meta.concrete_fields
+        if not f.primary_key
+    }
+
+
+# --- the request ---------------------------------------------------------------------------------
+
+# The request (the claim) and its order are locked: deciders of two requests on one order take
+# turns, so what the order already had approved is counted before approving more of it.
+REQUEST_LOAD = """
+SELECT
+    r."id", r."status", r."shop_id", s."timezone" AS "shop_timezone", r."aftersale_id",
+    r."type", r."reason", r."amount", r."applied_at", r."risk_flag", r."buyer_id",
+    o."order_id", o."status" AS "order_status", o."paid_at", o."shipped_at",
+    o."received_at", o."tags",
+    (SELECT {list_agg}(i."product_id") FROM "strategies_orderitem" i
+      WHERE i."order_id" = o."id") AS "product_ids",
+    (SELECT SUM(i."price" * i."quantity") FROM "strategies_orderitem" i
+      WHERE i."order_id" = o."id") AS "order_total",
+    EXISTS (
+        SELECT 1 FROM "strategies_strategy" b
+         WHERE b."shop_id" = r."shop_id" AND b."max_per_buyer_30d" IS NOT NULL
+    ) AS "shop_limits_buyers"
+FROM "strategies_aftersalerequest" r
+JOIN "strategies_order" o ON o."id" = r."order_id"
+JOIN "strategies_shop" s ON s."id" = r."shop_id"
+WHERE r."id" = %(request_id)s
+{lock_request_and_order}
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class LoadedRequest:
+    """What deciding one request needs of it, read under its row lock."""
+
+    id: int
+    status: str
+    shop_id: int
+    shop_timezone: str
+    aftersale_id: str
+    order_id: str  # the platform's order id
+    # Any strategy of the shop, in any scenario, limits buyers: then every decision of the shop
+    # takes the buyer's lock, so a limited strategy counts approvals made elsewhere.
+    shop_limits_buyers: bool
+    snapshot: RequestSnapshot
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LoadedRequest:
+        order = OrderSnapshot(
+            status=row["order_status"],
+            paid_at=row["paid_at"],
+            shipped_at=row["shipped_at"],
+            received_at=row["received_at"],
+            tags=row["tags"],
+            product_ids=row["product_ids"],
+            total=row["order_total"],
+        )
+        snapshot = RequestSnapshot(
+            type=row["type"],
+            reason=row["reason"],
+            amount=row["amount"],
+            applied_at=row["applied_at"],
+            risk_flag=row["risk_flag"],
+            buyer_id=row["buyer_id"],
+            order=order,
+        )
+        return cls(
+            id=row["id"],
+            status=row["status"],
+            shop_id=row["shop_id"],
+            shop_timezone=row["shop_timezone"],
+            aftersale_id=row["aftersale_id"],
+            order_id=row["order_id"],
+            shop_limits_buyers=row["shop_limits_buyers"],
+            snapshot=snapshot,
+        )
+
+    @property
+    def shop(self) -> Shop:
+        return Shop(pk=self.shop_id, timezone=self.shop_timezone)
+
+
+def request_lock_and_load(*, request_id: int) -> LoadedRequest:
+    """The request, its order with the order's product ids and total, and its shop's zone,
+    row-locked until the end of the transaction."""
+    rows = _fetch(REQUEST_LOAD, {"request_id": request_id})
+    if not rows:
+        raise AfterSaleRequest.DoesNotExist(f"after-sales request {request_id} does not exist")
+    return LoadedRequest.from_row(rows[0])
+
+
+# --- the strategies ------------------------------------------------------------------------------
+
+# A request falls under at most every scenario; the slots it does not use are NULL, which IN
+# never matches, so the statement (and its prepared plan) is the same for every request.
+SCENARIO_SLOTS = len(SCENARIO_ORDER)
+# The statement's columns are named as the snapshot's fields.
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(StrategySnapshot) if f.name not in SNAPSHOT_EXTRAS)
+
+# Every status: inactive strategies are explained too. The order's approvals are the same on
+# every row, read after the order's row lock, so a decider that approved on it a moment ago is
+# counted.
+STRATEGIES_LOAD = """
+SELECT
+    st."id", st."name", st."scenario", st."status", st."position",
+    st."valid_from", st."valid_until", st."window_start", st."window_end",
+    st."covers_shipped", st."shipped_min_days", st."shipped_max_days",
+    st."covers_received", st."received_min_days", st."received_max_days",
+    st."daily_cap", st."per_request_cap", st."max_hours_since_payment", st."reasons",
+    st."risk_control", st."max_per_buyer_30d",
+    (SELECT {list_agg}(p."product_id")
+       FROM "strategies_strategy_products" sp
+       JOIN "strategies_product" p ON p."id" = sp."product_id"
+      WHERE sp."strategy_id" = st."id") AS "product_ids",
+    (SELECT MAX(h."history_id") FROM "strategies_historicalstrategy" h
+      WHERE h."id" = st."id") AS "version",
+    l."id" AS "ledger_id", l."consumed", l."cap_refused_at",
+    (SELECT SUM(d."amount") FROM "strategies_decision" d
+      WHERE d."shop_id" = %(shop_id)s AND d."order_id" = %(order_id)s
+        AND d."outcome" = %(approved)s AND d."released_at" IS NULL) AS "order_refunded"
+FROM "strategies_strategy" st
+LEFT JOIN "strategies_dailyledger" l ON l."strategy_id" = st."id" AND l."day" = %(day)s
+WHERE st."shop_id" = %(shop_id)s AND st."archived_at" IS NULL
+  AND st."scenario" IN (%(scenario_1)s, %(scenario_2)s, %(scenario_3)s, %(scenario_4)s,
+                        %(scenario_5)s)
+ORDER BY st."scenario", st."position", st."id"
+"""
+
+
+@dataclass(slots=True, frozen=True)
 class LoadedStrategy:
     """A candidate strategy: its snapshot, the history row it is at, and today's ledger."""
 
-    __slots__ = ("cap_refused", "consumed", "ledger_id", "snapshot", "version")
+    snapshot: StrategySnapshot
+    version: int | None
+    ledger_id: int | None  # None: no reservation on the day yet
+    consumed: Decimal | None
+    cap_refused: bool  # the day's ledger already refused a request for the cap
 
-    def __init__(self, row: tuple) -> None:
-        n = len(_STRATEGY_COLUMNS)
-        raw = dict(zip(_STRATEGY_COLUMNS, row[:n], strict=True))
-        self.version, product_ids, self.ledger_id, consumed, cap_refused_at, _ = row[n:]
-        self.consumed = _money(consumed)
-        self.cap_refused = cap_refused_at is not None
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LoadedStrategy:
         try:
-            values = {k: _CONVERT[k](v) if k in _CONVERT else v for k, v in raw.items()}
-            self.snapshot = StrategySnapshot(
-                **values, product_ids=frozenset(_json(product_ids) or ())
-            )
+            if UNREADABLE in row:
+                raise ValueError("a value of this strategy could not be read")
+            snapshot = StrategySnapshot(**{name: row[name] for name in _SNAPSHOT_FIELDS})
         except Exception:  # one bad row never stops its scenario (RELIABILITY.md 28)
-            self.snapshot = unreadable_strategy(raw)
+            snapshot = unreadable_strategy(row)
+        return cls(
+            snapshot=snapshot,
+            version=row["version"],
+            ledger_id=row["ledger_id"],
+            consumed=_money(row["consumed"]) if UNREADABLE in row else row["consumed"],
+            cap_refused=row["cap_refused_at"] is not None,
+        )
 
 
-@cache
-def _strategies_sql(vendor: str, scenarios: int) -> str:
-    through = Strategy.products.through._meta
-    link_strategy = through.get_field("strategy").column
-    link_product = through.get_field("product").column
-    products = _list_of(
-        f"SELECT p.product_id AS v FROM {through.db_table} sp "
-        f"JOIN {Product._meta.db_table} p ON p.id = sp.{link_product} "
-        f"WHERE sp.{link_strategy} = st.id"
-    )
-    history = Strategy.history.model._meta.db_table  # type: ignore[attr-defined]
-    columns = ", ".join(f"st.{c}" for c in _STRATEGY_COLUMNS)
-    placeholders = ", ".join(["%s"] * scenarios)
-    return (
-        f"SELECT {columns}, "
-        f"(SELECT MAX(h.history_id) FROM {history} h WHERE h.id = st.id), {products}, "
-        "l.id, l.consumed, l.cap_refused_at, "
-        # What the order already has auto-approved (the same on every row; read after the
-        # order's row lock, so a decider that approved on it a moment ago is counted).
-        f"(SELECT SUM(d.amount) FROM {Decision._meta.db_table} d WHERE d.shop_id = %s "
-        "AND d.order_id = %s AND d.outcome = %s AND d.released_at IS NULL) "
-        f"FROM {Strategy._meta.db_table} st "
-        f"LEFT JOIN {DailyLedger._meta.db_table} l ON l.strategy_id = st.id AND l.day = %s "
-        f"WHERE st.shop_id = %s AND st.scenario IN ({placeholders}) AND st.archived_at IS NULL "
-        "ORDER BY st.scenario, st.position, st.id"
-    )
+def _scenario_params(scenarios: Sequence[str]) -> dict[str, str | None]:
+    if len(scenarios) > SCENARIO_SLOTS:
+        raise ValueError(f"at most {SCENARIO_SLOTS} scenarios, not {len(scenarios)}")
+    padded = [*scenarios, *[None] * (SCENARIO_SLOTS - len(scenarios))]
+    return {f"scenario_{i}": s for i, s in enumerate(padded, start=1)}
 
 
 def strategies_load(
     *, shop_id: int, scenarios: tuple[str, ...], day: dt.date, order_id: str
 ) -> tuple[list[LoadedStrategy], Decimal]:
-    """The shop's strategies of ``scenarios`` (every status: inactive ones are explained too),
-    with their products, current history id and ledger row of ``day`` (None if not created);
-    and what order ``order_id`` already has auto-approved (approvals not released)."""
+    """The shop's strategies of ``scenarios`` by scenario, priority and id, with their products,
+    current history id and ledger row of ``day``; and what order ``order_id`` already has
+    auto-approved (approvals not released; 0.00 when no strategy is a candidate: then nothing
+    can be approved)."""
     if not scenarios:
         return [], Decimal("0.00")
+    params = {
+        "shop_id": shop_id,
+        "order_id": order_id,
+        "approved": Outcome.APPROVED.value,
+        "day": connection.ops.adapt_datefield_value(day),
+        **_scenario_params(scenarios),
+    }
+    rows = _fetch(STRATEGIES_LOAD, params, tolerant=True)
+    refunded = (_money(rows[0]["order_refunded"]) or Decimal("0.00")) if rows else Decimal("0.00")
+    return [LoadedStrategy.from_row(row) for row in rows], refunded
+
+
+# --- the cap -------------------------------------------------------------------------------------
+
+# One statement, an upsert whose UPDATE is conditional: on a conflict PostgreSQL locks the
+# existing row and evaluates the WHERE on its latest version (READ COMMITTED), so concurrent
+# reservations can never overshoot. The INSERT only happens when the amount alone fits. The
+# cap is the strategy's as committed when the statement runs, not the one the matcher read a
+# moment before: a merchant who lowers it or switches the strategy off meanwhile is obeyed.
+LEDGER_RESERVE = """
+INSERT INTO "strategies_dailyledger" ("shop_id", "strategy_id", "day", "consumed", "approved_count")
+SELECT %(shop_id)s, %(strategy_id)s, %(day)s, CAST(%(amount)s AS NUMERIC), 1
+ WHERE CAST(%(amount)s AS NUMERIC) <= (
+       SELECT s."daily_cap" FROM "strategies_strategy" s
+        WHERE s."id" = %(strategy_id)s AND s."status" = %(active)s)
+ON CONFLICT ("strategy_id", "day") DO UPDATE SET
+    "consumed" = "strategies_dailyledger"."consumed" + excluded."consumed",
+    "approved_count" = "strategies_dailyledger"."approved_count" + 1
+ WHERE "strategies_dailyledger"."consumed" + excluded."consumed" <= (
+       SELECT s."daily_cap" FROM "strategies_strategy" s
+        WHERE s."id" = %(strategy_id)s AND s."status" = %(active)s)
+RETURNING "id" AS "ledger_id", "consumed"
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class Reservation:
+    ledger_id: int
+    consumed: Decimal  # the day's total, this reservation included
+
+
+def ledger_reserve_on_day(
+    *, shop_id: int, strategy_id: int, day: dt.date, amount: Decimal
+) -> Reservation | None:
+    """Adds ``amount`` to the (strategy, day) ledger if it stays within the strategy's daily
+    cap, creating the row when this is the day's first approval; None if full (or the strategy
+    is no longer active)."""
+    params = {
+        "shop_id": shop_id,
+        "strategy_id": strategy_id,
+        "day": connection.ops.adapt_datefield_value(day),
+        "amount": amount,
+        "active": StrategyStatus.ACTIVE.value,
+    }
+    rows = _fetch(LEDGER_RESERVE, params)
+    return Reservation(**rows[0]) if rows else None
+
+
+# --- the buyer -----------------------------------------------------------------------------------
+
+# Transaction-level, so it ends with the decision's transaction (and suits a pooler in
+# transaction mode). SQLite serializes writers anyway.
+BUYER_LOCK = """
+SELECT pg_advisory_xact_lock(%(key)s)
+"""
+
+
+def buyer_lock(*, shop_id: int, buyer_id: str) -> None:
+    """Waits for, then holds until COMMIT, the lock of one buyer of the shop (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"atom:buyer:{shop_id}:{buyer_id}".encode(), digest_size=8).digest()
     with connection.cursor() as cursor:
-        tolerate_unreadable_values(cursor)
-        cursor.execute(
-            _strategies_sql(connection.vendor, len(scenarios)),
-            [
-                shop_id,
-                order_id,
-                Outcome.APPROVED.value,
-                connection.ops.adapt_datefield_value(day),
-                shop_id,
-                *scenarios,
-            ],
-        )
-        rows = cursor.fetchall()
-    refunded = _money(rows[0][-1]) if rows else None
-    return [LoadedStrategy(row) for row in rows], refunded or Decimal("0.00")
+        _execute(cursor, BUYER_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})
 
 
-def ledger_mark_cap_refused(*, ledger_id: int, now: dt.datetime) -> bool:
-    """Marks the day's ledger as having refused a request for its cap; True the first time."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {DailyLedger._meta.db_table} SET cap_refused_at = %s "
-            "WHERE id = %s AND cap_refused_at IS NULL",
-            [connection.ops.adapt_datetimefield_value(now), ledger_id],
-        )
-        return cursor.rowcount == 1
+# --- execution -----------------------------------------------------------------------------------
+
+# Only an approval still to be carried out (its request still ``approved``, no lease running).
+EXECUTION_CLAIM = """
+UPDATE "strategies_decision"
+   SET "execution_lease_until" = %(lease_until)s,
+       "execution_attempts" = "execution_attempts" + 1
+ WHERE "id" = %(decision_id)s
+   AND "outcome" = %(approved)s
+   AND "executed_at" IS NULL AND "failed_at" IS NULL
+   AND EXISTS (SELECT 1 FROM "strategies_aftersalerequest" r
+                WHERE r."id" = "strategies_decision"."request_id"
+                  AND r."status" = %(request_approved)s)
+   AND ("execution_lease_until" IS NULL OR "execution_lease_until" <= %(now)s)
+RETURNING "aftersale_id", "action", "amount", "idempotency_key", "request_id"
+"""
 
 
-# --- the writes ----------------------------------------------------------------------------------
-
-
-def decision_insert(decision: Decision) -> Decision:
-    """Inserts an unsaved ``decision`` in one statement; the request's unique constraint still
-    makes a second decision impossible."""
-    return row_insert(decision)
-
-
-def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {AfterSaleRequest._meta.db_table} SET status = %s, updated_at = %s "
-            "WHERE id = %s",
-            [status, connection.ops.adapt_datetimefield_value(now), request_id],
-        )
-
-
-# --- execution ------------------------------------------------------------------------------------
-
-
+@dataclass(slots=True, frozen=True)
 class ClaimedExecution:
     """What the gateway call needs of an approval whose execution lease this caller won."""
 
-    __slots__ = ("action", "aftersale_id", "amount", "idempotency_key", "request_id")
-
-    def __init__(self, row: tuple) -> None:
-        self.aftersale_id, self.action, amount, key, self.request_id = row
-        self.amount = _required(_money(amount))
-        self.idempotency_key = key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))
+    aftersale_id: str
+    action: str
+    amount: Decimal
+    idempotency_key: uuid.UUID
+    request_id: int
 
 
 def decision_claim_execution(
     *, decision_id: int, now: dt.datetime, lease_until: dt.datetime
 ) -> ClaimedExecution | None:
-    """Takes the execution lease of an approval still to be carried out (its request still
-    ``approved``, no lease running), in one conditional UPDATE; None if another copy holds it
-    or there is nothing to do."""
+    """Takes the execution lease of an approval in one conditional UPDATE; None if another copy
+    holds it or there is nothing to do."""
     ops = connection.ops
+    params = {
+        "decision_id": decision_id,
+        "approved": Outcome.APPROVED.value,
+        "request_approved": RequestStatus.APPROVED.value,
+        "now": ops.adapt_datetimefield_value(now),
+        "lease_until": ops.adapt_datetimefield_value(lease_until),
+    }
+    rows = _fetch(EXECUTION_CLAIM, params)
+    return ClaimedExecution(**rows[0]) if rows else None
+
+
+# --- intake --------------------------------------------------------------------------------------
+
+ORDER_ITEMS_DELETE = """
+DELETE FROM "strategies_orderitem" WHERE "order_id" = %(order_id)s
+"""
+
+# Run once per item in one batch (psycopg pipelines an executemany into one round trip): the
+# same statement whatever the number of items.
+ORDER_ITEM_INSERT = """
+INSERT INTO "strategies_orderitem" ("order_id", "product_id", "title", "quantity", "price")
+VALUES (%(order_id)s, %(product_id)s, %(title)s, %(quantity)s, %(price)s)
+"""
+
+
+def order_items_replace(*, order_id: int, items: Sequence[OrderItem]) -> None:
+    """The order's items become ``items`` (unsaved, of order ``order_id``)."""
     with connection.cursor() as cursor:
-        table = Decision._meta.db_table
-        cursor.execute(
-            f"UPDATE {table} "
-            "SET execution_lease_until = %s, execution_attempts = execution_attempts + 1 "
-            "WHERE id = %s AND outcome = %s AND executed_at IS NULL AND failed_at IS NULL "
-            f"AND EXISTS (SELECT 1 FROM {AfterSaleRequest._meta.db_table} r "
-            f"WHERE r.id = {table}.request_id AND r.status = %s) "
-            "AND (execution_lease_until IS NULL OR execution_lease_until <= %s) "
-            "RETURNING aftersale_id, action, amount, idempotency_key, request_id",
-            [
-                ops.adapt_datetimefield_value(lease_until),
-                decision_id,
-                Outcome.APPROVED.value,
-                RequestStatus.APPROVED.value,
-                ops.adapt_datetimefield_value(now),
-            ],
-        )
-        row = cursor.fetchone()
-    return None if row is None else ClaimedExecution(row)
+        _execute(cursor, ORDER_ITEMS_DELETE, {"order_id": order_id})
+        if items:
+            cursor.executemany(
+                _for_vendor(ORDER_ITEM_INSERT, connection.vendor),
+                [_model_params(item) for item in items],
+            )
+
+
+# --- the ORM's share, called by name by the decision and execution services --------------------
+
+
+def decision_insert(decision: Decision) -> Decision:
+    """Inserts an unsaved ``decision``; the request's unique constraint makes a second one fail."""
+    decision.save(force_insert=True)
+    return decision
+
+
+def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> None:
+    AfterSaleRequest.objects.filter(pk=request_id).update(status=status, updated_at=now)
 
 
 def decision_mark_executed(*, decision_id: int, request_id: int, now: dt.datetime) -> bool:
     """Records the gateway's confirmation once: the decision ``executed_at`` (if still open),
     then its request ``executed``. Call inside a transaction. True if this call recorded it."""
-    at = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Decision._meta.db_table} SET executed_at = %s, "
-            "execution_lease_until = NULL "
-            "WHERE id = %s AND executed_at IS NULL AND failed_at IS NULL",
-            [at, decision_id],
-        )
-        if cursor.rowcount != 1:
-            return False
-        cursor.execute(
-            f"UPDATE {AfterSaleRequest._meta.db_table} SET status = %s, updated_at = %s "
-            "WHERE id = %s AND status = %s",
-            [RequestStatus.EXECUTED.value, at, request_id, RequestStatus.APPROVED.value],
-        )
+    recorded = Decision.objects.filter(
+        pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
+    ).update(executed_at=now, execution_lease_until=None)
+    if not recorded:
+        return False
+    AfterSaleRequest.objects.filter(pk=request_id, status=RequestStatus.APPROVED).update(
+        status=RequestStatus.EXECUTED, updated_at=now
+    )
     return True
-
-
-# --- single- and multi-row inserts built from model metadata (intake, the decision) -----------
-
-
-@cache
-def _insert_plan(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...], str]:
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ", fields, row
-
-
-def _values(instance: Model, fields: Sequence[Field]) -> list[Any]:
-    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-
-
-def row_insert(instance: M) -> M:
-    """Inserts an unsaved ``instance`` in one statement and sets its primary key. Constraints
-    hold as for ``save()``; no signals are sent (none are used on these models)."""
-    head, fields, row = _insert_plan(type(instance), connection.vendor)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{head}{row} RETURNING id", _values(instance, fields))
-        instance.pk = cursor.fetchone()[0]
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
-
-
-def rows_insert(instances: Sequence[Model], *, on_conflict: str = "") -> None:
-    """Inserts ``instances`` (one model) in one multi-row statement; ``on_conflict`` is an
-    optional ``ON CONFLICT ...`` clause. Primary keys are not read back."""
-    if not instances:
-        return
-    head, fields, row = _insert_plan(type(instances[0]), connection.vendor)
-    params = [value for instance in instances for value in _values(instance, fields)]
-    with connection.cursor() as cursor:
-        cursor.execute(f"{head}{', '.join([row] * len(instances))} {on_conflict}", params)

@@ -20,7 +20,8 @@ def insert_decisions(
     """``rows`` orders, requests and decisions of ``shop`` in three INSERT ... SELECT.
 
     Ids are ``AS<shop.pk>-<n>`` / ``OD<shop.pk>-<n>``; one decision a minute back from
-    ``newest``; every fourth is a manual review; reasons and strategies rotate.
+    ``newest``; every fourth is a manual review; reasons and strategies rotate. Parameters are
+    bound on the server (settings): where PostgreSQL cannot infer a type, it is cast.
     """
     newest = newest or dt.datetime.now(dt.UTC)
     reasons = ["no_longer_needed", "quality_issue", "not_received", "other"]
@@ -32,7 +33,7 @@ def insert_decisions(
             f"""INSERT INTO {Order._meta.db_table}
                 (shop_id, order_id, status, paid_at, shipped_at, tags, updated_at)
             SELECT %s, 'OD' || %s || '-' || i, 'shipped', %s, %s, '[]'::jsonb, now()
-            FROM generate_series(%s, %s) AS i""",
+            FROM generate_series(%s::integer, %s::integer) AS i""",
             [shop.pk, shop.pk, newest, newest, start, start + rows - 1],
         )
         cur.execute(
@@ -43,7 +44,7 @@ def insert_decisions(
                    (%s::text[])[1 + i %% 4], 10 + (i %% 50), now(), false, '{{}}'::jsonb,
                    repeat('0', 64),
                    CASE WHEN i %% 4 = 0 THEN 'manual_review' ELSE 'executed' END, now(), now()
-            FROM generate_series(%s, %s) AS i
+            FROM generate_series(%s::integer, %s::integer) AS i
             JOIN {Order._meta.db_table} o
               ON o.shop_id = %s AND o.order_id = 'OD' || %s || '-' || i""",
             [shop.pk, reasons, start, start + rows - 1, shop.pk, shop.pk],
@@ -61,7 +62,7 @@ def insert_decisions(
                    CASE WHEN g.i %% 4 = 0 THEN '' ELSE 'approve_refund' END,
                    r.amount, '[]'::jsonb, 'B1', %s - g.i * interval '1 minute',
                    gen_random_uuid(), 0, ''
-            FROM generate_series(%s, %s) AS g(i)
+            FROM generate_series(%s::integer, %s::integer) AS g(i)
             JOIN {AfterSaleRequest._meta.db_table} r
               ON r.shop_id = %s AND r.aftersale_id = 'AS' || %s || '-' || g.i""",
             [

@@ -4,12 +4,15 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from strategies.models import DailyLedger, Decision
 from strategies.pipeline.decide import request_decide
 from strategies.pipeline.execute import decision_fail
 from strategies.pipeline.ledger import ledgers_roll_over
+from strategies.pipeline.rows import strategies_load
 from tests.factories import make_decision, make_order, make_request, make_strategy
 
 
@@ -276,19 +279,19 @@ def test_a_request_too_big_for_a_cap_far_from_full_raises_no_alert(
 def test_the_orders_approvals_are_read_through_their_own_index(shop):
     """Found by bench/decide: with stale statistics the planner read the order's approvals
     through the per-buyer index, scanning every approval of the shop (14 ms at 20,000)."""
-    import datetime as dt
-
-    from django.db import connection
-
-    from strategies.pipeline import rows as decision_rows
-
     strategy = make_strategy(shop=shop, status="active")
     for _ in range(30):
         make_decision(request=make_request(shop=shop), strategy=strategy)
-    sql = decision_rows._strategies_sql(connection.vendor, 1)
-    params = [shop.pk, "OD-1", "approved", dt.date(2026, 11, 22), shop.pk, "post_shipment_refund"]
+    with CaptureQueriesContext(connection) as captured:
+        strategies_load(
+            shop_id=shop.pk,
+            scenarios=("post_shipment_refund",),
+            day=dt.date(2026, 11, 22),
+            order_id="OD-1",
+        )
+    (query,) = captured.captured_queries
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: compare the indexes
-        cursor.execute(f"EXPLAIN {sql}", params)
+        cursor.execute(f"EXPLAIN {query['sql']}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "decision_order_approvals" in plan, plan
