@@ -134,7 +134,11 @@ def make_decision(
                 strategy=strategy, day=shop_today(shop=request.shop, now=decided_at)
             )
             assert (
-                ledger_reserve(ledger_id=ledger.pk, amount=request.amount, cap=strategy.daily_cap)
+                ledger_reserve(
+                    ledger_id=ledger.pk,
+                    amount=Decimal(str(request.amount)),
+                    cap=Decimal(str(strategy.daily_cap)),
+                )
                 is not None
             )
     decision = Decision.objects.create(

@@ -40,7 +40,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_time
 
-from strategies.matching import SNAPSHOT_EXTRAS, OrderSnapshot, RequestSnapshot, StrategySnapshot
+from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
     SCENARIO_ORDER,
     AfterSaleRequest,
@@ -291,7 +291,7 @@ def request_lock_and_load(*, request_id: int) -> LoadedRequest:
 # never matches, so the statement (and its prepared plan) is the same for every request.
 SCENARIO_SLOTS = len(SCENARIO_ORDER)
 # The statement's columns are named as the snapshot's fields.
-_SNAPSHOT_FIELDS = tuple(f.name for f in fields(StrategySnapshot) if f.name not in SNAPSHOT_EXTRAS)
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(StrategySnapshot) if f.name != "unreadable")
 
 # Every status: inactive strategies are explained too. The order's approvals are the same on
 # every row, read after the order's row lock, so a decider that approved on it a moment ago is

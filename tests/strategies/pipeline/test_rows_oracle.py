@@ -49,6 +49,9 @@ def build_shop(rng: random.Random, index: int) -> Shop:
     for n in range(rng.randint(2, 9)):
         # The first strategy of a shop holds the rarer cases, so every world has them.
         first = n == 0
+        # At least one order status covered (the database's own rule), either or both.
+        covers_shipped = rng.random() < 0.7
+        covers_received = rng.random() < 0.7 or not covers_shipped
         strategy = make_strategy(
             shop=shop,
             scenario=rng.choice(SCENARIO_ORDER),
@@ -56,8 +59,8 @@ def build_shop(rng: random.Random, index: int) -> Shop:
             name=f"S{index}-{n}",
             valid_from=rng.choice([None, NOW - dt.timedelta(days=3)]),
             valid_until=rng.choice([None, NOW + dt.timedelta(days=3, minutes=7)]),
-            covers_shipped=rng.random() < 0.7,
-            covers_received=rng.random() < 0.7,
+            covers_shipped=covers_shipped,
+            covers_received=covers_received,
             shipped_max_days=rng.choice([None, 3, 10]),
             received_min_days=rng.choice([None, 0, 1]),
             daily_cap=money(rng, 50, 5000),
