@@ -1,0 +1,343 @@
+"""What a replay reads: the period's requests streamed from PostgreSQL in the order they were
+decided, the approvals before the period that the per-buyer and order-total rules still see,
+and the strategy set as snapshots (through the ORM).
+
+- **Streamed**: two server-side cursors (``connection.chunked_cursor``), read ``chunk_size``
+  rows at a time and merged in Python: the decisions of the period (the decision log's shop
+  index gives them in order) and the few requests never decided (the in-flight partial index).
+  Outside a transaction Django declares them WITH HOLD, so PostgreSQL keeps the result, not
+  this process, and progress updates commit while they are read.
+- **Order state at arrival**: from the stored payload's ``order`` (API.md's shape: status,
+  times, tags, items), which is what the live decision saw on the order row at that moment.
+  A payload without one (another channel's message) falls back to the order row's latest state,
+  and the row says so (``from_payload``).
+- SQL here, not the ORM: the replay reads every request of a period, and Django's model
+  building costs more than PostgreSQL's work (as in ``strategies.pipeline.rows``).
+"""
+
+# Every SQL string here is built from model metadata (table and column names) only; values
+# always travel as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import OuterRef, Prefetch, Subquery
+
+from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
+from strategies.models import (
+    AfterSaleRequest,
+    Decision,
+    Order,
+    OrderItem,
+    Outcome,
+    Product,
+    RequestStatus,
+    Shop,
+    Strategy,
+)
+
+ZERO = Decimal("0.00")
+CHUNK_SIZE = 5000
+BUYER_WINDOW = dt.timedelta(days=30)  # as strategies.pipeline.decide counts approvals
+
+
+class Stored:
+    """One request of the period as it was stored, with its live decision (if any)."""
+
+    __slots__ = (
+        "aftersale_id",
+        "amount",
+        "decided_at",
+        "decision_id",
+        "from_payload",
+        "now",
+        "order_id",
+        "outcome",
+        "released_at",
+        "request_id",
+        "snapshot",
+        "status",
+        "strategy_id",
+    )
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        (
+            self.request_id,
+            self.decision_id,
+            self.decided_at,
+            received_at,
+            self.status,
+            self.aftersale_id,
+            buyer_id,
+            type_,
+            reason,
+            amount,
+            applied_at,
+            risk_flag,
+            self.outcome,
+            self.strategy_id,
+            self.released_at,
+            self.from_payload,
+            order_id,
+            order_status,
+            paid_at,
+            shipped_at,
+            received,
+            tags,
+            product_ids,
+            total,
+        ) = row
+        # "Now" of the live decision: when it was decided (the ledger day is that moment's).
+        self.now: dt.datetime = self.decided_at or received_at
+        self.amount: Decimal = amount
+        self.order_id: str = order_id or ""
+        self.snapshot: RequestSnapshot | None = None
+        paid_at, shipped_at, received = _iso(paid_at), _iso(shipped_at), _iso(received)
+        if order_status is None or paid_at is None:
+            return  # nothing to replay it with (counted as skipped)
+        self.snapshot = RequestSnapshot(
+            type=type_,
+            reason=reason,
+            amount=amount,
+            applied_at=applied_at,
+            risk_flag=bool(risk_flag),
+            buyer_id=buyer_id,
+            order=OrderSnapshot(
+                status=order_status,
+                paid_at=paid_at,
+                shipped_at=shipped_at,
+                received_at=received,
+                tags=frozenset(tags or ()),
+                product_ids=frozenset(product_ids or ()),
+                # As the live loader reads it: the items' total, 0.00 for none.
+                total=total if total is not None else ZERO,
+            ),
+        )
+
+
+def _iso(value: str | None) -> dt.datetime | None:
+    """A payload time as intake parsed it (API.md: ISO 8601 with an offset); the order row's
+    come as PostgreSQL's text of a timestamptz, which reads the same way."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@cache
+def _stream_sql(decided: bool) -> str:
+    r, d = AfterSaleRequest._meta.db_table, Decision._meta.db_table
+    o, i = Order._meta.db_table, OrderItem._meta.db_table
+    money = r"'^[0-9]{1,12}(\.[0-9]{1,2})?$'"
+    items = "CASE WHEN jsonb_typeof(j.o->'items') = 'array' THEN j.o->'items' ELSE '[]' END"
+    tags = "CASE WHEN jsonb_typeof(j.o->'tags') = 'array' THEN j.o->'tags' ELSE '[]' END"
+    columns = (
+        "r.id, d.id, d.decided_at, r.received_at, r.status, r.aftersale_id, r.buyer_id, "
+        "r.type, r.reason, r.amount, r.applied_at, r.risk_flag, d.outcome, d.strategy_id, "
+        "d.released_at, j.ok, "
+        "CASE WHEN j.ok THEN j.o->>'order_id' ELSE fb.order_id END, "
+        "CASE WHEN j.ok THEN j.o->>'status' ELSE fb.status END, "
+        # Payload times are parsed in Python as intake parsed them; the row's come typed.
+        "CASE WHEN j.ok THEN j.o->>'paid_at' ELSE fb.paid_at::text END, "
+        "CASE WHEN j.ok THEN j.o->>'shipped_at' ELSE fb.shipped_at::text END, "
+        "CASE WHEN j.ok THEN j.o->>'received_at' ELSE fb.received_at::text END, "
+        f"CASE WHEN j.ok THEN ARRAY(SELECT jsonb_array_elements_text({tags})) "
+        "ELSE ARRAY(SELECT jsonb_array_elements_text(fb.tags)) END, "
+        f"CASE WHEN j.ok THEN ARRAY(SELECT x->>'product_id' FROM jsonb_array_elements({items}) x) "
+        "ELSE fb.products END, "
+        "CASE WHEN j.ok THEN (SELECT SUM((x->>'price')::numeric * (x->>'quantity')::numeric) "
+        f"FROM jsonb_array_elements({items}) x WHERE x->>'price' ~ {money} "
+        "AND jsonb_typeof(x->'quantity') = 'number') ELSE fb.total END"
+    )
+    # The order row only for a payload without API.md's order block (a one-time filter).
+    fallback = (
+        "LEFT JOIN LATERAL (SELECT o.order_id, o.status, o.paid_at, o.shipped_at, "
+        "o.received_at, o.tags, "
+        f"ARRAY(SELECT it.product_id FROM {i} it WHERE it.order_id = o.id) AS products, "
+        f"(SELECT SUM(it.price * it.quantity) FROM {i} it WHERE it.order_id = o.id) AS total "
+        f"FROM {o} o WHERE NOT j.ok AND o.id = r.order_id) fb ON TRUE"
+    )
+    payload = (
+        "CROSS JOIN LATERAL (SELECT r.payload->'order' AS o, "
+        "COALESCE(jsonb_typeof(r.payload->'order') = 'object' "
+        "AND jsonb_typeof(r.payload->'order'->'paid_at') = 'string' "
+        "AND jsonb_typeof(r.payload->'order'->'status') = 'string', FALSE) AS ok) j"
+    )
+    if decided:
+        return (
+            f"SELECT {columns} FROM {d} d JOIN {r} r ON r.id = d.request_id {payload} "
+            f"{fallback} WHERE d.shop_id = %(shop_id)s AND d.decided_at >= %(start)s "
+            "AND d.decided_at < %(end)s ORDER BY d.decided_at, d.id"
+        )
+    return (
+        f"SELECT {columns} FROM {r} r LEFT JOIN {d} d ON FALSE {payload} {fallback} "
+        "WHERE r.status = %(received)s AND r.shop_id = %(shop_id)s "
+        "AND r.received_at >= %(start)s AND r.received_at < %(end)s "
+        "ORDER BY r.received_at, r.id"
+    )
+
+
+def _rows(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
+
+
+def requests_stream(
+    *, shop_id: int, start: dt.datetime, end: dt.datetime, chunk_size: int = CHUNK_SIZE
+) -> Iterator[Stored]:
+    """The requests decided in ``[start, end)`` and those received then but never decided,
+    in the order of their moment (decided_at, else received_at), one at a time."""
+    params = {
+        "shop_id": shop_id,
+        "start": start,
+        "end": end,
+        "received": RequestStatus.RECEIVED.value,
+    }
+    decided = (Stored(row) for row in _rows(_stream_sql(True), params, chunk_size))
+    waiting = (Stored(row) for row in _rows(_stream_sql(False), params, chunk_size))
+    return heapq.merge(decided, waiting, key=lambda s: s.now)
+
+
+def requests_count(*, shop_id: int, start: dt.datetime, end: dt.datetime) -> int:
+    """How many requests ``requests_stream`` yields (for the progress bar)."""
+    decided = Decision.objects.filter(shop_id=shop_id, decided_at__gte=start, decided_at__lt=end)
+    waiting = AfterSaleRequest.objects.filter(
+        shop_id=shop_id,
+        status=RequestStatus.RECEIVED,
+        received_at__gte=start,
+        received_at__lt=end,
+    )
+    return decided.count() + waiting.count()
+
+
+@cache
+def _buyer_seed_sql() -> str:
+    return (
+        f"SELECT d.buyer_id, d.decided_at, d.released_at FROM {Decision._meta.db_table} d "
+        "WHERE d.shop_id = %(shop_id)s AND d.outcome = %(approved)s "
+        "AND d.decided_at >= %(since)s AND d.decided_at < %(start)s "
+        "ORDER BY d.decided_at, d.id"
+    )
+
+
+def buyer_approvals_before(
+    *, shop_id: int, start: dt.datetime, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[str, dt.datetime, dt.datetime | None]]:
+    """The live approvals of the 30 days before ``start``: (buyer, decided_at, released_at)."""
+    params = {
+        "shop_id": shop_id,
+        "approved": Outcome.APPROVED.value,
+        "since": start - BUYER_WINDOW,
+        "start": start,
+    }
+    yield from _rows(_buyer_seed_sql(), params, chunk_size)  # type: ignore[misc]
+
+
+@cache
+def _order_seed_sql() -> str:
+    r, d = AfterSaleRequest._meta.db_table, Decision._meta.db_table
+    o = Order._meta.db_table
+    return (
+        f"SELECT d.order_id, d.amount, d.released_at FROM {d} d "
+        "WHERE d.shop_id = %(shop_id)s AND d.outcome = %(approved)s AND d.decided_at < %(start)s "
+        "AND d.order_id IN ("
+        f"SELECT p.order_id FROM {d} p WHERE p.shop_id = %(shop_id)s "
+        "AND p.decided_at >= %(start)s AND p.decided_at < %(end)s "
+        f"UNION SELECT o.order_id FROM {r} q JOIN {o} o ON o.id = q.order_id "
+        "WHERE q.status = %(received)s AND q.shop_id = %(shop_id)s "
+        "AND q.received_at >= %(start)s AND q.received_at < %(end)s)"
+    )
+
+
+def order_approvals_before(
+    *, shop_id: int, start: dt.datetime, end: dt.datetime
+) -> Iterator[tuple[str, Decimal, dt.datetime | None]]:
+    """The live approvals before ``start`` on the orders of the period's requests (the
+    order-total rule counts them): (order id, amount, released_at)."""
+    params = {
+        "shop_id": shop_id,
+        "approved": Outcome.APPROVED.value,
+        "received": RequestStatus.RECEIVED.value,
+        "start": start,
+        "end": end,
+    }
+    yield from _rows(_order_seed_sql(), params, CHUNK_SIZE)  # type: ignore[misc]
+
+
+# --- the strategy set (ORM) ----------------------------------------------------------------
+
+_FIELDS = tuple(f for f in dataclasses.fields(StrategySnapshot))
+
+
+def snapshot_of(strategy: Strategy) -> StrategySnapshot:
+    """The matcher's snapshot of a stored (or unsaved) strategy, field by field; products come
+    from ``strategy.atom_products`` when set (an unsaved form's choice), else its relation."""
+    values: dict[str, Any] = {}
+    for f in _FIELDS:
+        if f.name == "id":
+            values["id"] = strategy.pk
+        elif f.name == "product_ids":
+            chosen = getattr(strategy, "atom_products", None)
+            products = chosen if chosen is not None else strategy.products.all()
+            values["product_ids"] = frozenset(p.product_id for p in products)
+        else:
+            value = getattr(strategy, f.name)
+            if isinstance(f.default, frozenset):
+                value = frozenset(value or ())
+            elif isinstance(f.default, Decimal) or f.name.endswith("_cap"):
+                value = None if value is None else Decimal(value)
+            values[f.name] = value
+    return StrategySnapshot(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A strategy of the replayed set: its snapshot and the history row it is at (None: an
+    unsaved change)."""
+
+    snapshot: StrategySnapshot
+    version: int | None
+
+
+def strategy_set(*, shop: Shop) -> list[Member]:
+    """The shop's strategies as the live matcher sees them now, each with its version."""
+    history = Strategy.history.model  # type: ignore[attr-defined]
+    latest = (
+        history.objects.filter(id=OuterRef("pk")).order_by("-history_id").values("history_id")[:1]
+    )
+    rows = (
+        Strategy.objects.filter(shop=shop)
+        .annotate(atom_version=Subquery(latest))
+        .prefetch_related(Prefetch("products", queryset=Product.objects.only("product_id")))
+        .order_by("scenario", "position", "id")
+    )
+    return [Member(snapshot=snapshot_of(s), version=s.atom_version) for s in rows]
+
+
+def strategy_changes(
+    *, shop: Shop, start: dt.datetime, end: dt.datetime, ids: Sequence[int]
+) -> list[Any]:
+    """History rows of the given strategies recorded inside the period: the live decisions
+    before such a change were made by another version than the one replayed."""
+    history = Strategy.history.model  # type: ignore[attr-defined]
+    return list(
+        history.objects.filter(
+            shop=shop, id__in=list(ids), history_date__gte=start, history_date__lt=end
+        )
+        .select_related("history_user")
+        .order_by("history_date", "history_id")
+    )
