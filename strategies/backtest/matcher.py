@@ -384,35 +384,40 @@ class CompiledSet:
         """``evaluate``'s decision for the probe's request and state. With ``shadows``, the
         active strategies after the hit are tried too (nothing else changes)."""
         misses: list[tuple[m.StrategySnapshot, str]] = []
-        hit: m.StrategySnapshot | None = None
-        shadowed: list[m.StrategySnapshot] = []
-        for s, tests, trial, active in self.candidates(scenarios):
-            if hit is not None and not active:
-                continue
-            code: str | None = ""
+        append = misses.append
+        candidates = self.candidates(scenarios)
+        for index, (s, tests, trial, _active) in enumerate(candidates):
             for known, check, test in tests:
                 if test(probe):
-                    code = known if known is not None else check(s, probe.context()).code
+                    append((s, known if known is not None else check(s, probe.context()).code))
                     break
-            if hit is not None:
-                if code == "":
-                    shadowed.append(s)
-                continue
-            if code != "":
-                misses.append((s, code))  # type: ignore[arg-type]
-            elif trial:
-                misses.append((s, m.TRIAL_WOULD_HIT))
             else:
-                hit = s
-                if not shadows:
+                if trial:
+                    append((s, m.TRIAL_WOULD_HIT))
+                    continue
+                scenario = str(s.scenario)
+                action = self._actions.get(scenario)
+                if action is None:
+                    action = self._actions[scenario] = m.action_for(scenario)
+                shadowed = self._passing(probe, candidates[index + 1 :]) if shadows else []
+                return Verdict(s, scenario, action, misses, shadowed)
+        return Verdict(None, "", "", misses, [])
+
+    @staticmethod
+    def _passing(
+        probe: Probe, rest: tuple[tuple[m.StrategySnapshot, Compiled, bool, bool], ...]
+    ) -> list[m.StrategySnapshot]:
+        """The active strategies of ``rest`` that pass every check."""
+        out = []
+        for s, tests, _trial, active in rest:
+            if not active:
+                continue
+            for _known, _check, test in tests:
+                if test(probe):
                     break
-        if hit is None:
-            return Verdict(None, "", "", misses, shadowed)
-        scenario = str(hit.scenario)
-        action = self._actions.get(scenario)
-        if action is None:
-            action = self._actions[scenario] = m.action_for(scenario)
-        return Verdict(hit, scenario, action, misses, shadowed)
+            else:
+                out.append(s)
+        return out
 
 
 def explain(

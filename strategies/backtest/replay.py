@@ -30,11 +30,11 @@ gives the state it was decided in (only valid until the next one is taken).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import heapq
 import itertools
-from collections import deque
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -159,6 +159,36 @@ class Replayed:
         )
 
 
+class _BuyerApprovals:
+    """One buyer's approvals that may still count, in time order. Counting them at a moment
+    (the moments only move on) first drops those older than 30 days, so a regular's thousands
+    are not walked again; plain lists, since most buyers have one or two."""
+
+    __slots__ = ("moments", "released")
+
+    def __init__(self) -> None:
+        self.moments: list[dt.datetime] = []
+        self.released: list[tuple[dt.datetime, dt.datetime]] | None = None  # (at, released_at)
+
+    def add(self, at: dt.datetime, released_at: dt.datetime | None) -> None:
+        self.moments.append(at)
+        if released_at is not None:
+            if self.released is None:
+                self.released = []
+            self.released.append((at, released_at))
+
+    def count(self, now: dt.datetime) -> int:
+        horizon = now - loaders.BUYER_WINDOW
+        moments = self.moments
+        if moments and moments[0] < horizon:
+            del moments[: bisect.bisect_left(moments, horizon)]
+        released = self.released
+        if not released:
+            return len(moments)
+        released[:] = [r for r in released if r[0] >= horizon]
+        return len(moments) - sum(1 for _at, when in released if when <= now)
+
+
 class Replay:
     """``for replayed in Replay(...)``: the period's requests one at a time."""
 
@@ -187,9 +217,10 @@ class Replay:
         # Releases of replayed approvals still to come: (released_at, seq, day, strategy, amount).
         self.releases: list[tuple[dt.datetime, int, dt.date, int, Decimal]] = []
         self._seq = itertools.count()
-        # Approvals that still count: per order (amount, released_at), per buyer (at, released_at).
+        # Approvals that still count: per order (amount, released_at); per buyer the moments of
+        # its approvals, and apart the few that were released (at, released_at).
         self.orders: dict[str, list[tuple[Decimal, dt.datetime | None]]] = {}
-        self.buyers: dict[str, deque[tuple[dt.datetime, dt.datetime | None]]] | None = None
+        self.buyers: dict[str, _BuyerApprovals] | None = None
 
     # -- seeds ----------------------------------------------------------------------------------
 
@@ -206,7 +237,7 @@ class Replay:
                 shop_id=self.shop_id, start=start, chunk_size=self.chunk_size
             ):
                 if released_at is None or released_at > start:
-                    self.buyers.setdefault(buyer_id, deque()).append((decided_at, released_at))
+                    self._buyer(buyer_id).add(decided_at, released_at)
 
     # -- the state at a moment ------------------------------------------------------------------
 
@@ -216,16 +247,18 @@ class Replay:
             return ZERO
         return sum((a for a, gone in entries if gone is None or gone > now), ZERO)
 
+    def _buyer(self, buyer_id: str) -> _BuyerApprovals:
+        assert self.buyers is not None
+        found = self.buyers.get(buyer_id)
+        if found is None:
+            found = self.buyers[buyer_id] = _BuyerApprovals()
+        return found
+
     def _buyer_count(self, buyer_id: str, now: dt.datetime) -> int:
         if self.buyers is None:
             return 0
         entries = self.buyers.get(buyer_id)
-        if not entries:
-            return 0
-        horizon = now - loaders.BUYER_WINDOW
-        while entries and entries[0][0] < horizon:
-            entries.popleft()
-        return sum(1 for _at, gone in entries if gone is None or gone > now)
+        return 0 if entries is None else entries.count(now)
 
     def _advance(self, now: dt.datetime) -> None:
         """Moves the clock to ``now``: a new local day starts every ledger from zero, and the
@@ -260,8 +293,7 @@ class Replay:
             if self.buyers is not None and item.stored.snapshot is not None:
                 if item._probe is not None:
                     item._probe.buyer_count()  # counted before this approval joins the count
-                buyer = item.stored.snapshot.buyer_id
-                self.buyers.setdefault(buyer, deque()).append((now, gone))
+                self._buyer(item.stored.snapshot.buyer_id).add(now, gone)
             if gone is not None:
                 heapq.heappush(self.releases, (gone, next(self._seq), self.day, hit.id, amount))
             cap = hit.daily_cap

@@ -26,7 +26,7 @@ from typing import Any
 
 from strategies.backtest.loaders import Member
 from strategies.backtest.replay import REACHED, WARNING, Period, Replayed
-from strategies.matching import TRIAL_WOULD_HIT
+from strategies.matching import DAILY_CAP_REACHED, TRIAL_WOULD_HIT
 from strategies.models import BacktestChangeKind, RequestStatus
 
 ZERO = Decimal("0.00")
@@ -66,7 +66,7 @@ class _StrategyDay:
         self.cap_turned_away = 0
         self.cap_out_at: str | None = None
         self.warned = False
-        self.misses: Counter[str] = Counter()
+        self.misses: dict[str, int] = {}
 
 
 def classify(item: Replayed) -> str | None:
@@ -108,21 +108,26 @@ class ReportBuilder:
         )
         self.day_requests: Counter[dt.date] = Counter()
         self.scenario_requests: Counter[tuple[dt.date, str]] = Counter()
-        self.hits: dict[int, _Tally] = defaultdict(_Tally)
         self.baseline_hits: dict[int, _Tally] = defaultdict(_Tally)
         self.shadowed: Counter[int] = Counter()
-        self.cap_turned_away: Counter[int] = Counter()
-        self.would: dict[int, _Tally] = defaultdict(_Tally)
-        self.misses: dict[int, Counter[str]] = defaultdict(Counter)
-        self.strategy_days: dict[tuple[int, dt.date], _StrategyDay] = defaultdict(_StrategyDay)
+        # Per day, per strategy: everything per strategy is summed from these at the end.
+        self.by_day: dict[dt.date, dict[int, _StrategyDay]] = {}
+        self._day_of: dt.date | None = None
+        self._today: dict[int, _StrategyDay] = {}
 
-    def _day(self, sid: int, day: dt.date) -> _StrategyDay:
-        return self.strategy_days[(sid, day)]
+    def _strategy_day(self, sid: int) -> _StrategyDay:
+        found = self._today.get(sid)
+        if found is None:
+            found = self._today[sid] = _StrategyDay()
+        return found
 
     def add(self, item: Replayed) -> None:
         self.requests += 1
         stored = item.stored
         day = item.day
+        if day != self._day_of:  # the requests come day by day
+            self._day_of = day
+            self._today = self.by_day.setdefault(day, {})
         amount = stored.amount
         self.day_requests[day] += 1
         if item.baseline_approved:
@@ -142,28 +147,25 @@ class ReportBuilder:
         if hit is not None:
             self.candidate.add(amount)
             self.days[day]["candidate"].add(amount)
-            self.hits[hit.id].add(amount)
-            self._day(hit.id, day).hits.add(amount)
+            self._strategy_day(hit.id).hits.add(amount)
             for shadowed in verdict.shadowed:
                 self.shadowed[shadowed.id] += 1
+        strategy_day = self._strategy_day
         for strategy, code in verdict.misses:
-            sid = strategy.id
+            today = strategy_day(strategy.id)
             if code == TRIAL_WOULD_HIT:
-                self.would[sid].add(amount)
-                self._day(sid, day).would.add(amount)
+                today.would.add(amount)
                 continue
-            self.misses[sid][code] += 1
-            strategy_day = self._day(sid, day)
-            strategy_day.misses[code] += 1
-            if code == "daily_cap_reached":
-                self.cap_turned_away[sid] += 1
-                strategy_day.cap_turned_away += 1
+            misses = today.misses
+            misses[code] = misses.get(code, 0) + 1
+            if code == DAILY_CAP_REACHED:
+                today.cap_turned_away += 1
         for sid, level in item.events:
-            strategy_day = self._day(sid, day)
+            today = strategy_day(sid)
             if level == WARNING:
-                strategy_day.warned = True
-            elif level == REACHED and strategy_day.cap_out_at is None:
-                strategy_day.cap_out_at = stored.now.astimezone(self.zone).strftime("%H:%M")
+                today.warned = True
+            elif level == REACHED and today.cap_out_at is None:
+                today.cap_out_at = stored.now.astimezone(self.zone).strftime("%H:%M")
         kind = classify(item)
         if kind is None:
             return
@@ -213,13 +215,23 @@ class ReportBuilder:
 
     def _strategy_json(self, member: Member) -> dict[str, Any]:
         s = member.snapshot
+        scenario = str(s.scenario)
         days = []
+        hits, would = _Tally(), _Tally()
+        misses: Counter[str] = Counter()
+        cap_turned_away = 0
         for day in self.period.days():
-            found = self.strategy_days.get((s.id, day))
-            scenario_requests = self.scenario_requests.get((day, str(s.scenario)), 0)
+            found = self.by_day.get(day, {}).get(s.id)
+            scenario_requests = self.scenario_requests.get((day, scenario), 0)
             if found is None and not scenario_requests:
                 continue
             found = found or _StrategyDay()
+            hits.count += found.hits.count
+            hits.amount += found.hits.amount
+            would.count += found.would.count
+            would.amount += found.would.amount
+            misses.update(found.misses)
+            cap_turned_away += found.cap_turned_away
             days.append(
                 {
                     "day": day.isoformat(),
@@ -230,28 +242,27 @@ class ReportBuilder:
                     "cap_out_at": found.cap_out_at,
                     "alert_95": found.warned,
                     "alert_100": found.cap_out_at is not None,
-                    "misses": dict(found.misses.most_common()),
+                    "misses": dict(Counter(found.misses).most_common()),
                 }
             )
+        baseline = self.baseline_hits.get(s.id) or _Tally()
         return {
             "id": s.id,
             "name": s.name,
-            "scenario": str(s.scenario),
+            "scenario": scenario,
             "status": str(s.status),
             "position": s.position,
             "daily_cap": money(s.daily_cap),
             "version": member.version,
             "unsaved": member.version is None,
-            "hits": self.hits[s.id].as_json() if s.id in self.hits else _Tally().as_json(),
-            "baseline_hits": self.baseline_hits[s.id].as_json()
-            if s.id in self.baseline_hits
-            else _Tally().as_json(),
+            "hits": hits.as_json(),
+            "baseline_hits": baseline.as_json(),
             "shadowed": self.shadowed.get(s.id, 0),
-            "cap_turned_away": self.cap_turned_away.get(s.id, 0),
-            "would": self.would[s.id].as_json() if s.id in self.would else _Tally().as_json(),
-            "misses": dict(self.misses[s.id].most_common()) if s.id in self.misses else {},
+            "cap_turned_away": cap_turned_away,
+            "would": would.as_json(),
+            "misses": dict(misses.most_common()),
             "scenario_requests": sum(
-                n for (_d, sc), n in self.scenario_requests.items() if sc == str(s.scenario)
+                n for (_d, sc), n in self.scenario_requests.items() if sc == scenario
             ),
             "days": days,
         }
