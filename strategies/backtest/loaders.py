@@ -4,9 +4,9 @@ and the strategy set as snapshots (through the ORM).
 
 - **Streamed**: two server-side cursors, read ``chunk_size`` rows at a time and merged in
   Python: the decisions of the period (the decision log's shop index gives them in order) and
-  the few requests never decided (the in-flight partial index). Outside a transaction they are
-  declared WITH HOLD, so PostgreSQL keeps the result, not this process, and progress updates
-  commit while they are read.
+  the few requests never decided (the in-flight partial index). In a worker each is read
+  ahead by a thread on its own connection (``_read_ahead``), so PostgreSQL's work overlaps
+  the replay's; the run's own connection stays free for its progress updates.
 - **Order state at arrival**: from the stored payload's ``order`` (API.md's shape: status,
   times, tags, items), which is what the live decision saw on the order row at that moment.
   A payload without one (another channel's message) falls back to the order row's latest state,
@@ -26,12 +26,14 @@ import datetime as dt
 import heapq
 import itertools
 import json
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import OuterRef, Prefetch, Subquery
 
 from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
@@ -49,6 +51,7 @@ from strategies.models import (
 
 ZERO = Decimal("0.00")
 CHUNK_SIZE = 2000
+READ_AHEAD = 4  # chunks a reader thread may hold ready
 BUYER_WINDOW = dt.timedelta(days=30)  # as strategies.pipeline.decide counts approvals
 
 
@@ -145,7 +148,9 @@ def _iso(value: str | None) -> dt.datetime | None:
 
 
 @cache
-def _stream_sql(decided: bool) -> str:
+def _stream_sql(decided: bool | None) -> str:
+    """The stream's statement: the period's decisions (True), its never-decided requests
+    (False), or one request by id with its decision if any (None: a trace)."""
     r, d = AfterSaleRequest._meta.db_table, Decision._meta.db_table
     o, i = Order._meta.db_table, OrderItem._meta.db_table
     money = r"'^[0-9]{1,12}(\.[0-9]{1,2})?$'"
@@ -187,6 +192,11 @@ def _stream_sql(decided: bool) -> str:
         "THEN (x->>'price')::numeric * (x->>'quantity')::numeric END) AS total "
         f"FROM jsonb_array_elements({items}) x) p"
     )
+    if decided is None:
+        return (
+            f"SELECT {columns} FROM {r} r LEFT JOIN {d} d ON d.request_id = r.id "
+            f"{block} {products} WHERE r.id = %(request_id)s AND r.shop_id = %(shop_id)s"
+        )
     if decided:
         return (
             f"SELECT {columns} FROM {d} d JOIN {r} r ON r.id = d.request_id {block} {products} "
@@ -204,7 +214,7 @@ def _stream_sql(decided: bool) -> str:
 _cursor_names = itertools.count(1)
 
 
-def _rows(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
+def _chunks(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[list[tuple[Any, ...]]]:
     """The rows of ``sql`` from a server-side cursor, ``chunk_size`` at a time.
 
     A binary cursor on the psycopg connection itself: its C loaders read timestamps and
@@ -222,11 +232,69 @@ def _rows(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[A
         with raw.cursor(name=name, binary=True, withhold=not in_transaction) as cursor:
             cursor.execute(sql, params)
             while rows := cursor.fetchmany(chunk_size):
-                yield from rows
+                yield rows
     finally:
         if not in_transaction and connection.connection is raw and not raw.closed:
             with connection.cursor() as setting:
                 setting.execute("RESET jit")
+
+
+def _rows(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    for rows in _chunks(sql, params, chunk_size):
+        yield from rows
+
+
+_END = object()
+
+
+def _read_ahead(sql: str, params: dict[str, Any], chunk_size: int) -> Iterator[tuple[Any, ...]]:
+    """``_rows``, read ahead by a thread on a connection of its own, inside one transaction
+    (a plain cursor there streams: PostgreSQL computes the next chunk while this process
+    replays the last, on the other core), at most ``READ_AHEAD`` chunks ahead.
+
+    Inside a transaction (tests) the rows are read here: another connection would not see
+    what this one has not committed.
+    """
+    if not connection.get_autocommit():
+        yield from _rows(sql, params, chunk_size)
+        return
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            with transaction.atomic():
+                for rows in _chunks(sql, params, chunk_size):
+                    if not put(rows):
+                        return
+            put(_END)
+        except BaseException as exc:  # handed to the reader of the rows
+            put(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    reader = threading.Thread(target=read, name="backtest-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        reader.join(timeout=30)
 
 
 def requests_stream(
@@ -240,9 +308,16 @@ def requests_stream(
         "end": end,
         "received": RequestStatus.RECEIVED.value,
     }
-    decided = (Stored(row) for row in _rows(_stream_sql(True), params, chunk_size))
-    waiting = (Stored(row) for row in _rows(_stream_sql(False), params, chunk_size))
+    decided = (Stored(row) for row in _read_ahead(_stream_sql(True), params, chunk_size))
+    waiting = (Stored(row) for row in _read_ahead(_stream_sql(False), params, chunk_size))
     return heapq.merge(decided, waiting, key=lambda s: s.now)
+
+
+def request_stored(*, shop_id: int, request_id: int) -> Stored | None:
+    """One stored request as the stream reads it (for a trace)."""
+    params = {"shop_id": shop_id, "request_id": request_id}
+    rows = list(_rows(_stream_sql(None), params, 1))
+    return Stored(rows[0]) if rows else None
 
 
 def requests_count(*, shop_id: int, start: dt.datetime, end: dt.datetime) -> int:

@@ -380,9 +380,16 @@ class CompiledSet:
             needs=self,
         )
 
-    def decide(self, probe: Probe, scenarios: tuple[str, ...], *, shadows: bool = False) -> Verdict:
+    def decide(
+        self,
+        probe: Probe,
+        scenarios: tuple[str, ...],
+        *,
+        shadows: bool | frozenset[str] = False,
+    ) -> Verdict:
         """``evaluate``'s decision for the probe's request and state. With ``shadows``, the
-        active strategies after the hit are tried too (nothing else changes)."""
+        active strategies after the hit are tried too (nothing else changes): all of them
+        (True) or those of the scenarios given."""
         misses: list[tuple[m.StrategySnapshot, str]] = []
         append = misses.append
         candidates = self.candidates(scenarios)
@@ -399,18 +406,24 @@ class CompiledSet:
                 action = self._actions.get(scenario)
                 if action is None:
                     action = self._actions[scenario] = m.action_for(scenario)
-                shadowed = self._passing(probe, candidates[index + 1 :]) if shadows else []
+                shadowed = (
+                    self._passing(probe, candidates[index + 1 :], shadows)
+                    if shadows is True or (shadows and not shadows.isdisjoint(scenarios))
+                    else []
+                )
                 return Verdict(s, scenario, action, misses, shadowed)
         return Verdict(None, "", "", misses, [])
 
     @staticmethod
     def _passing(
-        probe: Probe, rest: tuple[tuple[m.StrategySnapshot, Compiled, bool, bool], ...]
+        probe: Probe,
+        rest: tuple[tuple[m.StrategySnapshot, Compiled, bool, bool], ...],
+        scenarios: bool | frozenset[str],
     ) -> list[m.StrategySnapshot]:
-        """The active strategies of ``rest`` that pass every check."""
+        """The active strategies of ``rest`` (of ``scenarios``) that pass every check."""
         out = []
         for s, tests, _trial, active in rest:
-            if not active:
+            if not active or (scenarios is not True and s.scenario not in scenarios):  # type: ignore[operator]
                 continue
             for _known, _check, test in tests:
                 if test(probe):

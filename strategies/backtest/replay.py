@@ -199,7 +199,7 @@ class Replay:
         strategies: Sequence[StrategySnapshot],
         period: Period,
         chunk_size: int = loaders.CHUNK_SIZE,
-        shadows: bool = True,
+        shadows: bool | frozenset[str] = True,
     ) -> None:
         self.shop_id = shop_id
         self.period = period

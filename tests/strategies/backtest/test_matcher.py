@@ -166,9 +166,16 @@ def test_the_compiled_matcher_decides_and_explains_as_evaluate_does(case):
     )
     order_ = m.candidates(strategies, m.scenarios_for(req))
     after = order_[order_.index(expected.hit) + 1 :] if expected.hit else []
-    assert verdict.shadowed == [
-        s for s in after if s.status == "active" and m.first_miss(s, ctx) is None
-    ]
+    passing = [s for s in after if s.status == "active" and m.first_miss(s, ctx) is None]
+    assert verdict.shadowed == passing
+    # Counted for one scenario only: the same, filtered.
+    one = frozenset({"post_shipment_refund"})
+    probe = compiled.probe(
+        req, consumed=consumed, order_refunded=refunded, buyer_approvals=lambda: buyer_approvals
+    )
+    scoped = compiled.decide(probe, compiled.scenarios(req), shadows=one)
+    assert scoped.codes() == verdict.codes()
+    assert scoped.shadowed == [s for s in passing if s.scenario in one]
 
 
 def test_the_buyer_is_counted_only_when_a_tried_strategy_limits_buyers():

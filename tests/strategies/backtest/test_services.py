@@ -134,3 +134,20 @@ def test_the_replayed_set_is_stored_and_read_back_as_it_was(shop):
     members = strategy_set(shop=shop)
     assert members_decode(members_encode(members)) == members
     assert Product.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_worker_the_requests_are_read_ahead_on_other_connections_with_the_same_result(
+    shop,
+):
+    """Outside a transaction (as the Celery task runs) the streams are read ahead by threads
+    with connections of their own; the report is the one read inline gives."""
+    make_strategy(shop=shop, status="active", daily_cap=Decimal("25.00"))
+    for day, hour in ((12, 9), (12, 10), (12, 11), (13, 9)):
+        post_and_decide(shop, payload(applied_at=dt.datetime(2026, 9, day, hour, tzinfo=SHANGHAI)))
+    run = start(shop)
+    backtest_execute(run_id=run.pk, progress_every=1)
+    run.refresh_from_db()
+    assert (run.status, run.processed) == ("done", 4)
+    assert run.report["baseline"] == run.report["candidate"] == {"count": 3, "amount": "30.00"}
+    assert [d["candidate"]["count"] for d in run.report["days"][2:4]] == [2, 1]
