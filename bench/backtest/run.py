@@ -414,7 +414,12 @@ def measure() -> dict[str, Any]:
     from strategies.backtest import matcher as compiled_matcher
     from strategies.backtest.loaders import strategy_set
     from strategies.backtest.replay import Period, Replay
-    from strategies.backtest.services import backtest_execute, backtest_start, set_with
+    from strategies.backtest.services import (
+        backtest_execute,
+        backtest_start,
+        set_with,
+        shadow_scenarios,
+    )
     from strategies.models import BacktestRun, Shop
 
     shop = Shop.objects.get(code=SHOP_CODE)
@@ -436,6 +441,8 @@ def measure() -> dict[str, Any]:
         kind="edit",
         title="bench",
         days=period_choice,
+        strategy=None,
+        scenario=str(broad.scenario),
         now=now,
     )
     if (run.first_day, run.last_day) != (first, last):
@@ -451,11 +458,13 @@ def measure() -> dict[str, Any]:
     assert run.status == "done", run.error
     report = run.report
 
-    # The matcher alone: a second pass timing every CompiledSet.decide call.
+    # The matcher alone: a second pass timing every CompiledSet.decide call (as the run
+    # calls it: shadows counted for the changed scenario).
     replay = Replay(
         shop_id=shop.pk,
         strategies=[m.snapshot for m in candidate],
         period=Period(first, last, shop.zone),
+        shadows=shadow_scenarios(run),
     )
     decide = replay.compiled.decide
     spent = 0.0

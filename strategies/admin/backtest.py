@@ -517,7 +517,8 @@ class BacktestRunAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
         )
         changes = []
         kinds = dict(BacktestChangeKind.choices)
-        for kind, data in report["changes"].items():
+        for kind in BacktestChangeKind.values:  # in this order (jsonb keeps none)
+            data = report["changes"][kind]
             changes.append(
                 {
                     "kind": kind,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from strategies.backtest.services import backtest_execute, members_decode
 from strategies.models import BacktestRun, Strategy
 from tests.factories import make_membership, make_strategy
-from tests.strategies.backtest.conftest import payload, post_and_decide
+from tests.strategies.backtest.builders import payload, post_and_decide
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SCENARIO = "post_shipment_refund"
@@ -101,7 +101,7 @@ def test_backtesting_an_unsaved_edit_saves_nothing_and_replays_it(as_owner, owne
     backtest_execute(run_id=run.pk)
     report = as_owner.get(response["Location"]).content.decode()
     # The 45.00 request would now be approved: it went to manual review.
-    assert "Would have refunded 45.00 (1 requests)" in report
+    assert "Would have auto-refunded 45.00 on 1 requests" in report
     assert 'id="atom-backtest-strategies"' in report
     status = as_owner.get(reverse("admin:strategies_backtestrun_status", args=[run.pk])).json()
     assert (status["status"], status["percent"], status["finished"]) == ("done", 100, True)
@@ -223,3 +223,17 @@ def test_a_period_without_requests_says_so(as_owner, shop):
     backtest_execute(run_id=run.pk)
     page = as_owner.get(reverse("admin:strategies_backtestrun_change", args=[run.pk]))
     assert "No requests in this period" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_report_reads_in_chinese_by_default(client, owner, traffic):
+    client.force_login(owner)  # no language chosen: the interface is Chinese
+    client.post(backtest_url(traffic), form_data(per_request_cap="50.00"))
+    run = BacktestRun.objects.get()
+    backtest_execute(run_id=run.pk)
+    html = client.get(reverse("admin:strategies_backtestrun_change", args=[run.pk])).content
+    text = html.decode()
+    assert "将会自动退款 45.00（1 单）" in text
+    assert "结果发生变化的售后单" in text
+    form = client.get(reverse("admin:strategies_strategy_change", args=[traffic.pk]))
+    assert "回测" in form.content.decode()

@@ -14,7 +14,7 @@ from strategies.backtest.loaders import strategy_set
 from strategies.backtest.replay import REACHED, WARNING
 from strategies.models import AfterSaleRequest, Strategy
 from tests.factories import make_order, make_request, make_shop, make_strategy
-from tests.strategies.backtest.conftest import payload, post, post_and_decide, replay_all
+from tests.strategies.backtest.builders import payload, post, post_and_decide, replay_all
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")

@@ -15,7 +15,7 @@ from strategies.backtest.services import backtest_execute, backtest_start, set_w
 from strategies.matching import StrategySnapshot
 from strategies.models import AfterSaleRequest, BacktestChange
 from tests.factories import make_strategy
-from tests.strategies.backtest.conftest import payload, post_and_decide
+from tests.strategies.backtest.builders import payload, post_and_decide
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = dt.date(2026, 9, 10)

@@ -24,7 +24,7 @@ from strategies.pipeline.decide import request_decide
 from strategies.pipeline.ledger import ledger_release
 from strategies.platforms.generic.intake import aftersale_receive
 from tests.factories import make_strategy
-from tests.strategies.backtest.conftest import live_by_request, replay_all
+from tests.strategies.backtest.builders import live_by_request, replay_all
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FIRST_DAY = dt.date(2026, 9, 1)
