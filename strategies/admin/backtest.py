@@ -111,6 +111,11 @@ class StrategyBacktestMixin:
                 view(self.backtest_form_view),
                 name="strategies_strategy_backtest",
             ),
+            path(
+                "<path:object_id>/performance/",
+                view(self.performance_view),
+                name="strategies_strategy_performance",
+            ),
             *super().get_urls(),  # type: ignore[misc]
         ]
 
@@ -152,6 +157,11 @@ class StrategyBacktestMixin:
             url = f"{reverse('admin:strategies_strategy_backtest_add')}?{query}"
         runs = list(BacktestRun.objects.filter(strategy=obj)[:5]) if obj is not None else []
         return {
+            "atom_performance_url": (
+                reverse("admin:strategies_strategy_performance", args=[obj.pk])
+                if obj is not None
+                else None
+            ),
             "atom_backtest_url": url if can_edit(request.user) else None,
             "atom_backtest_periods": period_choices(),
             "atom_backtest_default": DEFAULT_DAYS,
@@ -270,6 +280,77 @@ class StrategyBacktestMixin:
         return admin_self.render_change_form(
             request, context, add=obj is None, change=obj is not None, obj=obj, form_url=form_url
         )
+
+    # -- the strategy's performance -------------------------------------------------------------
+
+    def performance_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Per day: what the strategy approved, its share of its scenario's requests, why it
+        missed the others, when its cap ran out; for a trial, what it would have approved.
+
+        From the shop's latest replay of the strategies as they are (the last 30 days), which
+        reproduces the live decisions and adds what the decision log does not keep (every
+        miss's reason, a trial's would-approvals per day). POST starts a fresh one.
+        """
+        admin_self: Any = self
+        obj = admin_self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        shop = obj.shop
+        if request.method == "POST":
+            if not can_edit(request.user):
+                raise PermissionDenied
+            try:
+                run = backtest_start(
+                    shop=shop,
+                    members=strategy_set(shop=shop),
+                    kind=BacktestKind.CURRENT,
+                    title=gettext("The strategies as they are"),
+                    days=DEFAULT_DAYS,
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                for message in exc.messages:
+                    admin_self.message_user(request, message, messages.ERROR)
+            else:
+                return HttpResponseRedirect(report_url(run))
+        run = (
+            BacktestRun.objects.filter(
+                shop=shop, kind=BacktestKind.CURRENT, status=BacktestStatus.DONE
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        found = None
+        if run is not None:
+            found = next((s for s in run.report.get("strategies", []) if s["id"] == obj.pk), None)
+        rows = []
+        for day in (found or {}).get("days", []):
+            live = day.get("baseline_hits", day["hits"])
+            rows.append(
+                {
+                    **day,
+                    "live": live,
+                    "share": _share(live["count"], day["scenario_requests"]),
+                    "misses_list": sorted(day["misses"].items(), key=lambda kv: -kv[1]),
+                }
+            )
+        with in_zone(shop):
+            context = {
+                **admin_self.admin_site.each_context(request),
+                "title": gettext("Performance of “%(name)s”") % {"name": obj.name},
+                "opts": Strategy._meta,
+                "original": obj,
+                "run": run,
+                "strategy": found,
+                "rows": rows,
+                "trial": obj.status == StrategyStatus.TRIAL,
+                "may_refresh": can_edit(request.user),
+                "change_url": reverse("admin:strategies_strategy_change", args=[obj.pk]),
+                "edited": [e for e in (run.report.get("edited", []) if run else [])],
+            }
+            return rendered(
+                TemplateResponse(request, "admin/strategies/backtest/performance.html", context)
+            )
 
     # -- the list's button: a new priority order ------------------------------------------------
 

@@ -58,9 +58,10 @@ class _Tally:
 
 
 class _StrategyDay:
-    __slots__ = ("cap_out_at", "cap_turned_away", "hits", "misses", "warned", "would")
+    __slots__ = ("baseline", "cap_out_at", "cap_turned_away", "hits", "misses", "warned", "would")
 
     def __init__(self) -> None:
+        self.baseline = _Tally()  # what the strategy approved live that day
         self.hits = _Tally()
         self.would = _Tally()
         self.cap_turned_away = 0
@@ -135,6 +136,7 @@ class ReportBuilder:
             self.days[day]["baseline"].add(amount)
             if stored.strategy_id is not None:
                 self.baseline_hits[stored.strategy_id].add(amount)
+                self._strategy_day(stored.strategy_id).baseline.add(amount)
         verdict = item.verdict
         if verdict is None:
             self.skipped += 1
@@ -237,6 +239,7 @@ class ReportBuilder:
                     "day": day.isoformat(),
                     "scenario_requests": scenario_requests,
                     "hits": found.hits.as_json(),
+                    "baseline_hits": found.baseline.as_json(),
                     "would": found.would.as_json(),
                     "cap_turned_away": found.cap_turned_away,
                     "cap_out_at": found.cap_out_at,

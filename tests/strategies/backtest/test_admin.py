@@ -237,3 +237,27 @@ def test_the_report_reads_in_chinese_by_default(client, owner, traffic):
     assert "结果发生变化的售后单" in text
     form = client.get(reverse("admin:strategies_strategy_change", args=[traffic.pk]))
     assert "回测" in form.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_performance_view_shows_each_day_of_a_strategy(as_owner, shop, traffic):
+    trial = make_strategy(shop=shop, status="trial", name="Trial", position=0)
+    url = reverse("admin:strategies_strategy_performance", args=[traffic.pk])
+    assert "No replay of the strategies as they are yet" in as_owner.get(url).content.decode()
+    response = as_owner.post(url)
+    run = BacktestRun.objects.get()
+    assert response["Location"] == reverse("admin:strategies_backtestrun_change", args=[run.pk])
+    assert (run.kind, run.first_day) == ("current", run.last_day - dt.timedelta(days=29))
+    backtest_execute(run_id=run.pk)
+
+    html = as_owner.get(url).content.decode()
+    yesterday = run.last_day.isoformat()
+    row = html[html.index(f"<td>{yesterday}</td>") :].split("</tr>")[0]
+    # 4 requests of its scenario; it approved 2 (25.00), 50%; 2 over its per-request cap.
+    cells = [c.split(">")[-1] for c in row.split("</td>")[:-1]]
+    assert cells[:5] == [yesterday, "4", "2", "25.00", "50.0%"]
+    assert "over_per_request_cap: 2" in row
+    trial_page = as_owner.get(
+        reverse("admin:strategies_strategy_performance", args=[trial.pk])
+    ).content.decode()
+    assert "4 · 130.00" in trial_page  # the trial would have approved all four
