@@ -779,3 +779,131 @@ class ExecutionConfirmation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision.aftersale_id}: {self.get_verdict_display()} ({self.username})"
+
+
+# --- Backtests (strategies/backtest; docs/backtest.md) ---------------------------------------
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class BacktestKind(models.TextChoices):
+    CURRENT = "current", _("The strategies as they are")
+    EDIT = "edit", _("A strategy changed")
+    ADD = "add", _("A new strategy")
+    REORDER = "reorder", _("A new priority order")
+
+
+class BacktestRun(models.Model):
+    """One backtest: a period of the shop's requests replayed through a strategy set (the
+    current one with one change), its progress while it runs, and its report once done.
+
+    One run at a time per shop: a second start is refused by the partial unique constraint.
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="backtests", verbose_name=_("shop")
+    )
+    # The strategy the change is about (none for a reorder or the set as it is).
+    strategy = models.ForeignKey(
+        Strategy,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="backtests",
+        verbose_name=_("strategy"),
+    )
+    scenario = models.CharField(_("scenario"), max_length=32, choices=Scenario.choices, blank=True)
+    kind = models.CharField(_("change"), max_length=16, choices=BacktestKind.choices)
+    title = models.CharField(_("what was tried"), max_length=200)
+    first_day = models.DateField(_("first day"))
+    last_day = models.DateField(_("last day"))
+    # The replayed set: every strategy's snapshot and the history row it is at (None: unsaved).
+    strategies = models.JSONField(_("strategies replayed"), default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("run by"),
+    )
+    created_at = models.DateTimeField(_("run at"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(_("requests in the period"), default=0)
+    processed = models.PositiveIntegerField(_("requests replayed"), default=0)
+    # Moved on by the worker as it goes: a run whose worker died is found by its age.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("backtest")
+        verbose_name_plural = _("backtests")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["shop", "-created_at"], name="backtest_shop_recent"),
+            models.Index(fields=["strategy", "-created_at"], name="backtest_strategy_recent"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop"],
+                condition=Q(status__in=["queued", "running"]),
+                name="backtest_one_at_a_time_per_shop",
+                violation_error_message=_("A backtest is already running for this shop."),
+            ),
+            models.CheckConstraint(
+                condition=Q(first_day__lte=models.F("last_day")), name="backtest_period_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.first_day} - {self.last_day})"
+
+
+class BacktestChangeKind(models.TextChoices):
+    GAINED = "gained", _("Would be auto-approved")
+    LOST = "lost", _("Would no longer be auto-approved")
+    MOVED = "moved", _("Another strategy would approve it")
+
+
+class BacktestChange(models.Model):
+    """A request the backtest decides otherwise than the live decision did, with the state it
+    was replayed in (so its trace can be shown again: ``matching.evaluate`` on that state)."""
+
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="changes")
+    request = models.ForeignKey(AfterSaleRequest, on_delete=models.CASCADE, related_name="+")
+    aftersale_id = models.CharField(_("after-sales id"), max_length=64)
+    order_id = models.CharField(_("order id"), max_length=64)
+    decided_at = models.DateTimeField(_("decided at"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    scenario = models.CharField(_("scenario"), max_length=32, choices=Scenario.choices, blank=True)
+    kind = models.CharField(_("change"), max_length=16, choices=BacktestChangeKind.choices)
+    # Ids, not foreign keys: a strategy may be deleted, an unsaved one has none (< 0).
+    baseline_strategy_id = models.BigIntegerField(null=True, blank=True)
+    baseline_strategy_name = models.CharField(max_length=60, blank=True)
+    candidate_strategy_id = models.BigIntegerField(null=True, blank=True)
+    candidate_strategy_name = models.CharField(max_length=60, blank=True)
+    # The request's status when the run read it: what became of it in reality.
+    reality = models.CharField(_("in reality"), max_length=16)
+    moment = models.JSONField(default=dict)
+    codes = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("backtest change")
+        verbose_name_plural = _("backtest changes")
+        ordering = ["decided_at", "id"]
+        indexes = [models.Index(fields=["run", "kind", "decided_at"], name="backtest_change_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.aftersale_id}: {self.kind}"

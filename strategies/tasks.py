@@ -12,7 +12,13 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK, ROLL_OVER_TASK, SWEEP_TASK
+from strategies.pipeline.publish import (
+    BACKTEST_TASK,
+    DECIDE_TASK,
+    EXECUTE_TASK,
+    ROLL_OVER_TASK,
+    SWEEP_TASK,
+)
 
 
 def _backoff(retries: int) -> float:
@@ -64,3 +70,19 @@ def roll_over_day() -> int:
     from strategies.pipeline.ledger import ledgers_roll_over
 
     return ledgers_roll_over()
+
+
+# A backtest reads a whole period: far longer than a decision, still under the visibility timeout
+# (a copy redelivered meanwhile finds the run claimed and stops).
+BACKTEST_SOFT_TIME_LIMIT = settings.CELERY_VISIBILITY_TIMEOUT // 2
+BACKTEST_TIME_LIMIT = settings.CELERY_VISIBILITY_TIMEOUT * 3 // 4
+
+
+@shared_task(
+    name=BACKTEST_TASK, soft_time_limit=BACKTEST_SOFT_TIME_LIMIT, time_limit=BACKTEST_TIME_LIMIT
+)
+def run_backtest(run_id: int) -> str:
+    from strategies.backtest.services import backtest_execute
+
+    run = backtest_execute(run_id=run_id)
+    return run.status if run is not None else "not-claimed"

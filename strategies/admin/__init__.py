@@ -2,4 +2,4 @@
 (reorder, template, export, history) check the shop themselves, and writes go through
 ``strategies.services``."""
 
-from strategies.admin import common, platform_data, shops, strategy  # noqa: F401
+from strategies.admin import backtest, common, platform_data, shops, strategy  # noqa: F401

@@ -31,6 +31,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from strategies.admin.backtest import StrategyBacktestMixin
 from strategies.admin.common import (
     STATUS_COLOURS,
     badge,
@@ -76,7 +77,7 @@ class _StrategyAdminBase(StrategyHistoryAdmin):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(SortableAdminMixin, _StrategyAdminBase):
+class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBase):
     editable_by_owner = True
     form = StrategyForm
     action_form = helpers.ActionForm
