@@ -7,8 +7,9 @@ when there are several series (one colour per strategy, with a legend).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from decimal import Decimal
+
+from strategies.charts import HEIGHT, LEFT, RIGHT, TOP, WIDTH, Chart, Rect, Tick, nice_max
 
 PALETTE = (
     "#1e88e5",
@@ -23,57 +24,7 @@ PALETTE = (
     "#d81b60",
 )
 
-WIDTH = 720
-HEIGHT = 200
-LEFT = 56
-RIGHT = 20
-BOTTOM = 24
-TOP = 10
-
-
-@dataclass(frozen=True)
-class Rect:
-    x: float
-    y: float
-    width: float
-    height: float
-    colour: str
-    title: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    x: float
-    y: float
-    label: str
-
-
-@dataclass
-class BarChart:
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    plot_bottom: float = HEIGHT - BOTTOM
-    plot_right: int = WIDTH - RIGHT
-    rects: list[Rect] = field(default_factory=list)
-    x_ticks: list[Tick] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
-    legend: list[tuple[str, str]] = field(default_factory=list)
-    maximum: Decimal = Decimal(0)
-
-    @property
-    def empty(self) -> bool:
-        return self.maximum == 0
-
-
-def _nice_max(value: Decimal) -> Decimal:
-    if value <= 0:
-        return Decimal(1)
-    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return Decimal(step) * magnitude
-    return value  # pragma: no cover
+BarChart = Chart
 
 
 def bar_chart(
@@ -89,7 +40,7 @@ def bar_chart(
     ]
     top: Decimal = max(totals, default=Decimal(0))
     chart.maximum = top
-    scale_max = _nice_max(top)
+    scale_max = nice_max(top)
     plot_height = chart.plot_bottom - TOP
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bar_width = max(slot * 0.7, 1)

@@ -1,67 +1,16 @@
-"""The report's per-day charts as SVG geometry computed on the server (no JavaScript, no CDN),
-drawn like the consumption dashboard's: for each day, the baseline's bar beside the
-candidate's. (The dashboard's own module lives in ``monitoring``, which the core never
-imports.)"""
+"""The report's per-day charts, drawn like the consumption dashboard's (``strategies.charts``):
+for each day, the baseline's bar beside the candidate's."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from decimal import Decimal
+
+from strategies.charts import HEIGHT, LEFT, RIGHT, TOP, WIDTH, Chart, Rect, Tick, nice_max
 
 BASELINE_COLOUR = "#9e9e9e"
 CANDIDATE_COLOUR = "#1e88e5"
-WIDTH = 720
-HEIGHT = 200
-LEFT = 56
-RIGHT = 20
-BOTTOM = 24
-TOP = 10
-
-
-@dataclass(frozen=True)
-class Rect:
-    x: float
-    y: float
-    width: float
-    height: float
-    colour: str
-    title: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    x: float
-    y: float
-    label: str
-
-
-@dataclass
-class PairedChart:
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    plot_bottom: float = HEIGHT - BOTTOM
-    plot_right: int = WIDTH - RIGHT
-    rects: list[Rect] = field(default_factory=list)
-    x_ticks: list[Tick] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
-    legend: list[tuple[str, str]] = field(default_factory=list)
-    maximum: Decimal = Decimal(0)
-
-    @property
-    def empty(self) -> bool:
-        return self.maximum == 0
-
-
-def _nice_max(value: Decimal) -> Decimal:
-    if value <= 0:
-        return Decimal(1)
-    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return Decimal(step) * magnitude
-    return value  # pragma: no cover
+PairedChart = Chart
 
 
 def paired_chart(
@@ -75,7 +24,7 @@ def paired_chart(
     chart = PairedChart()
     top = max([*baseline, *candidate], default=Decimal(0))
     chart.maximum = Decimal(top)
-    scale = _nice_max(Decimal(top))
+    scale = nice_max(Decimal(top))
     plot_height = chart.plot_bottom - TOP
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bar = max(slot * 0.38, 1)

@@ -388,7 +388,8 @@ def order_approvals_before(
 
 # --- the strategy set (ORM) ----------------------------------------------------------------
 
-_FIELDS = tuple(f for f in dataclasses.fields(StrategySnapshot))
+# The unreadable flag is the live loader's (a row it could not read); a stored strategy is read.
+_FIELDS = tuple(f for f in dataclasses.fields(StrategySnapshot) if f.name != "unreadable")
 
 
 def snapshot_of(strategy: Strategy) -> StrategySnapshot:

@@ -241,7 +241,12 @@ def _daily_cap(s: m.StrategySnapshot) -> Test | None:
     return lambda p: p.consumed.get(sid, ZERO) + p.amount > cap
 
 
+def _readable(s: m.StrategySnapshot) -> Test | None:
+    return _always if s.unreadable else None
+
+
 BUILDERS: dict[Callable[..., Any], tuple[str, Callable[[m.StrategySnapshot], Test | None]]] = {
+    m.check_readable: (m.STRATEGY_UNREADABLE, _readable),
     m.check_validity: (m.OUTSIDE_VALIDITY, _validity),
     m.check_window: (m.OUTSIDE_WINDOW, _window),
     m.check_products: (m.PRODUCT_NOT_COVERED, _products),
