@@ -151,10 +151,17 @@ class Replayed:
                 consumed.pop(hit.id, None)
             else:
                 consumed[hit.id] = self._before
+        buyer_approvals = probe._buyer_count
+        if buyer_approvals is None:
+            # Counted now, after this request's effects: its own approval is not the state it
+            # was decided in (it counts in the 30 days and is released, if ever, later).
+            buyer_approvals = probe.buyer_count()
+            if hit is not None and self._replay.buyers is not None:
+                buyer_approvals -= 1
         return Moment(
             now=self.stored.now,
             consumed=consumed,
-            buyer_approvals=probe.buyer_count(),
+            buyer_approvals=buyer_approvals,
             order_refunded=probe.order_refunded,
         )
 
@@ -291,8 +298,6 @@ class Replay:
             gone = stored.released_at if item.baseline_approved else None
             self.orders.setdefault(stored.order_id, []).append((amount, gone))
             if self.buyers is not None and item.stored.snapshot is not None:
-                if item._probe is not None:
-                    item._probe.buyer_count()  # counted before this approval joins the count
                 self._buyer(item.stored.snapshot.buyer_id).add(now, gone)
             if gone is not None:
                 heapq.heappush(self.releases, (gone, next(self._seq), self.day, hit.id, amount))
