@@ -272,7 +272,7 @@ def _shared_types(first: str, second: str) -> list[str]:
 
 def _types_text(types: list[str]) -> str:
     labels = dict(AfterSaleType.choices)
-    return pgettext("list of names", ", ").join(str(labels[t]) for t in types)
+    return pgettext("list of names", ", ").join(f"“{labels[t]}”" for t in types)
 
 
 def scenario_precedence(scenario: str) -> list[str]:

@@ -72,6 +72,7 @@ def test_the_list_action_asks_with_the_sentence_and_the_backtest(
     page.goto(f"{live_server.url}{LIST}")
     row = page.locator("#result_list tbody tr").filter(has_text="Night")
     expect(row.locator(".atom-summary")).to_contain_text(text["sentence"])
+    screenshot(f"strategy-list-sentences-{language_cookie}")
 
     page.check(f'input.action-select[value="{night.pk}"]')
     page.select_option("select[name=action]", "make_active")
@@ -96,7 +97,7 @@ def test_the_list_action_asks_with_the_sentence_and_the_backtest(
 
 @pytest.mark.parametrize("language_cookie", ["zh-hans", "en"])
 def test_the_form_asks_before_switching_on_then_saves(
-    login, owner, shop, live_server, language_cookie
+    login, owner, shop, live_server, language_cookie, screenshot
 ):
     text = TEXT[language_cookie]
     night = make_strategy(shop=shop, name="Night", per_request_cap=Decimal("25.50"))
@@ -114,6 +115,7 @@ def test_the_form_asks_before_switching_on_then_saves(
     expect(box.locator(".atom-backtest a")).to_have_text(text["backtest"])
     expect(page.locator("p.errornote")).to_be_hidden()
     expect(page.locator("#id_status")).to_have_value("active")  # what was chosen is kept
+    screenshot(f"strategy-form-confirm-{language_cookie}")
     assert Strategy.objects.get(pk=night.pk).status == "inactive"
 
     page.click("#atom-confirm-save")

@@ -242,7 +242,7 @@ def test_a_taken_name_is_refused_next_to_the_name_field(as_owner, shop):
 def test_both_tabs_and_the_form_say_which_scenario_is_tried_first(as_owner, shop):
     no_return = as_owner.get(f"{CHANGELIST}?scenario=post_shipment_no_return").content.decode()
     returns = as_owner.get(f"{CHANGELIST}?scenario=post_shipment_return_refund").content.decode()
-    assert "also take Return and refund requests" in no_return
+    assert "also take “Return and refund” requests" in no_return
     assert "tried first by “After shipment: refund only, no return”" in returns
     for html in (no_return, returns):
         assert html.count("Scenarios are tried in this fixed order") == 1

@@ -103,12 +103,12 @@ def test_the_no_return_scenario_says_it_refunds_return_requests_first():
         returns = " ".join(scenario_precedence(Scenario.POST_SHIPMENT_RETURN_REFUND))
         refund = " ".join(scenario_precedence(Scenario.POST_SHIPMENT_REFUND))
         tagged = scenario_precedence(Scenario.TAGGED_REFUND_NO_RETURN)
-    assert "also take Return and refund requests" in no_return
+    assert "also take “Return and refund” requests" in no_return
     assert "After shipment: automatic return and refund" in no_return
     assert "without the goods coming back" in no_return
     assert "tried first by “After shipment: refund only, no return”" in returns
     assert "without the goods coming back" in returns
-    assert "Refund only requests are tried first" in refund
+    assert "“Refund only” requests are tried first" in refund
     assert tagged == []  # no other scenario takes refund-without-return requests
 
 
