@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +42,7 @@ from strategies.services.summary import strategy_save_risks
 
 # The button of the confirmation box posts this: the merchant has read what the save does.
 CONFIRM_FIELD = "atom_confirm"
+CONFIRM_MESSAGE = _("Check what this save does and confirm it.")
 
 FIELDSET_HELP = {
     "name": _("Shown in the decision log, the consumption dashboard and the alerts."),
@@ -135,6 +136,10 @@ def strategy_risk_warnings(*, scenario: str, per_request_cap: Any = None) -> lis
             _("No per-request cap is set: a single request may take up to the whole daily cap.")
         )
     return warnings
+
+
+def _message(error: Any) -> str:
+    return str(next(iter(error))) if isinstance(error, ValidationError) else str(error)
 
 
 class StrategyForm(forms.ModelForm):
@@ -247,7 +252,7 @@ class StrategyForm(forms.ModelForm):
         risks = strategy_save_risks(before=before, values=values, used_today=used)
         if risks and self.data.get(CONFIRM_FIELD) != "yes":
             self.atom_risks = risks
-            self.add_error(None, _("Check what this save does and confirm it."))
+            self.add_error(None, str(CONFIRM_MESSAGE))
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
@@ -261,6 +266,18 @@ class StrategyForm(forms.ModelForm):
                 for message in messages:
                     if message not in self.errors.get(target or "__all__", []):
                         self.add_error(target, message)
+        if (
+            self.atom_risks
+            and len(self.errors.get(NON_FIELD_ERRORS, []))
+            + len([f for f in self.errors if f != NON_FIELD_ERRORS])
+            > 1
+        ):
+            # Something to correct after all (a constraint): that first, the confirmation then.
+            self.atom_risks = None
+            general = self.errors[NON_FIELD_ERRORS]
+            general.data = [e for e in general.data if _message(e) != str(CONFIRM_MESSAGE)]
+            if not general:
+                del self.errors[NON_FIELD_ERRORS]
 
     def _add_refusal(self, refusal: ValidationError) -> None:
         if isinstance(refusal, StrategyChanged) and "version" in self.fields:

@@ -310,3 +310,12 @@ def test_a_bad_file_imports_nothing_and_says_why(as_owner, shop):
 def test_a_viewer_may_not_import(client, viewer, shop):
     client.force_login(viewer)
     assert client.get(IMPORT).status_code == 403
+
+
+def test_an_error_to_correct_comes_before_the_confirmation(as_owner, shop):
+    small = strategy_create_from_template(shop=shop)
+    post = strategy_form(small, status="active", per_request_cap="500.00", version=small.version)
+    html = as_owner.post(change_url(small), post).content.decode()
+    assert "at most 20.00" in html
+    assert 'id="atom-confirm"' not in html and "confirm it" not in html
+    assert Strategy.objects.get(pk=small.pk).status == "inactive"
