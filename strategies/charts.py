@@ -50,6 +50,14 @@ class Chart:
         return self.maximum == 0
 
 
+def fill_percent(part: Decimal, whole: Decimal) -> Decimal:
+    """How full a bar of ``part`` out of ``whole`` is drawn, 0 to 100: a cap lowered below
+    what was already used is full, never above (the figures say by how much)."""
+    if whole <= 0 or part <= 0:
+        return Decimal("0.00")
+    return min(part * 100 / whole, Decimal(100)).quantize(Decimal("0.01"))
+
+
 def nice_max(value: Decimal) -> Decimal:
     if value <= 0:
         return Decimal(1)

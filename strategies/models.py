@@ -365,6 +365,8 @@ def setting_applies(name: str, scenario: str) -> bool:
 # Constraint name -> the setting its message is shown next to (the form, the services, the
 # strategy file); filled by ``_check``.
 STRATEGY_CONSTRAINT_FIELDS: dict[str, str] = {}
+STRATEGY_NAME_UNIQUE = "strategy_name_unique_per_shop"
+STRATEGY_CONSTRAINT_FIELDS[STRATEGY_NAME_UNIQUE] = "name"
 
 
 def _check(name: str, field: str, condition: Q, message: str | Promise) -> models.CheckConstraint:
@@ -472,6 +474,16 @@ class Strategy(models.Model):
         ordering = ["position", "id"]
         indexes = [models.Index(fields=["shop", "scenario", "position"], name="strategy_priority")]
         constraints = [
+            # Names tell strategies apart in the lists, the log and the alerts: one per shop
+            # among the live ones (an archived strategy's name may be taken again).
+            models.UniqueConstraint(
+                fields=["shop", "name"],
+                condition=Q(archived_at__isnull=True),
+                name=STRATEGY_NAME_UNIQUE,
+                violation_error_message=_(
+                    "This shop already has a strategy of this name: choose another name."
+                ),
+            ),
             _check(
                 "strategy_daily_cap_positive",
                 "daily_cap",

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from .models import DailyLedger, Shop, Strategy
+from .charts import fill_percent
+from .models import BacktestRun, BacktestStatus, DailyLedger, Shop, Strategy
 
 # Above this percentage the consumption label turns red (the seeds: ">90%").
 CONSUMPTION_WARNING_PERCENT = Decimal("90")
@@ -32,6 +33,16 @@ class Consumption:
         if self.daily_cap <= 0:
             return Decimal("0.00")
         return (self.consumed * 100 / self.daily_cap).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    @property
+    def shown_percent(self) -> Decimal:
+        """The percentage bars and labels show: 100 at most (a cap lowered below today's use
+        is full, not 199.98%)."""
+        return fill_percent(self.consumed, self.daily_cap)
+
+    @property
+    def over_cap(self) -> bool:
+        return self.consumed > self.daily_cap
 
     @property
     def is_warning(self) -> bool:
@@ -68,3 +79,27 @@ def strategies_for_shop(*, shop: Shop) -> QuerySet[Strategy]:
         .select_related("shop")
         .order_by("scenario", "position", "id")
     )
+
+
+def strategy_latest_backtests(*, strategy_ids: Iterable[int]) -> dict[int, BacktestRun]:
+    """The latest finished backtest about each strategy (one query, whatever the number)."""
+    ids = list(strategy_ids)
+    if not ids:
+        return {}
+    runs = (
+        BacktestRun.objects.filter(strategy_id__in=ids, status=BacktestStatus.DONE)
+        .order_by("strategy_id", "-created_at", "-id")
+        .distinct("strategy_id")
+    )
+    return {run.strategy_id: run for run in runs if run.strategy_id is not None}
+
+
+def strategy_product_counts(*, strategy_ids: Iterable[int]) -> dict[int, int]:
+    """How many products each strategy is restricted to (one query; absent: none)."""
+    rows = (
+        Strategy.products.through.objects.filter(strategy_id__in=list(strategy_ids))
+        .order_by()
+        .values("strategy_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["strategy_id"]: row["n"] for row in rows}

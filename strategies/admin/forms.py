@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -32,7 +32,17 @@ from strategies.models import (
     Strategy,
     StrategyTemplate,
 )
-from strategies.services.strategies import StrategyChanged, strategy_check
+from strategies.selectors import strategy_consumption_today
+from strategies.services.strategies import (
+    CHANGE_REASON_MAX_LENGTH,
+    StrategyChanged,
+    strategy_check,
+)
+from strategies.services.summary import strategy_save_risks
+
+# The button of the confirmation box posts this: the merchant has read what the save does.
+CONFIRM_FIELD = "atom_confirm"
+CONFIRM_MESSAGE = _("Check what this save does and confirm it.")
 
 FIELDSET_HELP = {
     "name": _("Shown in the decision log, the consumption dashboard and the alerts."),
@@ -128,6 +138,10 @@ def strategy_risk_warnings(*, scenario: str, per_request_cap: Any = None) -> lis
     return warnings
 
 
+def _message(error: Any) -> str:
+    return str(next(iter(error))) if isinstance(error, ValidationError) else str(error)
+
+
 class StrategyForm(forms.ModelForm):
     atom_shop: Shop | None = None
     atom_scenario: str = ""
@@ -142,6 +156,16 @@ class StrategyForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
+    # Not a setting: kept in the history row this save writes (django-simple-history).
+    change_reason = forms.CharField(
+        label=_("Reason for this change"),
+        max_length=CHANGE_REASON_MAX_LENGTH,
+        required=False,
+        help_text=_("Optional; shown in the strategy's history, e.g. “raised for the 11.11 sale”."),
+    )
+    # Set by ``clean`` when the save moves money and was not confirmed: what to confirm.
+    atom_risks: list[str] | None = None
+    atom_ask_confirmation: bool = True
 
     class Meta:
         model = Strategy
@@ -208,7 +232,27 @@ class StrategyForm(forms.ModelForm):
                 )
         if self.atom_refusal is not None and not self.errors:
             self._add_refusal(self.atom_refusal)
+        if not self.errors and self.atom_ask_confirmation:
+            self._ask_confirmation(cleaned)
         return cleaned
+
+    def _ask_confirmation(self, cleaned: dict[str, Any]) -> None:
+        """Switching on, raising an active strategy's cap or a daily cap below today's use is
+        saved only once confirmed: until then the form comes back with what it will do."""
+        before = self.instance if self.instance.pk is not None else None
+        opened_at = cleaned.get("version")
+        if before is not None and opened_at is not None and opened_at != before.version:
+            # A stale form: the save is refused with what changed first (the service), and
+            # the next save, from the current version, asks.
+            return
+        used = None
+        if before is not None:
+            used = strategy_consumption_today(strategies=[before])[before.pk].consumed
+        values = {n: cleaned[n] for n in STRATEGY_SETTINGS if n in cleaned}
+        risks = strategy_save_risks(before=before, values=values, used_today=used)
+        if risks and self.data.get(CONFIRM_FIELD) != "yes":
+            self.atom_risks = risks
+            self.add_error(None, str(CONFIRM_MESSAGE))
 
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]
@@ -222,6 +266,18 @@ class StrategyForm(forms.ModelForm):
                 for message in messages:
                     if message not in self.errors.get(target or "__all__", []):
                         self.add_error(target, message)
+        if (
+            self.atom_risks
+            and len(self.errors.get(NON_FIELD_ERRORS, []))
+            + len([f for f in self.errors if f != NON_FIELD_ERRORS])
+            > 1
+        ):
+            # Something to correct after all (a constraint): that first, the confirmation then.
+            self.atom_risks = None
+            general = self.errors[NON_FIELD_ERRORS]
+            general.data = [e for e in general.data if _message(e) != str(CONFIRM_MESSAGE)]
+            if not general:
+                del self.errors[NON_FIELD_ERRORS]
 
     def _add_refusal(self, refusal: ValidationError) -> None:
         if isinstance(refusal, StrategyChanged) and "version" in self.fields:
@@ -251,3 +307,25 @@ class TemplateForm(forms.Form):
         initial=SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP,
         help_text=format_lazy(_("At most {max}."), max=SMALL_AMOUNT_MAX_PER_REQUEST_CAP),
     )
+
+
+class ImportForm(forms.Form):
+    """A strategy file to import (API.md); keeping its statuses is for operators only."""
+
+    file = forms.FileField(
+        label=_("Strategy file (JSON)"),
+        help_text=_(
+            "Imported strategies are added after the existing ones and arrive inactive: switch "
+            "them on after checking."
+        ),
+    )
+    keep_status = forms.BooleanField(
+        label=_("Keep the file's statuses (restoring a backup)"),
+        required=False,
+        help_text=_("Strategies active in the file are active at once."),
+    )
+
+    def __init__(self, *args: Any, operator: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not operator:
+            del self.fields["keep_status"]

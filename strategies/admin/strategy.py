@@ -40,6 +40,8 @@ from strategies.admin.common import (
     rendered,
 )
 from strategies.admin.forms import (
+    CONFIRM_FIELD,
+    ImportForm,
     StrategyForm,
     TemplateForm,
     strategy_fieldsets,
@@ -57,8 +59,13 @@ from strategies.models import (
     Strategy,
     StrategyStatus,
 )
-from strategies.selectors import strategy_consumption_today
+from strategies.selectors import (
+    strategy_consumption_today,
+    strategy_latest_backtests,
+    strategy_product_counts,
+)
 from strategies.services.strategies import (
+    CHANGE_REASON_MAX_LENGTH,
     EDITABLE_FIELDS,
     strategies_move,
     strategies_reorder,
@@ -68,7 +75,19 @@ from strategies.services.strategies import (
     strategy_set_status,
     strategy_update,
 )
-from strategies.services.strategy_files import strategies_export
+from strategies.services.strategy_files import (
+    strategies_export,
+    strategies_import,
+    strategies_import_summary,
+    strategies_read_file,
+)
+from strategies.services.summary import (
+    backtest_headline,
+    cap_used_up_warning,
+    scenario_order_text,
+    scenario_precedence,
+    strategy_summary,
+)
 
 
 class _StrategyAdminBase(StrategyHistoryAdmin):
@@ -84,6 +103,7 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
     list_display = (
         "priority",
         "name",
+        "what_it_does",
         "status_badge",
         "caps",
         "consumption",
@@ -185,8 +205,10 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         ):
             self.enable_sorting = False
         consumption = strategy_consumption_today(strategies=cl.result_list)
+        products = strategy_product_counts(strategy_ids=[s.pk for s in cl.result_list])
         for strategy in cl.result_list:
             strategy.atom_consumption = consumption.get(strategy.pk)  # type: ignore[attr-defined]
+            strategy.atom_product_count = products.get(strategy.pk, 0)  # type: ignore[attr-defined]
         return cl
 
     def get_update_url(self, request: HttpRequest) -> str:
@@ -252,6 +274,13 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
                 f"{self._url('export')}?{self._query(request)}" if shop is not None else None
             ),
             "atom_pick_shop": shop_context(request).operator and shop is None,
+            "atom_scenario_order": scenario_order_text(),
+            "atom_precedence": scenario_precedence(scenario) if scenario else [],
+            "atom_import_url": (
+                f"{self._url('import')}?{self._query(request)}"
+                if may_edit and shop is not None
+                else None
+            ),
             "atom_can_reorder": may_edit and shop is not None,
         }
         context.update(extra_context or {})
@@ -277,6 +306,14 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
     def priority(self, obj: Strategy) -> int:
         return obj.position
 
+    @admin.display(description=_("what it does"))
+    def what_it_does(self, obj: Strategy) -> str:
+        count = getattr(obj, "atom_product_count", None)
+        return format_html(
+            '<span class="atom-summary">{}</span>',
+            strategy_summary(strategy=obj, product_count=count),
+        )
+
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Strategy) -> str:
         return badge(obj.get_status_display(), STATUS_COLOURS.get(obj.status, "#8a8a8a"))
@@ -298,7 +335,7 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         if used is None:
             return "—"
         colour = "#c62828" if used.is_warning else "#2e7d32"
-        width = min(used.percent, 100)
+        width = used.shown_percent
         return format_html(
             '<div class="atom-consumption{}" title="{} / {}">'
             '<div style="background:#eee;width:120px;height:8px;border-radius:4px">'
@@ -310,7 +347,7 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             colour,
             width,
             colour,
-            used.percent,
+            used.shown_percent,
         )
 
     @admin.display(description=_("validity"))
@@ -326,8 +363,12 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
 
     # -- status actions ------------------------------------------------------------------------
 
-    def _set_status(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
-        changed = strategy_set_status(strategies=queryset, status=status, actor=request.user)
+    def _set_status(
+        self, request: HttpRequest, queryset: QuerySet, status: str, change_reason: str = ""
+    ) -> None:
+        changed = strategy_set_status(
+            strategies=queryset, status=status, actor=request.user, change_reason=change_reason
+        )
         self.message_user(
             request,
             ngettext(
@@ -340,8 +381,56 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         )
 
     @admin.action(description=_("Activate the selected strategies"), permissions=["change"])
-    def make_active(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._set_status(request, queryset, StrategyStatus.ACTIVE)
+    def make_active(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Asks first: the page says what each strategy will do (and its latest backtest);
+        only its "activate" button switches them on."""
+        if request.POST.get(CONFIRM_FIELD) == "yes":
+            reason = request.POST.get("change_reason", "")
+            self._set_status(request, queryset, StrategyStatus.ACTIVE, change_reason=reason)
+            return None
+        strategies = list(
+            queryset.select_related("shop")
+            .exclude(status=StrategyStatus.ACTIVE)
+            .annotate(atom_product_count=Count("products"))
+        )
+        if not strategies:
+            self.message_user(
+                request, gettext("The selected strategies are already active."), messages.INFO
+            )
+            return None
+        backtests = strategy_latest_backtests(strategy_ids=[s.pk for s in strategies])
+        rows = [self._confirmation_row(s, backtests.get(s.pk)) for s in strategies]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Activate these strategies?"),
+            "opts": self.model._meta,
+            "atom_rows": rows,
+            "atom_selected": [s.pk for s in queryset],
+            "atom_action": "make_active",
+            "atom_confirm_field": CONFIRM_FIELD,
+            "atom_back_url": request.get_full_path(),
+            "atom_reason_max": CHANGE_REASON_MAX_LENGTH,
+        }
+        return TemplateResponse(request, "admin/strategies/strategy/confirm_activate.html", context)
+
+    def _confirmation_row(self, strategy: Strategy, run: Any) -> dict[str, Any]:
+        return {
+            "strategy": strategy,
+            "scenario": Scenario(strategy.scenario).label,
+            "summary": strategy_summary(
+                strategy=strategy, product_count=getattr(strategy, "atom_product_count", None)
+            ),
+            "precedence": scenario_precedence(strategy.scenario),
+            "backtest": (
+                {
+                    "url": reverse("admin:strategies_backtestrun_change", args=[run.pk]),
+                    "headline": backtest_headline(run=run, strategy_id=strategy.pk),
+                }
+                if run is not None
+                else None
+            ),
+            "change_url": self._url("change", strategy.pk),
+        }
 
     @admin.action(
         description=_("Switch the selected strategies to trial run"), permissions=["change"]
@@ -364,6 +453,13 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             editing = ("version",) if self.has_change_permission(request, obj) else ()
             fields = ("scenario", "template", *options["fields"], *editing)
             fieldsets[0] = (title, {"fields": fields})
+        may_write = (
+            self.has_change_permission(request, obj)
+            if obj is not None
+            else self.has_add_permission(request)
+        )
+        if may_write:
+            fieldsets.append((gettext("Reason for this change"), {"fields": ("change_reason",)}))
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Strategy | None = None) -> Any:
@@ -381,6 +477,8 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
                 "atom_scenario": obj.scenario if obj else self._scenario(request) or "",
                 "atom_adding": obj is None,
                 "atom_refusal": getattr(request, "_atom_refusal", None),
+                # A backtest of the form saves nothing: nothing to confirm.
+                "atom_ask_confirmation": "_backtest" not in request.POST,
             },
         )
 
@@ -433,11 +531,37 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         form = context.get("adminform")
         if form is not None and form.form.is_bound and "per_request_cap" in form.form.fields:
             per_request_cap = form.form.data.get("per_request_cap") or None
-        context["atom_warnings"] = strategy_risk_warnings(
-            scenario=scenario, per_request_cap=per_request_cap
-        )
-        context["atom_scenario_label"] = Scenario(scenario).label
+        context["atom_warnings"] = [
+            *strategy_risk_warnings(scenario=scenario, per_request_cap=per_request_cap),
+            *scenario_precedence(scenario),
+        ]
+        if obj is not None:
+            used = strategy_consumption_today(strategies=[obj])[obj.pk].consumed
+            if used and used >= obj.daily_cap:
+                context["atom_warnings"].append(cap_used_up_warning(used=used, cap=obj.daily_cap))
+            context["atom_summary"] = strategy_summary(strategy=obj)
+        if form is not None and form.form.atom_risks:
+            context["atom_confirmation"] = self._form_confirmation(form.form, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _form_confirmation(self, form: Any, obj: Strategy | None) -> dict[str, Any]:
+        values = {k: v for k, v in form.cleaned_data.items() if k in EDITABLE_FIELDS}
+        if "products" in form.cleaned_data:
+            values["products"] = form.cleaned_data["products"]
+        run = strategy_latest_backtests(strategy_ids=[obj.pk]).get(obj.pk) if obj else None
+        return {
+            "summary": strategy_summary(strategy=form.instance, values=values),
+            "risks": form.atom_risks,
+            "field": CONFIRM_FIELD,
+            "backtest": (
+                {
+                    "url": reverse("admin:strategies_backtestrun_change", args=[run.pk]),
+                    "headline": backtest_headline(run=run, strategy_id=obj.pk if obj else None),
+                }
+                if run is not None
+                else None
+            ),
+        }
 
     def _form_fields(self, form: ModelForm) -> dict[str, Any]:
         fields = {k: v for k, v in form.cleaned_data.items() if k in EDITABLE_FIELDS}
@@ -449,11 +573,13 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         self, request: HttpRequest, obj: Strategy, form: ModelForm, change: bool
     ) -> None:
         fields = self._form_fields(form)
+        reason = form.cleaned_data.get("change_reason") or ""
         if change:
             strategy_update(
                 strategy=obj,
                 actor=request.user,
                 expected_version=form.cleaned_data.get("version"),
+                change_reason=reason,
                 **fields,
             )
         else:
@@ -461,7 +587,9 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             scenario = self._scenario(request)
             if shop is None or scenario is None:
                 raise PermissionDenied
-            created = strategy_create(shop=shop, scenario=scenario, actor=request.user, **fields)
+            created = strategy_create(
+                shop=shop, scenario=scenario, actor=request.user, change_reason=reason, **fields
+            )
             # The admin goes on with the instance it built: make it the stored row.
             obj.pk = created.pk
             obj.shop = created.shop
@@ -538,6 +666,7 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         return [
             path("template/", view(self.template_view), name="strategies_strategy_template"),
             path("export/", view(self.export_view), name="strategies_strategy_export"),
+            path("import/", view(self.import_view), name="strategies_strategy_import"),
             *super().get_urls(),
         ]
 
@@ -617,6 +746,44 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             "changelist_url": f"{self._url('changelist')}?{self._query(request)}",
         }
         return TemplateResponse(request, "admin/strategies/strategy/template_form.html", context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Adds the strategies of a strategy file (API.md) to the shop, all or none. They
+        arrive inactive; an operator restoring a backup may keep the file's statuses."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        shop = self._shop(request)
+        if shop is None or self._foreign_shop_asked(request):
+            raise Http404
+        operator = shop_context(request).operator
+        form = ImportForm(request.POST or None, request.FILES or None, operator=operator)
+        if request.method == "POST" and form.is_valid():
+            keep = operator and form.cleaned_data.get("keep_status", False)
+            try:
+                entries = strategies_read_file(form.cleaned_data["file"].read())
+                created = strategies_import(
+                    shop=shop, entries=entries, actor=request.user, keep_status=keep
+                )
+            except ValidationError as exc:
+                for messages_ in exc.message_dict.values():
+                    for message in messages_:
+                        form.add_error(None, message)
+            else:
+                self.message_user(
+                    request,
+                    strategies_import_summary(count=len(created), shop=shop, kept_status=keep),
+                    messages.WARNING if keep else messages.SUCCESS,
+                )
+                return HttpResponseRedirect(f"{self._url('changelist')}?{self._query(request)}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import strategies from a file"),
+            "opts": self.model._meta,
+            "form": form,
+            "shop": shop,
+            "changelist_url": f"{self._url('changelist')}?{self._query(request)}",
+        }
+        return TemplateResponse(request, "admin/strategies/strategy/import_form.html", context)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """The shop's strategies as a strategy file (API.md), for review or another shop."""

@@ -143,9 +143,16 @@ def strategy_errors(
     return errors
 
 
-def _set_history_user(strategy: Strategy, actor: Actor) -> None:
+# django-simple-history's ``history_change_reason`` column (a CharField of 100).
+CHANGE_REASON_MAX_LENGTH = 100
+
+
+def _set_history_user(strategy: Strategy, actor: Actor, change_reason: str = "") -> None:
     if actor is not None and getattr(actor, "is_authenticated", False):
         strategy._history_user = actor  # type: ignore[attr-defined]
+    # Kept in the history row this save writes (shown in the history view).
+    reason = (change_reason or "").strip()[:CHANGE_REASON_MAX_LENGTH]
+    strategy._change_reason = reason or None  # type: ignore[attr-defined]
 
 
 def _lock_shop(shop: Shop) -> Shop:
@@ -175,7 +182,9 @@ def _unknown_fields(fields: Mapping[str, Any], allowed: frozenset[str]) -> None:
         raise ValidationError({f: [_("This setting cannot be set here.")] for f in unknown})
 
 
-def strategy_create(*, shop: Shop, scenario: str, actor: Actor = None, **fields: Any) -> Strategy:
+def strategy_create(
+    *, shop: Shop, scenario: str, actor: Actor = None, change_reason: str = "", **fields: Any
+) -> Strategy:
     """Creates a strategy at the end of its scenario (priority max+1), inactive unless told.
 
     ``products``: products (or their ids) of ``shop``. At most ``MAX_STRATEGIES_PER_SCENARIO``
@@ -199,7 +208,7 @@ def strategy_create(*, shop: Shop, scenario: str, actor: Actor = None, **fields:
             .first()
         )
         strategy.position = (last or 0) + 1
-        _set_history_user(strategy, actor)
+        _set_history_user(strategy, actor, change_reason)
         strategy.save()
         if products:
             strategy.products.set(products)
@@ -214,14 +223,23 @@ def strategy_create_from_template(
     per_request_cap: Decimal = SMALL_AMOUNT_DEFAULT_PER_REQUEST_CAP,
     name: str | None = None,
 ) -> Strategy:
-    """The ready-made small-amount strategy (小额自动仅退款), created inactive."""
+    """The ready-made small-amount strategy (小额自动仅退款), created inactive. Without a
+    ``name``, the template's, numbered when the shop already has one of that name."""
     if template != StrategyTemplate.SMALL_AMOUNT:
         raise ValidationError({"template": [_("Unknown template.")]})
+    if name is None:
+        base = str(StrategyTemplate.SMALL_AMOUNT.label)
+        taken = set(Strategy.objects.filter(shop=shop).values_list("name", flat=True))
+        name = next(
+            candidate
+            for candidate in (base, *(f"{base} {n}" for n in range(2, len(taken) + 3)))
+            if candidate not in taken
+        )
     return strategy_create(
         shop=shop,
         scenario=Scenario.POST_SHIPMENT_REFUND,
         actor=actor,
-        name=name or str(StrategyTemplate.SMALL_AMOUNT.label),
+        name=name,
         template=StrategyTemplate.SMALL_AMOUNT,
         status=StrategyStatus.INACTIVE,
         per_request_cap=per_request_cap,
@@ -349,6 +367,7 @@ def strategy_update(
     strategy: Strategy,
     actor: Actor = None,
     expected_version: int | None = None,
+    change_reason: str = "",
     **fields: Any,
 ) -> Strategy:
     """Changes settings of one strategy (not its shop, scenario, template or priority).
@@ -374,7 +393,7 @@ def strategy_update(
             products = []
         _raise(strategy_errors(current, products))
         current.version += 1
-        _set_history_user(current, actor)
+        _set_history_user(current, actor, change_reason)
         current.save()
         if products is not None:
             current.products.set(products)
@@ -383,10 +402,17 @@ def strategy_update(
     return strategy
 
 
-def strategy_set_status(*, strategies: Iterable[Strategy], status: str, actor: Actor = None) -> int:
+def strategy_set_status(
+    *,
+    strategies: Iterable[Strategy],
+    status: str,
+    actor: Actor = None,
+    change_reason: str = "",
+) -> int:
     """Switches strategies to ``status``; those already there are left alone (repeat-safe).
 
-    Returns how many changed; each of those moves to its next version.
+    Returns how many changed; each of those moves to its next version, with ``change_reason``
+    in its history.
     """
     if status not in StrategyStatus.values:
         raise ValidationError({"status": [_("Unknown status.")]})
@@ -398,7 +424,7 @@ def strategy_set_status(*, strategies: Iterable[Strategy], status: str, actor: A
         ):
             strategy.status = status
             strategy.version += 1
-            _set_history_user(strategy, actor)
+            _set_history_user(strategy, actor, change_reason)
             strategy.save(update_fields=["status", "version", "updated_at"])
             changed += 1
     return changed

@@ -18,6 +18,7 @@ ids are the platform's: an id the shop has not seen yet is created as a product 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -438,6 +439,7 @@ def strategies_validate_file(
     errors: dict[str, list[str]] = {}
     parsed: list[Parsed] = []
     room = Counter(Strategy.objects.filter(shop=shop).values_list("scenario", flat=True))
+    names: set[str] = set()
     for index, raw in enumerate(entries):
         name = raw.get("name") if isinstance(raw, dict) else None
         try:
@@ -454,6 +456,12 @@ def strategies_validate_file(
         problems: dict[str, list[str]] = {}
         for field, messages in strategy_errors(candidate).items():
             problems.setdefault(_ERROR_PATH.get(field, field), []).extend(messages)
+        if fields["name"] in names:
+            problems.setdefault("name", []).append(
+                _("The file names another strategy “%(name)s” too: names are unique in a shop.")
+                % {"name": fields["name"]}
+            )
+        names.add(fields["name"])
         room[scenario] += 1
         if room[scenario] > MAX_STRATEGIES_PER_SCENARIO:
             problems.setdefault("scenario", []).append(
@@ -509,3 +517,22 @@ def strategies_import_summary(*, count: int, shop: Shop, kept_status: bool) -> s
         "%(count)d strategies imported into %(shop)s, all inactive: switch them on after checking.",
         count,
     ) % {"count": count, "shop": shop.code}
+
+
+def strategies_read_file(data: bytes) -> Any:
+    """A strategy file's bytes as JSON (numbers with a fraction as Decimal, never float), or
+    a ``ValidationError`` saying why it cannot be read."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"file": [_("The file is not UTF-8 text.")]}) from exc
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError as exc:
+        raise ValidationError(
+            {"file": [_("The file is nested too deeply to be a strategy file.")]}
+        ) from exc
+    except ValueError as exc:
+        raise ValidationError(
+            {"file": [_("The file is not valid JSON: %(error)s") % {"error": exc}]}
+        ) from exc

@@ -45,7 +45,10 @@ def test_a_bar_never_overflows_past_a_full_cap(client, viewer, shop):
     make_ledger(strategy=over, consumed="150.00", approved_count=3)
     client.force_login(viewer)
     row = row_of(client.get(URL), over)
-    assert "150.00%" in row and "width:100%" in row
+    # A cap lowered below what was used shows full, never above (issue 12 point 6); the
+    # amounts say by how much.
+    assert "width:100.00%" in row and "100.00%" in row
+    assert "150.00%" not in row and "150.00 / 100.00" in row
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,9 @@ def la_owner(client, la_shop):
 
 
 def shown_validity(html):
-    return re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", html)
+    # The validity column (the summary beside it names the dates too).
+    cells = re.findall(r'<td class="field-validity">(.*?)</td>', html, re.S)
+    return re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", "".join(cells))
 
 
 def form_value(html, name):

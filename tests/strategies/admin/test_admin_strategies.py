@@ -256,7 +256,8 @@ def test_status_actions_switch_strategies(as_owner, shop):
     url = f"{CHANGELIST}?scenario=post_shipment_refund"
     for action, status in (("make_active", "active"), ("make_trial", "trial")):
         response = as_owner.post(
-            url, {"action": action, "_selected_action": [a.pk, b.pk], "index": 0}
+            url,
+            {"action": action, "_selected_action": [a.pk, b.pk], "index": 0, "atom_confirm": "yes"},
         )
         assert response.status_code == 302
         assert set(Strategy.objects.values_list("status", flat=True)) == {status}
@@ -571,7 +572,9 @@ def test_the_status_action_says_one_strategy_or_several(as_owner, shop):
     a, b = make_strategy(shop=shop), make_strategy(shop=shop)
     url = f"{CHANGELIST}?scenario=post_shipment_refund"
     one = as_owner.post(
-        url, {"action": "make_active", "_selected_action": [a.pk], "index": 0}, follow=True
+        url,
+        {"action": "make_active", "_selected_action": [a.pk], "index": 0, "atom_confirm": "yes"},
+        follow=True,
     )
     assert "1 strategy set to “Active”." in one.content.decode()
     two = as_owner.post(

@@ -129,8 +129,9 @@ def test_the_owners_strategy_list_pins_its_queries(as_owner, shop, django_assert
     as_owner.get(LIST)  # warm the session and content types
     # session, user, membership (once), tab counts, the list's count, the page, today's ledgers,
     # the sidebar's Django permissions for the auth and beat admins (2), the inbox badge, the
-    # count of requests awaiting a paid/not-paid confirmation.
-    with django_assert_num_queries(11):
+    # count of requests awaiting a paid/not-paid confirmation, the products per strategy (the
+    # summaries).
+    with django_assert_num_queries(12):
         response = as_owner.get(LIST)
     assert response.status_code == 200
     assert response.content.decode().count('class="drag handle"') == 3
@@ -146,8 +147,8 @@ def test_the_operators_strategy_list_pins_its_queries(
     as_operator.get(url)
     # session, user, the chosen shop (once: it was looked up six times before), the shop
     # filter's choices, tab counts, the list's count, the page, today's ledgers, the badge, the
-    # count of requests awaiting confirmation.
-    with CaptureQueriesContext(connection) as queries, django_assert_num_queries(10):
+    # count of requests awaiting confirmation, the products per strategy (the summaries).
+    with CaptureQueriesContext(connection) as queries, django_assert_num_queries(11):
         response = as_operator.get(url)
     assert response.status_code == 200
     assert len(_queries_on(queries, "strategies_shop")) == 2  # the choice and the filter list

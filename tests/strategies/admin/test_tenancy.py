@@ -117,7 +117,12 @@ def test_status_actions_ignore_another_shops_ids(as_owner, shop, shop_b_data):
     foreign = shop_b_data["strategy"]
     as_owner.post(
         reverse("admin:strategies_strategy_changelist") + "?scenario=post_shipment_refund",
-        {"action": "make_active", "_selected_action": [mine.pk, foreign.pk], "index": 0},
+        {
+            "action": "make_active",
+            "_selected_action": [mine.pk, foreign.pk],
+            "index": 0,
+            "atom_confirm": "yes",
+        },
     )
     assert Strategy.objects.get(pk=mine.pk).status == "active"
     assert Strategy.objects.get(pk=foreign.pk).status == "inactive"

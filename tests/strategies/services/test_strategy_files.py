@@ -235,10 +235,13 @@ def test_the_small_amount_template_and_its_ceiling_survive_a_round_trip(shop, ot
     assert copy.template == "small_amount" and copy.per_request_cap == Decimal("12.00")
     # The ceiling holds after import too: a file cannot lift it.
     with translation.override("en"), pytest.raises(ValidationError) as excinfo:
-        strategies_import(shop=other_shop, entries=[{**exported[0], "per_request_cap": "500.00"}])
+        strategies_import(
+            shop=other_shop,
+            entries=[{**exported[0], "name": "Another", "per_request_cap": "500.00"}],
+        )
     assert "at most 20.00" in " ".join(excinfo.value.message_dict["0.per_request_cap"])
     # template is optional on import (API.md): a 1.0 file without it is a custom strategy.
-    without = {k: v for k, v in exported[0].items() if k != "template"}
+    without = {k: v for k, v in exported[0].items() if k != "template"} | {"name": "1.0 file"}
     assert strategies_import(shop=other_shop, entries=[without])[0].template == ""
 
 
