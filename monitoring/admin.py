@@ -22,10 +22,11 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
+from django.contrib.admin.filters import ChoicesFieldListFilter
 from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, ChangeList
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +43,7 @@ from strategies.admin.tenancy import (
     parse_id,
     shop_context,
 )
-from strategies.models import Outcome, Shop, Strategy
+from strategies.models import Outcome, Shop, Strategy, TrialHit
 
 from .models import ConsumptionOverview, DecisionLogEntry
 from .paginators import CappedCountPaginator
@@ -92,9 +93,19 @@ class StrategyFilter(admin.SimpleListFilter):
             return queryset
         strategy_id = parse_id(value)
         if strategy_id is None:
-            return queryset.none()
+            raise InvalidFilter(invalid_choice_message(self.title, value))
         # The list is already scoped to the caller's shop: another shop's id matches nothing.
-        return queryset.filter(strategy_id=strategy_id)
+        # A trial strategy decides nothing: its requests are the ones it would have approved
+        # (its trial results), marked as such in the list.
+        would_hit = TrialHit.objects.filter(strategy_id=strategy_id)
+        return queryset.filter(
+            Q(strategy_id=strategy_id) | Q(pk__in=would_hit.values("decision_id"))
+        ).annotate(
+            atom_would_hit=Exists(would_hit.filter(decision_id=OuterRef("pk"))),
+            atom_trial_name=Subquery(
+                Strategy.all_objects.filter(pk=strategy_id).values("name")[:1]
+            ),
+        )
 
 
 class DecidedDateRangeFilter(admin.ListFilter):
@@ -136,6 +147,14 @@ class DecidedDateRangeFilter(admin.ListFilter):
         first, last = self._date(self.parameter_from), self._date(self.parameter_until)
         if first is None and last is None:
             return queryset
+        if first is not None and last is not None and first > last:
+            raise InvalidFilter(
+                gettext(
+                    "Invalid filter: the period starts on %(first)s, after it ends on %(last)s. "
+                    "Swap the two days."
+                )
+                % {"first": first.isoformat(), "last": last.isoformat()}
+            )
         try:
             return decisions_in_local_days(
                 queryset, zone=self._zone(request), first=first, last=last
@@ -192,6 +211,13 @@ def unknown_filters_message(names: list[str]) -> str:
     ) % {"names": ", ".join(f"“{name}”" for name in names)}
 
 
+def invalid_choice_message(title: Any, value: str) -> str:
+    return gettext(
+        "Invalid filter: “%(value)s” is not a choice of the filter “%(title)s”: pick one in the "
+        "list on the right."
+    ) % {"value": value, "title": title}
+
+
 def invalid_filter_message(exc: IncorrectLookupParameters) -> str:
     if isinstance(exc, InvalidFilter):
         return exc.message
@@ -220,6 +246,13 @@ class DeclaredFiltersChangeList(ChangeList):
             raise InvalidFilter(unknown_filters_message(refused)) from exc
         if remaining:
             raise InvalidFilter(unknown_filters_message(sorted(remaining)))
+        for spec in specs:
+            # A value outside a field's choices would silently show nothing: say so.
+            if isinstance(spec, ChoicesFieldListFilter) and spec.lookup_val:
+                allowed = {str(value) for value, _label in spec.field.flatchoices}
+                for value in spec.lookup_val:
+                    if value not in allowed:
+                        raise InvalidFilter(invalid_choice_message(spec.title, value))
         return specs, has_filters, remaining, duplicates, active
 
 
@@ -243,7 +276,7 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
     list_display = (
         "decided_local",
         "outcome_badge",
-        "strategy_name",
+        "strategy_shown",
         "amount",
         "aftersale_id",
         "order_id",
@@ -403,6 +436,20 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
             OUTCOME_COLOURS.get(obj.outcome, "#607d8b"),
             obj.get_outcome_display(),
         )
+
+    @admin.display(description=_("strategy name"))
+    def strategy_shown(self, obj: DecisionLogEntry) -> str:
+        # Found by the strategy filter as a trial result: say so, next to what was decided.
+        if getattr(obj, "atom_would_hit", False):
+            return format_html(
+                '{}<br><span class="atom-badge atom-would-hit" style="background:{};color:#fff;'
+                'padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>',
+                obj.strategy_name,
+                "#d18b00",
+                gettext("trial: %(name)s would approve")
+                % {"name": getattr(obj, "atom_trial_name", "")},
+            )
+        return obj.strategy_name or "-"
 
     @admin.display(description=_("request status"))
     def request_status(self, obj: DecisionLogEntry) -> str:

@@ -25,6 +25,17 @@ PALETTE = (
 )
 
 BarChart = Chart
+# Past the palette, hues a golden angle apart: no two series of one chart share a colour.
+GOLDEN_ANGLE = 137.508
+
+
+def series_colour(index: int) -> str:
+    """The colour of the ``index``-th series of a chart; distinct for every index."""
+    if index < len(PALETTE):
+        return PALETTE[index]
+    hue = (index - len(PALETTE)) * GOLDEN_ANGLE % 360
+    lightness = 38 + (index - len(PALETTE)) % 3 * 10  # and a step of lightness for neighbours
+    return f"hsl({hue:.1f}, 70%, {lightness}%)"
 
 
 def bar_chart(
@@ -45,7 +56,7 @@ def bar_chart(
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bar_width = max(slot * 0.7, 1)
     for index, (label, _values) in enumerate(series):
-        chart.legend.append((label, PALETTE[index % len(PALETTE)]))
+        chart.legend.append((label, series_colour(index)))
     for day_index, day in enumerate(days):
         x = LEFT + day_index * slot + (slot - bar_width) / 2
         base = chart.plot_bottom
@@ -61,7 +72,7 @@ def bar_chart(
                     y=round(base, 2),
                     width=round(bar_width, 2),
                     height=round(height, 2),
-                    colour=PALETTE[index % len(PALETTE)],
+                    colour=series_colour(index),
                     title=f"{day.isoformat()} · {label}: {value}{unit}",
                 )
             )

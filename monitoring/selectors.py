@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,12 +18,23 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from strategies.matching import explanation_message
-from strategies.models import DailyLedger, Decision, Outcome, Scenario, Shop, Strategy
+from strategies.models import (
+    SCENARIO_ORDER,
+    DailyLedger,
+    Decision,
+    Outcome,
+    Scenario,
+    Shop,
+    Strategy,
+    StrategyStatus,
+)
 from strategies.selectors import (
     Consumption,
+    TrialFigure,
     shop_today,
     strategies_for_shop,
     strategy_consumption_today,
+    trial_figures,
 )
 
 DASHBOARD_DAYS = 30
@@ -73,13 +85,36 @@ def default_zone() -> zoneinfo.ZoneInfo:
 class StrategyConsumption:
     strategy: Strategy
     consumption: Consumption
+    # A trial strategy's "would approve" over 1, 7 and 30 days (None for the others).
+    trial: list[TrialFigure] | None = None
+
+    @property
+    def folded(self) -> bool:
+        """Inactive: listed apart, folded away."""
+        return self.strategy.status == StrategyStatus.INACTIVE
+
+
+def in_tab_order(strategies: Iterable[Strategy]) -> list[Strategy]:
+    """As the strategy list shows them: by scenario tab, then priority (then id)."""
+    rank = {str(s): i for i, s in enumerate(SCENARIO_ORDER)}
+    return sorted(strategies, key=lambda s: (rank.get(s.scenario, len(rank)), s.position, s.id))
 
 
 def consumption_today(*, shop: Shop, now: dt.datetime | None = None) -> list[StrategyConsumption]:
-    """Today's (shop-local) consumption of every strategy of the shop: two queries."""
-    strategies = list(strategies_for_shop(shop=shop))
+    """The (shop-local) day of ``now``'s consumption of every strategy of the shop, in tab and
+    priority order, with the trial strategies' figures: three queries."""
+    strategies = in_tab_order(strategies_for_shop(shop=shop))
     consumption = strategy_consumption_today(strategies=strategies, now=now)
-    return [StrategyConsumption(strategy=s, consumption=consumption[s.id]) for s in strategies]
+    trials = trial_figures(strategies=strategies, now=now)
+    return [
+        StrategyConsumption(strategy=s, consumption=consumption[s.id], trial=trials.get(s.id))
+        for s in strategies
+    ]
+
+
+def local_noon(*, shop: Shop, day: dt.date) -> dt.datetime:
+    """A moment inside the shop-local ``day``: what "today" is measured from for a past day."""
+    return dt.datetime.combine(day, dt.time(12), tzinfo=shop.zone)
 
 
 @dataclass
@@ -91,6 +126,7 @@ class DailySeries:
     hits: dict[int, list[int]] = field(default_factory=dict)
     amounts: dict[int, list[Decimal]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    statuses: dict[int, str] = field(default_factory=dict)
     manual_reviews: list[int] = field(default_factory=list)
 
 
@@ -109,8 +145,9 @@ def consumption_series(
     day_list = last_days(shop=shop, days=days, now=now)
     index = {day: i for i, day in enumerate(day_list)}
     series = DailySeries(days=day_list)
-    for strategy in strategies_for_shop(shop=shop):
-        series.names[strategy.id] = strategy.name
+    for strategy in in_tab_order(strategies_for_shop(shop=shop)):
+        series.names[strategy.id] = f"#{strategy.position} {strategy.name}"
+        series.statuses[strategy.id] = strategy.status
         series.hits[strategy.id] = [0] * days
         series.amounts[strategy.id] = [Decimal("0.00")] * days
     ledgers = DailyLedger.objects.filter(

@@ -6,12 +6,13 @@ both resolve the shop through ``strategies.admin.tenancy``.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -31,11 +32,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.tenancy import SHOP_PARAM, shop_context
-from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop
+from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop, StrategyStatus
+from strategies.selectors import shop_today
 
 from .charts import bar_chart
 from .models import DecisionLogEntry
-from .selectors import consumption_series, consumption_today, explanation_row
+from .selectors import consumption_series, consumption_today, explanation_row, local_noon
 
 EXPORT_CHUNK = 1000  # rows per fetch from the server-side cursor
 EXPORT_LINES_PER_CHUNK = 100  # CSV lines per chunk sent to the client
@@ -202,6 +204,24 @@ def decisions_export(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
+def dashboard_day(raw: str | None, *, today: dt.date) -> tuple[dt.date, str]:
+    """The day the dashboard shows (``?day=YYYY-MM-DD``, today by default) and, for a day it
+    cannot show, the message saying so (then today is shown)."""
+    if not raw:
+        return today, ""
+    try:
+        day = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        return today, gettext("“%(value)s” is not a day (YYYY-MM-DD): today is shown.") % {
+            "value": raw
+        }
+    if day > today:
+        return today, gettext("%(day)s is in the future: today is shown.") % {"day": day}
+    if day.year < 2000:
+        return today, gettext("%(day)s is before 2000: today is shown.") % {"day": day}
+    return day, ""
+
+
 def dashboard_shop(request: HttpRequest) -> Shop:
     context = shop_context(request)
     if not context.may_view or context.foreign_shop_asked or context.unknown_shop_asked:
@@ -221,16 +241,26 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
     shop = dashboard_shop(request)
     operator = shop_context(request).operator
     now = timezone.now()
-    rows = consumption_today(shop=shop, now=now)
-    series = consumption_series(shop=shop, now=now)
+    today = shop_today(shop=shop, now=now)
+    day, day_error = dashboard_day(request.GET.get("day"), today=today)
+    if day_error:
+        messages.error(request, day_error)
+    # A past day is measured from a moment inside it (its ledgers, its last 30 days).
+    moment = now if day == today else local_noon(shop=shop, day=day)
+    rows = consumption_today(shop=shop, now=moment)
+    series = consumption_series(shop=shop, now=moment)
     names = series.names
-    hits_chart = bar_chart(
-        days=series.days, series=[(names[sid], values) for sid, values in series.hits.items()]
-    )
-    amount_chart = bar_chart(
-        days=series.days,
-        series=[(names[sid], values) for sid, values in series.amounts.items()],
-    )
+
+    def charted(values_by_strategy: dict[int, list]) -> list[tuple[str, list]]:
+        # Inactive strategies only where they count: a day they approved something.
+        return [
+            (names[sid], values)
+            for sid, values in values_by_strategy.items()
+            if series.statuses.get(sid) != StrategyStatus.INACTIVE or any(values)
+        ]
+
+    hits_chart = bar_chart(days=series.days, series=charted(series.hits))
+    amount_chart = bar_chart(days=series.days, series=charted(series.amounts))
     review_chart = bar_chart(
         days=series.days, series=[(gettext("Manual review"), series.manual_reviews)]
     )
@@ -242,8 +272,11 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
         # The log of the same shop: an operator's choice travels as ?shop=<id>.
         "decision_log_url": reverse("admin:monitoring_decisionlogentry_changelist")
         + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
-        "rows": rows,
+        "rows": [row for row in rows if not row.folded],
+        "folded_rows": [row for row in rows if row.folded],
         "today": series.days[-1],
+        "is_today": day == today,
+        "real_today": today,
         "first_day": series.days[0],
         "now_local": timezone.localtime(now, shop.zone),
         "hits_chart": hits_chart,

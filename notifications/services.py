@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from strategies.formatting import money
 from strategies.models import DailyLedger
 from strategies.pipeline.publish import SEND_DELIVERY_TASK, publish_on_commit
 from strategies.selectors import shop_today
@@ -143,6 +144,8 @@ def _alert_announce(*, alert: Alert) -> None:
         "percent": percent,
         "consumed": alert.consumed,
         "cap": alert.cap,
+        # What may still be approved today: smaller requests can fit, larger ones go to a person.
+        "left": money(max(alert.cap - alert.consumed, Decimal("0.00"))),
         "day": alert.day.isoformat(),
     }
     Notice.objects.create(

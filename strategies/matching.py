@@ -178,6 +178,10 @@ ORDER_TOTAL_EXCEEDED = "order_total_exceeded"
 BUYER_LIMIT_REACHED = "buyer_limit_reached"
 DAILY_CAP_REACHED = "daily_cap_reached"
 TRIAL_WOULD_HIT = "trial_would_hit"
+# Why a manual review had no strategy to try (request-level: ``strategy`` is null).
+ORDER_COMPLETED = "order_completed"
+TYPE_NOT_COVERED = "type_not_covered"
+NO_STRATEGY = "no_strategy"
 
 # Message templates by code; a code with several sentences puts the variant in
 # ``params["detail"]`` and its template is keyed "<code>.<detail>".
@@ -229,11 +233,22 @@ MESSAGES: dict[str, str] = {
     TRIAL_WOULD_HIT: gettext_noop(
         "Trial run: would approve %(amount)s; nothing is executed and the next strategy is tried"
     ),
+    ORDER_COMPLETED: gettext_noop(
+        "The order is completed (settled): no scenario covers after-sales requests on it, so "
+        "a person decides"
+    ),
+    TYPE_NOT_COVERED: gettext_noop(
+        "No scenario covers a %(type)s request on an order in status %(status)s, so a person "
+        "decides"
+    ),
+    NO_STRATEGY: gettext_noop(
+        "The request falls under %(scenarios)s, which has no strategy set up, so a person decides"
+    ),
 }
 
 
 # Params stored as codes are shown by their label in the active language.
-_LABELLED_PARAMS = {"status": OrderStatus, "reason": Reason}
+_LABELLED_PARAMS = {"status": OrderStatus, "reason": Reason, "type": AfterSaleType}
 
 
 def explanation_message(code: str, params: Mapping[str, str]) -> str:
@@ -243,6 +258,11 @@ def explanation_message(code: str, params: Mapping[str, str]) -> str:
     for name, choices in _LABELLED_PARAMS.items():
         if shown.get(name) in choices.values:
             shown[name] = str(choices(shown[name]).label)
+    if "scenarios" in shown:  # scenario codes, comma-separated
+        shown["scenarios"] = gettext(", ").join(
+            str(Scenario(c).label) if c in Scenario.values else c
+            for c in shown["scenarios"].split(",")
+        )
     return gettext(MESSAGES[key]) % shown
 
 
@@ -595,3 +615,26 @@ def evaluate(
                 explanations=tuple(explanations),
             )
     return Evaluation(hit=None, scenario="", action="", explanations=tuple(explanations))
+
+
+def unmatched_explanation(request: RequestSnapshot, evaluation: Evaluation) -> dict | None:
+    """Why a manual review had nothing to try, as an entry of API.md's ``explanations`` with
+    ``strategy`` null: the order is completed, no scenario covers the request's type on its
+    order status (exchange and resend requests too, once the platforms send them), or the
+    scenarios it falls under have no strategy. None when a strategy hit or was explained."""
+    if evaluation.hit is not None or evaluation.explanations:
+        return None
+    scenarios = scenarios_for(request)
+    if scenarios:
+        code, params = NO_STRATEGY, {"scenarios": ",".join(scenarios)}
+    elif request.order.status == OrderStatus.COMPLETED:
+        code, params = ORDER_COMPLETED, {}
+    else:
+        code, params = TYPE_NOT_COVERED, {"type": request.type, "status": request.order.status}
+    return {
+        "scenario": scenarios[0] if scenarios else None,
+        "strategy": None,
+        "code": code,
+        "message": explanation_message(code, params),
+        "params": params,
+    }

@@ -759,6 +759,36 @@ class Decision(models.Model):
         return f"{self.aftersale_id}: {self.get_outcome_display()}"
 
 
+class TrialHit(models.Model):
+    """A trial strategy that would have approved a request (its ``trial_would_hit``
+    explanation), one row per (decision, strategy): the decision log's strategy filter finds
+    a trial strategy's requests through it, and its "would approve N / amount" per shop-local
+    day is summed from it, without reading the JSON explanations of the whole log."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="trial_hits")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    # PROTECT: like a decision, a trial result keeps its strategy (archived, never deleted).
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="trial_hits")
+    day = models.DateField(_("shop-local day"))
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("trial result")
+        verbose_name_plural = _("trial results")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "strategy"], name="trial_hit_one_per_strategy"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["strategy", "day"], name="trial_hit_strategy_day"),
+            models.Index(fields=["shop", "day"], name="trial_hit_shop_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id} {self.day}: {self.amount}"
+
+
 class ExecutionConfirmation(models.Model):
     """The audit of a person confirming an execution left ``unknown``: who said it was paid or
     not, and when. One per decision (it is confirmed once)."""

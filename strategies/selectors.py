@@ -7,11 +7,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from .charts import fill_percent
-from .models import BacktestRun, BacktestStatus, DailyLedger, Shop, Strategy
+from .models import (
+    BacktestRun,
+    BacktestStatus,
+    DailyLedger,
+    Shop,
+    Strategy,
+    StrategyStatus,
+    TrialHit,
+)
 
 # Above this percentage the consumption label turns red (the seeds: ">90%").
 CONSUMPTION_WARNING_PERCENT = Decimal("90")
@@ -103,3 +111,52 @@ def strategy_product_counts(*, strategy_ids: Iterable[int]) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {row["strategy_id"]: row["n"] for row in rows}
+
+
+# The periods a trial strategy's results are shown over, in shop-local days including today.
+TRIAL_PERIODS = (1, 7, 30)
+
+
+@dataclass(frozen=True)
+class TrialFigure:
+    """What a trial strategy would have approved over ``days`` shop-local days."""
+
+    days: int
+    count: int
+    amount: Decimal
+
+
+def trial_figures(
+    *, strategies: Iterable[Strategy], now: dt.datetime | None = None
+) -> dict[int, list[TrialFigure]]:
+    """Today's, 7 days' and 30 days' "would approve N / amount" of each trial strategy, in one
+    query (the (strategy, day) index of the trial results); others are left out."""
+    trials = [s for s in strategies if s.status == StrategyStatus.TRIAL]
+    if not trials:
+        return {}
+    today = {s.id: shop_today(shop=s.shop, now=now) for s in trials}
+    first = min(today.values()) - dt.timedelta(days=max(TRIAL_PERIODS) - 1)
+    rows = (
+        TrialHit.objects.filter(strategy_id__in=list(today), day__gte=first)
+        .values("strategy_id", "day")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .values_list("strategy_id", "day", "n", "total")
+    )
+    per_day: dict[int, list[tuple[dt.date, int, Decimal]]] = {pk: [] for pk in today}
+    for strategy_id, day, n, total in rows:
+        per_day[strategy_id].append((day, n, total))
+    result = {}
+    for pk, days in per_day.items():
+        figures = []
+        for period in TRIAL_PERIODS:
+            since = today[pk] - dt.timedelta(days=period - 1)
+            inside = [(n, total) for day, n, total in days if since <= day <= today[pk]]
+            figures.append(
+                TrialFigure(
+                    days=period,
+                    count=sum(n for n, _ in inside),
+                    amount=sum((t for _, t in inside), Decimal("0.00")),
+                )
+            )
+        result[pk] = figures
+    return result

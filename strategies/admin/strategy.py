@@ -27,7 +27,7 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -52,6 +52,7 @@ from strategies.admin.tenancy import (
     parse_id,
     shop_context,
 )
+from strategies.formatting import local_datetime, money
 from strategies.models import (
     SCENARIO_ORDER,
     Scenario,
@@ -60,9 +61,11 @@ from strategies.models import (
     StrategyStatus,
 )
 from strategies.selectors import (
+    TrialFigure,
     strategy_consumption_today,
     strategy_latest_backtests,
     strategy_product_counts,
+    trial_figures,
 )
 from strategies.services.strategies import (
     CHANGE_REASON_MAX_LENGTH,
@@ -88,6 +91,33 @@ from strategies.services.summary import (
     scenario_precedence,
     strategy_summary,
 )
+
+
+def trial_period_label(days: int) -> str:
+    if days == 1:
+        return gettext("today")
+    return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
+
+
+def trial_figures_html(figures: list[TrialFigure]) -> str:
+    """A trial strategy's "would approve N / amount" today and over 7 and 30 days."""
+    lines = format_html_join(
+        "",
+        "<li>{}: {}</li>",
+        (
+            (
+                trial_period_label(f.days),
+                ngettext(
+                    "would approve %(n)d request / %(amount)s",
+                    "would approve %(n)d requests / %(amount)s",
+                    f.count,
+                )
+                % {"n": f.count, "amount": money(f.amount)},
+            )
+            for f in figures
+        ),
+    )
+    return format_html('<ul class="atom-trial-figures">{}</ul>', lines)
 
 
 class _StrategyAdminBase(StrategyHistoryAdmin):
@@ -206,9 +236,11 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             self.enable_sorting = False
         consumption = strategy_consumption_today(strategies=cl.result_list)
         products = strategy_product_counts(strategy_ids=[s.pk for s in cl.result_list])
+        trials = trial_figures(strategies=cl.result_list)
         for strategy in cl.result_list:
             strategy.atom_consumption = consumption.get(strategy.pk)  # type: ignore[attr-defined]
             strategy.atom_product_count = products.get(strategy.pk, 0)  # type: ignore[attr-defined]
+            strategy.atom_trial = trials.get(strategy.pk)  # type: ignore[attr-defined]
         return cl
 
     def get_update_url(self, request: HttpRequest) -> str:
@@ -320,17 +352,19 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
 
     @admin.display(description=_("caps"))
     def caps(self, obj: Strategy) -> str:
-        per_request = obj.per_request_cap if obj.per_request_cap is not None else "—"
         return format_html(
             "{}: {}<br>{}: {}",
             gettext("daily"),
-            obj.daily_cap,
+            money(obj.daily_cap),
             gettext("per request"),
-            per_request,
+            money(obj.per_request_cap),
         )
 
     @admin.display(description=_("today's consumption"))
     def consumption(self, obj: Strategy) -> str:
+        trial = getattr(obj, "atom_trial", None)
+        if trial is not None:
+            return trial_figures_html(trial)
         used = getattr(obj, "atom_consumption", None)
         if used is None:
             return "—"
@@ -342,8 +376,8 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             '<div style="background:{};width:{}%;height:8px;border-radius:4px"></div></div>'
             '<span style="color:{}">{}%</span></div>',
             " atom-warning" if used.is_warning else "",
-            used.consumed,
-            used.daily_cap,
+            money(used.consumed),
+            money(used.daily_cap),
             colour,
             width,
             colour,
@@ -355,11 +389,7 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         if obj.valid_from is None and obj.valid_until is None:
             return gettext("always")
         zone = obj.shop.zone
-
-        def when(value: Any) -> str:
-            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "…"
-
-        return f"{when(obj.valid_from)} ~ {when(obj.valid_until)}"
+        return f"{local_datetime(obj.valid_from, zone)} ~ {local_datetime(obj.valid_until, zone)}"
 
     # -- status actions ------------------------------------------------------------------------
 

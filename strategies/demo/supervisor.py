@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
+from django.utils.translation import gettext
 from honcho.process import Popen
 
 STOP_TIMEOUT = 15.0
@@ -176,12 +177,18 @@ class Supervisor:
         )
         child.start(cwd=self.cwd)
         self.children.append(child)
-        self.say(f"demo: started {name} (pid {child.pid}), log {child.log_path}")
+        self.say(
+            gettext("demo: started %(name)s (pid %(pid)s), log %(log)s")
+            % {"name": name, "pid": child.pid, "log": child.log_path}
+        )
         return child
 
     def report_death(self, child: Child) -> None:
         code = child.proc.returncode if child.proc is not None else None
-        self.say(f"demo: {child.name} exited with status {code}; its last lines:")
+        self.say(
+            gettext("demo: %(name)s exited with status %(code)s; its last lines:")
+            % {"name": child.name, "code": code}
+        )
         for line in child.tail:
             self.say(f"{child.name:>9} | {line}")
 
@@ -207,8 +214,11 @@ class Supervisor:
             self.stop.wait(0.3)
         if not self.stop.is_set():
             waiting = [c.name for c in children if not c.ready.is_set()]
-            self.say(f"demo: not ready in {timeout:g} s (web healthy: {is_healthy}, "
-                     f"waiting for: {', '.join(waiting) or '-'})")  # fmt: skip
+            self.say(
+                gettext("demo: not ready in %(seconds)g s (web healthy: %(healthy)s, waiting for: "
+                  "%(waiting)s)")
+                % {"seconds": timeout, "healthy": is_healthy, "waiting": ", ".join(waiting) or "-"}
+            )  # fmt: skip
             return False
         return True
 
@@ -241,13 +251,19 @@ class Supervisor:
                 assert child.proc is not None
                 child.proc.terminate()
             else:
-                self.say(f"demo: {child.name} stopped (0.0 s)")
+                self.say(
+                    gettext("demo: %(name)s stopped (%(seconds).1f s)")
+                    % {"name": child.name, "seconds": 0.0}
+                )
 
         def on_gone(proc: psutil.Process) -> None:
             child = owner.get(proc.pid)
             if child is None or proc.pid != child.pid:
                 return
-            self.say(f"demo: {child.name} stopped ({time.monotonic() - began:.1f} s)")
+            self.say(
+                gettext("demo: %(name)s stopped (%(seconds).1f s)")
+                % {"name": child.name, "seconds": time.monotonic() - began}
+            )
             for rest in trees[child.pid]:  # the program is gone: what it left, too
                 if rest.pid != child.pid:
                     with contextlib.suppress(psutil.Error):
@@ -256,7 +272,10 @@ class Supervisor:
         everything = [proc for tree in trees.values() for proc in tree]
         _, alive = psutil.wait_procs(everything, timeout=STOP_TIMEOUT, callback=on_gone)
         for name in sorted({owner[proc.pid].name for proc in alive}):
-            self.say(f"demo: {name} did not stop in {STOP_TIMEOUT:g} s: killing it")
+            self.say(
+                gettext("demo: %(name)s did not stop in %(seconds)g s: killing it")
+                % {"name": name, "seconds": STOP_TIMEOUT}
+            )
         for child in started:  # and whatever was started after the trees were taken
             for proc in session_members(child.pid):
                 with contextlib.suppress(psutil.Error):
@@ -269,7 +288,7 @@ class Supervisor:
 
         left = [c.name for c in started if group_alive(c.pid)]
         if left:
-            self.say(f"demo: still running: {', '.join(left)}")
+            self.say(gettext("demo: still running: %(names)s") % {"names": ", ".join(left)})
         else:
             names = ", ".join(f"{c.name} ({c.pid})" for c in started)
-            self.say(f"demo: stopped {names}; no process left")
+            self.say(gettext("demo: stopped %(names)s; no process left") % {"names": names})

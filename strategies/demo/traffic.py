@@ -23,6 +23,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import requests
+from django.utils.translation import ngettext
 
 from strategies.platforms.generic.signing import aftersale_path, signed_headers
 
@@ -296,9 +297,16 @@ class TrafficReport:
             elapsed = max(time.monotonic() - self.started, 1e-9)
             parts = ", ".join(f"{code}: {n}" for code, n in sorted(self.counts.items()))
             done = sum(self.counts.values())
-        return (
-            f"{done} requests in {elapsed:.1f} s ({done / elapsed:.1f}/s) by status: {parts or '-'}"
-        )
+        return ngettext(
+            "%(n)d request in %(seconds).1f s (%(rate).1f/s) by status: %(parts)s",
+            "%(n)d requests in %(seconds).1f s (%(rate).1f/s) by status: %(parts)s",
+            done,
+        ) % {"n": done, "seconds": elapsed, "rate": done / elapsed, "parts": parts or "-"}
+
+    def all_unauthorized(self) -> bool:
+        """Every answer was 401: the shop code or its secret is wrong (nothing was stored)."""
+        with self.lock:
+            return bool(self.counts) and set(self.counts) == {"401"}
 
 
 def post_signed(

@@ -38,7 +38,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from strategies.matching import DAILY_CAP_REACHED, Evaluation, evaluate, scenarios_for
+from strategies.matching import (
+    DAILY_CAP_REACHED,
+    TRIAL_WOULD_HIT,
+    Evaluation,
+    evaluate,
+    scenarios_for,
+    unmatched_explanation,
+)
 from strategies.models import (
     CAP_REACHED_PERCENT,
     CAP_WARNING_PERCENT,
@@ -46,6 +53,7 @@ from strategies.models import (
     Outcome,
     RequestStatus,
     StrategyStatus,
+    TrialHit,
 )
 from strategies.pipeline.ledger import ledger_mark_cap_refused
 from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
@@ -116,6 +124,23 @@ def _filed_under(evaluation: Evaluation, scenarios: tuple[str, ...]) -> str:
     return scenarios[0] if scenarios else ""
 
 
+def _record_trial_hits(*, decision: Decision, evaluation: Evaluation, day: dt.date) -> None:
+    """One row per trial strategy that would have approved (the monitor counts and finds them)."""
+    hits = [
+        TrialHit(
+            decision_id=decision.pk,
+            shop_id=decision.shop_id,
+            strategy_id=e.strategy_id,
+            day=day,
+            amount=decision.amount,
+        )
+        for e in evaluation.explanations
+        if e.code == TRIAL_WOULD_HIT
+    ]
+    if hits:
+        TrialHit.objects.bulk_create(hits)
+
+
 def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decision:
     """Decides request ``request_id`` once; a replay returns the decision already made."""
     now = now or timezone.now()
@@ -169,6 +194,10 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
             consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
         approved = hit is not None and reserved is not None
+        explanations = [e.as_json() for e in evaluation.explanations]
+        unmatched = None if approved else unmatched_explanation(snapshot, evaluation)
+        if unmatched is not None:
+            explanations.append(unmatched)
         status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
         decision = decision_insert(
             Decision(
@@ -184,13 +213,14 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
                 strategy_version=by_id[hit.id].version if approved and hit else None,
                 action=evaluation.action if approved else "",
                 amount=snapshot.amount,
-                explanations=[e.as_json() for e in evaluation.explanations],
+                explanations=explanations,
                 buyer_id=snapshot.buyer_id,
                 ledger_id=reserved.ledger_id if reserved else None,
                 decided_at=now,
             )
         )
         request_set_status(request_id=request.id, status=status, now=now)
+        _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
 
         _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
         if approved and hit is not None and reserved is not None:

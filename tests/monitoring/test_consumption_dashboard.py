@@ -35,7 +35,7 @@ def test_it_shows_each_strategys_share_and_turns_red_only_above_90_percent(clien
     assert response.status_code == 200
     normal, red, zero = row_of(response, at_90), row_of(response, above), row_of(response, idle)
     assert "90.00%" in normal and "atom-warning" not in normal
-    assert "9000.00 / 10000.00" in normal and ">900<" in normal
+    assert "9,000.00 / 10,000.00" in normal and ">900<" in normal
     assert "90.01%" in red and "atom-warning" in red
     assert "0.00%" in zero and "atom-warning" not in zero
 

@@ -95,7 +95,8 @@ def test_it_filters_by_strategy(staff_client, log):
     _rows, refund, pre = log
     assert shown(staff_client, strategy=refund.pk) == {"AS-A", "AS-D"}
     assert shown(staff_client, strategy=pre.pk) == {"AS-B"}
-    assert shown(staff_client, strategy="not-a-number") == set()
+    # Not an id: said as an invalid filter (issue 12, 15), never a silent empty list.
+    assert staff_client.get(URL, {"strategy": "not-a-number"}).status_code == 302
 
 
 def test_it_filters_by_shop_local_date_range(staff_client, log):

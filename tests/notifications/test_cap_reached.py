@@ -68,3 +68,25 @@ def test_it_raises_nothing_without_a_refusal_below_95_percent():
 
     assert alerts_check_ledger(ledger_id=ledger.pk) == []
     assert not Alert.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Requests up to 40.00 can still be approved today; larger ones go to a person"),
+        ("zh-hans", "40.00"),
+    ],
+)
+def test_the_100_sms_says_what_is_left_and_that_larger_requests_go_to_a_person(
+    settings, language, expected
+):
+    # Issue 12, 14: not "new requests go to manual review": smaller ones still fit.
+    settings.LANGUAGE_CODE = language
+    ledger = make_ledger(strategy=_strategy(), consumed="960.00")
+    alerts_check_ledger(ledger_id=ledger.pk)
+    _refused(ledger)
+    alerts_check_ledger(ledger_id=ledger.pk)
+    sms = Delivery.objects.get(alert__level=100, channel="sms").body
+    assert expected in sms
+    assert "left" in sms if language == "en" else "人工" in sms

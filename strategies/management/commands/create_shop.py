@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from strategies.services.shops import shop_create
 
@@ -35,5 +36,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             lines = [f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()]
             raise CommandError("\n".join(lines)) from exc
-        self.stderr.write(f"Created shop {shop.code} ({shop.name}). API secret:")
+        self.stderr.write(
+            _("Created shop %(code)s (%(name)s). API secret:")
+            % {"code": shop.code, "name": shop.name}
+        )
         self.stdout.write(secret)

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
 from strategies.demo.supervisor import Supervisor, port_free
@@ -63,12 +64,15 @@ class Command(BaseCommand):
     # --- main -------------------------------------------------------------------------------
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
-            raise CommandError("The demo runs with DEBUG=true (make demo sets it).")
+            raise CommandError(_("The demo runs with DEBUG=true (make demo sets it)."))
         host, port = options["host"], options["port"]
         if not port_free(host, port):
             raise CommandError(
-                f"Port {port} on {host} is in use: stop what runs there, or choose another "
-                f"(make demo DEMO_PORT=8001, or --port)."
+                _(
+                    "Port %(port)s on %(host)s is in use: stop what runs there, or choose "
+                    "another (make demo DEMO_PORT=8001, or --port)."
+                )
+                % {"port": port, "host": host}
             )
         self.stop = threading.Event()
         self.out_lock = threading.Lock()
@@ -88,7 +92,7 @@ class Command(BaseCommand):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if not ok:
-            raise CommandError("The demo stopped because a process failed (see above).")
+            raise CommandError(_("The demo stopped because a process failed (see above)."))
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stop.set()
@@ -100,19 +104,20 @@ class Command(BaseCommand):
 
     def _prepare(self, options: dict[str, Any]) -> None:
         db = settings.DATABASES["default"]
-        self.say(f"demo: database {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}")
-        self.say(f"demo: broker {settings.CELERY_BROKER_URL}")
+        engine = db["ENGINE"].rsplit(".", 1)[-1]
+        self.say(_("demo: database %(engine)s %(name)s") % {"engine": engine, "name": db["NAME"]})
+        self.say(_("demo: broker %(url)s") % {"url": settings.CELERY_BROKER_URL})
         self.log_dir = Path(settings.VAR_DIR) / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        self.say("demo: database migrated")
+        self.say(_("demo: database migrated"))
         self.seed = demo_seed(code=options["shop"])
-        self.say(f"demo: shop {self.seed.shop.code} seeded")
+        self.say(_("demo: shop %(code)s seeded") % {"code": self.seed.shop.code})
         if "setup_periodic_tasks" in get_commands():
             call_command("setup_periodic_tasks", verbosity=0)
-            self.say("demo: periodic tasks scheduled")
+            self.say(_("demo: periodic tasks scheduled"))
         else:
-            self.say("demo: no setup_periodic_tasks command: beat has no schedule")
+            self.say(_("demo: no setup_periodic_tasks command: beat has no schedule"))
 
     def _run(self, options: dict[str, Any]) -> bool:
         verbose = options["verbose_children"]
@@ -167,7 +172,7 @@ class Command(BaseCommand):
         if not ready:
             return False
         if options["check"]:
-            self.say("demo: check passed: web answers /healthz, the worker and beat are up")
+            self.say(_("demo: check passed: web answers /healthz, the worker and beat are up"))
             return True
 
         simulator = start(
@@ -197,22 +202,28 @@ class Command(BaseCommand):
             if simulator.proc is not None and simulator.proc.poll() not in (None, 0):
                 self.supervisor.report_death(simulator)
                 return False
-        self.say("\ndemo: stopping…")
+        self.say("\n" + _("demo: stopping…"))
         return True
 
     def _banner(self, base_url: str) -> None:
         lines = [
             "",
             "=" * 72,
-            f"  ATOM demo is running: {base_url}/admin/",
-            "  Logins:",
+            "  " + _("ATOM demo is running: %(url)s") % {"url": f"{base_url}/admin/"},
+            "  " + _("Logins:"),
         ]
         for username, password, role in self.seed.logins:
-            who = f"{role} of shop {self.seed.shop.code}" if role else "platform operator"
+            who = (
+                _("%(role)s of shop %(code)s") % {"role": role, "code": self.seed.shop.code}
+                if role
+                else _("platform operator")
+            )
             lines.append(f"    {username:<8} {password:<18} {who}")
         lines += [
-            f"  Logs: {self.log_dir}/<web|worker|beat|simulator>.log (alerts print in worker.log)",
-            "  Ctrl-C stops everything.",
+            "  "
+            + _("Logs: %(dir)s/<web|worker|beat|simulator>.log (alerts print in worker.log)")
+            % {"dir": self.log_dir},
+            "  " + _("Ctrl-C stops everything."),
             "=" * 72,
             "",
         ]

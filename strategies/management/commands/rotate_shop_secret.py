@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from strategies.models import Shop
 from strategies.services.shops import shop_secret_rotate
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         shop = Shop.objects.filter(code=options["code"]).first()
         if shop is None:
-            raise CommandError(f"Unknown shop {options['code']!r}.")
+            raise CommandError(_("No shop with code %(code)r.") % {"code": options["code"]})
         grace = options["grace_seconds"]
         try:
             secret = shop_secret_rotate(shop=shop, grace_seconds=grace)
@@ -32,10 +33,11 @@ class Command(BaseCommand):
             raise CommandError("\n".join(lines)) from exc
         until = shop.api_secret_previous_until
         self.stderr.write(
-            f"New API secret for shop {shop.code}; the old one is accepted until "
-            f"{until.isoformat(timespec='seconds')}."
+            _("New API secret for shop %(code)s; the old one is accepted until %(until)s.")
+            % {"code": shop.code, "until": until.isoformat(timespec="seconds")}
             if until is not None
-            else f"New API secret for shop {shop.code}; the old one is no longer accepted."
+            else _("New API secret for shop %(code)s; the old one is no longer accepted.")
+            % {"code": shop.code}
         )
         # Only the secret on stdout, so a script can capture it.
         self.stdout.write(secret)

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from strategies.demo.traffic import TrafficGenerator, TrafficReport, catalog_for, send_traffic
 from strategies.models import Product, Shop
@@ -41,9 +42,11 @@ class Command(BaseCommand):
         shop = Shop.objects.filter(code=code).first()
         secret = options["secret"] or (shop.api_secret if shop else None)
         if not secret:
-            raise CommandError(f"Unknown shop {code!r}: give --secret or create the shop first.")
+            raise CommandError(
+                _("Unknown shop %(code)r: give --secret or create the shop first.") % {"code": code}
+            )
         if options["rate"] <= 0:
-            raise CommandError("--rate must be above zero.")
+            raise CommandError(_("--rate must be above zero."))
         products = (
             list(Product.objects.filter(shop=shop).values_list("product_id", "title"))
             if shop
@@ -67,9 +70,20 @@ class Command(BaseCommand):
             signal.signal(sig, request_stop)
 
         duration = options["duration"] or None
+        period = (
+            _("for %(seconds)g s") % {"seconds": duration}
+            if duration
+            else _("until stopped (Ctrl-C)")
+        )
         self.stdout.write(
-            f"simulate_traffic: shop {code} -> {options['url']} at {options['rate']:g}/s "
-            f"for {f'{duration:g} s' if duration else 'ever (Ctrl-C stops)'}, seed {seed}"
+            _("simulate_traffic: shop %(code)s -> %(url)s at %(rate)g/s %(period)s, seed %(seed)s")
+            % {
+                "code": code,
+                "url": options["url"],
+                "rate": options["rate"],
+                "period": period,
+                "seed": seed,
+            }
         )
         self.stdout.flush()
 
@@ -89,4 +103,12 @@ class Command(BaseCommand):
             on_progress=progress,
             progress_every=options["progress_every"],
         )
-        self.stdout.write(f"simulate_traffic: done, {report.summary()}")
+        self.stdout.write(_("simulate_traffic: done, %(summary)s") % {"summary": report.summary()})
+        if report.all_unauthorized():
+            raise CommandError(
+                _(
+                    "Every answer was 401 (unauthorized): the shop code or its API secret is "
+                    "wrong, so nothing was stored. Check --shop and --secret (the secret "
+                    "create_shop or rotate_shop_secret printed)."
+                )
+            )

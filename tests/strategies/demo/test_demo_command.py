@@ -32,7 +32,8 @@ def var_dir(tmp_path_factory):
 
 def demo_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(DEBUG="true", ATOM_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1")
+    # The output is parsed in English: the run's language (issue 12, 17: one per run).
+    env.update(DEBUG="true", ATOM_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1", LANGUAGE_CODE="en")
     return env
 
 

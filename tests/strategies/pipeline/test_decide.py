@@ -78,11 +78,11 @@ def test_a_request_under_no_scenario_is_filed_under_none(shop, sent):
     make_strategy(shop=shop, status="active")
     completed = make_order(shop=shop, status="completed")
     decision = request_decide(request_id=make_request(shop=shop, order=completed).pk)
-    assert (decision.outcome, decision.scenario, decision.explanations) == (
-        "manual_review",
-        "",
-        [],
-    )
+    assert (decision.outcome, decision.scenario) == ("manual_review", "")
+    # No strategy was tried: the one request-level explanation says why (issue 12, 9).
+    assert [(e["code"], e["strategy"]) for e in decision.explanations] == [
+        ("order_completed", None)
+    ]
 
 
 def test_a_replay_returns_the_same_decision_and_reserves_nothing_more(
