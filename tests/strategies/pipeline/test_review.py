@@ -160,3 +160,59 @@ def test_a_permanent_refusal_by_the_platform_leaves_the_request_for_another_try(
         request_id=request.pk, action="approve", user=staff, seen_version=request.updated_at
     )
     assert outcome is Submitted.QUEUED  # a failed review does not hold the request
+
+
+def test_the_api_says_who_reviewed_what_and_the_decision_stays_as_decided(
+    gateway_server, shop, staff
+):
+    from strategies.platforms.generic.auth import request_status_for_api
+
+    request = waiting(shop, "AS-API")
+    assert request_status_for_api(shop=shop, aftersale_id="AS-API")["review"] is None
+    _, review = review_submit(
+        request_id=request.pk,
+        action="refuse",
+        user=staff,
+        seen_version=request.updated_at,
+        reason="used goods",
+    )
+    review_execute(review_id=review.pk)
+    view = request_status_for_api(shop=shop, aftersale_id="AS-API")
+    assert view["status"] == "refused"
+    assert view["decision"]["outcome"] == "manual_review"
+    assert {k: view["review"][k] for k in ("action", "by", "reason", "result")} == {
+        "action": "refuse",
+        "by": "reviewer",
+        "reason": "used goods",
+        "result": "done",
+    }
+    assert view["review"]["at"].endswith("+08:00")
+
+
+def test_intake_stores_the_platform_deadline(shop):
+    from strategies.pipeline.intake import request_receive
+    from strategies.platforms.base import AfterSaleIn, ItemIn, OrderIn
+
+    now = timezone.now()
+    deadline = now + dt.timedelta(hours=48)
+    data = AfterSaleIn(
+        aftersale_id="AS-DEADLINE",
+        buyer_id="B1",
+        type="refund_only",
+        reason="other",
+        amount=Decimal("5.00"),
+        applied_at=now,
+        risk_flag=False,
+        order=OrderIn(
+            order_id="OD-DL",
+            status="shipped",
+            paid_at=now,
+            shipped_at=now,
+            received_at=None,
+            tags=[],
+            items=[ItemIn(product_id="P1", title="t", quantity=1, price=Decimal("5.00"))],
+        ),
+        deadline=deadline,
+    )
+    request_receive(shop=shop, request=data, payload={"x": 1})
+    assert AfterSaleRequest.objects.get(aftersale_id="AS-DEADLINE").platform_deadline == deadline
