@@ -1,4 +1,4 @@
-"""An owner works the review queue (人工审核) in a real Chromium at 1366 × 768, in Chinese and
+"""An owner works the review queue (人工审核) in a real Chromium at 1366x768, in Chinese and
 English: the tabs, a bulk approval with its summary, a refusal with a reason (issue 14)."""
 
 from __future__ import annotations
