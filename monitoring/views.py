@@ -35,7 +35,7 @@ from strategies.models import Outcome, Reason, RequestStatus, Scenario, Shop
 
 from .charts import bar_chart
 from .models import DecisionLogEntry
-from .selectors import consumption_series, consumption_today, explanation_row
+from .selectors import consumption_series, consumption_today, explanation_row, refunded_today
 
 EXPORT_CHUNK = 1000  # rows per fetch from the server-side cursor
 EXPORT_LINES_PER_CHUNK = 100  # CSV lines per chunk sent to the client
@@ -222,6 +222,7 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
     operator = shop_context(request).operator
     now = timezone.now()
     rows = consumption_today(shop=shop, now=now)
+    refunded = refunded_today(shop=shop, rows=rows, now=now)
     series = consumption_series(shop=shop, now=now)
     names = series.names
     hits_chart = bar_chart(
@@ -243,6 +244,9 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
         "decision_log_url": reverse("admin:monitoring_decisionlogentry_changelist")
         + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
         "rows": rows,
+        "refunded": refunded,
+        "review_queue_url": reverse("admin:monitoring_reviewqueueentry_changelist")
+        + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
         "today": series.days[-1],
         "first_day": series.days[0],
         "now_local": timezone.localtime(now, shop.zone),

@@ -164,3 +164,31 @@ def test_the_queue_page_query_count_is_pinned(as_owner, shop, django_assert_num_
 
 
 QUEUE_QUERIES = 10
+
+
+def test_the_dashboard_counts_manual_approvals_in_refunded_today_not_in_any_cap(as_owner, shop):
+    from decimal import Decimal
+
+    from strategies.models import DailyLedger
+
+    strategy = make_strategy(shop=shop, status="active")
+    auto = make_request(shop=shop, aftersale_id="AS-AUTO", amount="20.00")
+    make_decision(request=auto, strategy=strategy)
+    manual = waiting(shop, "AS-MAN", amount="7.50")
+    Review.objects.create(
+        shop=shop,
+        request=manual,
+        action="approve",
+        amount=Decimal("7.50"),
+        username="owner-a",
+        seen_version=manual.updated_at,
+        created_at=timezone.now(),
+        result="done",
+        finished_at=timezone.now(),
+    )
+    html = as_owner.get(reverse("monitoring:consumption")).content.decode()
+    assert (
+        "Refunded today: 27.50 (20.00 by the strategies, 7.50 approved by people in 1 request"
+        in html
+    )
+    assert DailyLedger.objects.get().consumed == Decimal("20.00")
