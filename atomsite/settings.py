@@ -323,6 +323,8 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="atom@localhost")
 ATOM_EMAIL_ENABLED = env.bool("ATOM_EMAIL_ENABLED", default=True)
+# The review queue's daily digest names requests whose platform deadline is this close.
+ATOM_REVIEW_DIGEST_HOURS = env.int("ATOM_REVIEW_DIGEST_HOURS", default=24)
 ATOM_SMS_BACKEND = env.str("ATOM_SMS_BACKEND", default="console")  # console | http
 ATOM_SMS_URL = env.str("ATOM_SMS_URL", default="")
 ATOM_SMS_TOKEN = env.str("ATOM_SMS_TOKEN", default="")

@@ -6,7 +6,7 @@ and indexed per shop) and consumption is ``strategies.DailyLedger``.
 
 from django.utils.translation import gettext_lazy as _
 
-from strategies.models import DailyLedger, Decision
+from strategies.models import AfterSaleRequest, DailyLedger, Decision
 
 
 class DecisionLogEntry(Decision):
@@ -25,3 +25,12 @@ class ConsumptionOverview(DailyLedger):
         proxy = True
         verbose_name = _("consumption")
         verbose_name_plural = _("consumption")
+
+
+class ReviewQueueEntry(AfterSaleRequest):
+    """The review queue (人工审核): requests waiting for a person (monitoring/queue.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("request to review")
+        verbose_name_plural = _("manual review")

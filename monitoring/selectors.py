@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -23,6 +23,9 @@ from strategies.models import (
     DailyLedger,
     Decision,
     Outcome,
+    Review,
+    ReviewAction,
+    ReviewResult,
     Scenario,
     Shop,
     Strategy,
@@ -115,6 +118,41 @@ def consumption_today(*, shop: Shop, now: dt.datetime | None = None) -> list[Str
 def local_noon(*, shop: Shop, day: dt.date) -> dt.datetime:
     """A moment inside the shop-local ``day``: what "today" is measured from for a past day."""
     return dt.datetime.combine(day, dt.time(12), tzinfo=shop.zone)
+
+
+@dataclass(frozen=True)
+class RefundedToday:
+    """What the shop refunded today (shop-local): by its strategies (their ledgers) and by
+    people in the review queue (counted against no strategy's cap)."""
+
+    by_strategies: Decimal
+    by_people: Decimal
+    people_count: int
+
+    @property
+    def total(self) -> Decimal:
+        return self.by_strategies + self.by_people
+
+
+def refunded_today(
+    *, shop: Shop, rows: list[StrategyConsumption], now: dt.datetime | None = None
+) -> RefundedToday:
+    """Today's refunds of ``shop``: the strategies' from ``rows`` (already loaded), the manual
+    approvals carried out today in one query (index review_shop_done)."""
+    today = shop_today(shop=shop, now=now)
+    start, end = local_day_bounds(zone=shop.zone, first=today, last=today)
+    manual = Review.objects.filter(
+        shop=shop,
+        action=ReviewAction.APPROVE,
+        result=ReviewResult.DONE,
+        finished_at__gte=start,
+        finished_at__lt=end,
+    ).aggregate(amount=Sum("amount"), count=Count("id"))
+    return RefundedToday(
+        by_strategies=sum((r.consumption.consumed for r in rows), Decimal("0.00")),
+        by_people=manual["amount"] or Decimal("0.00"),
+        people_count=manual["count"] or 0,
+    )
 
 
 @dataclass

@@ -37,7 +37,13 @@ from strategies.selectors import shop_today
 
 from .charts import bar_chart
 from .models import DecisionLogEntry
-from .selectors import consumption_series, consumption_today, explanation_row, local_noon
+from .selectors import (
+    consumption_series,
+    consumption_today,
+    explanation_row,
+    local_noon,
+    refunded_today,
+)
 
 EXPORT_CHUNK = 1000  # rows per fetch from the server-side cursor
 EXPORT_LINES_PER_CHUNK = 100  # CSV lines per chunk sent to the client
@@ -248,6 +254,7 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
     # A past day is measured from a moment inside it (its ledgers, its last 30 days).
     moment = now if day == today else local_noon(shop=shop, day=day)
     rows = consumption_today(shop=shop, now=moment)
+    refunded = refunded_today(shop=shop, rows=rows, now=moment)
     series = consumption_series(shop=shop, now=moment)
     names = series.names
 
@@ -274,6 +281,9 @@ def consumption_dashboard(request: HttpRequest) -> HttpResponse:
         + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
         "rows": [row for row in rows if not row.folded],
         "folded_rows": [row for row in rows if row.folded],
+        "refunded": refunded,
+        "review_queue_url": reverse("admin:monitoring_reviewqueueentry_changelist")
+        + (f"?{urlencode({SHOP_PARAM: shop.pk})}" if operator else ""),
         "today": series.days[-1],
         "is_today": day == today,
         "real_today": today,

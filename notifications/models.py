@@ -183,3 +183,24 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeadlineReminder(models.Model):
+    """A request named in a shop's daily digest of requests close to their platform deadline:
+    once per request (the unique request), whatever the number of digest runs."""
+
+    request = models.OneToOneField(
+        "strategies.AfterSaleRequest",
+        on_delete=models.CASCADE,
+        related_name="deadline_reminder",
+        verbose_name=_("after-sales request"),
+    )
+    shop = models.ForeignKey("strategies.Shop", on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField(_("sent at"))
+
+    class Meta:
+        verbose_name = _("deadline reminder")
+        verbose_name_plural = _("deadline reminders")
+
+    def __str__(self) -> str:
+        return f"{self.request_id} @ {self.sent_at:%Y-%m-%d %H:%M}"

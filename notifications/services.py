@@ -21,14 +21,16 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from strategies.formatting import money
-from strategies.models import DailyLedger
+from strategies.models import AfterSaleRequest, DailyLedger, Shop
 from strategies.pipeline.publish import SEND_DELIVERY_TASK, publish_on_commit
+from strategies.pipeline.review import QUEUE_STATUSES
 from strategies.selectors import shop_today
 
 from .models import (
     Alert,
     AlertLevel,
     Channel,
+    DeadlineReminder,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
@@ -359,3 +361,65 @@ def delivery_attempts_purge(*, now: dt.datetime | None = None, days: int | None 
     cutoff = (now or timezone.now()) - dt.timedelta(days=days)
     deleted, _ = DeliveryAttempt.objects.filter(at__lt=cutoff).delete()
     return deleted
+
+
+# --- The review queue's daily digest ---------------------------------------------------------
+
+
+def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = None) -> int:
+    """E-mails each shop (with an alert address) the requests waiting for a person whose
+    platform deadline falls within ``hours`` (``ATOM_REVIEW_DIGEST_HOURS``); each request is
+    named in one digest only (``DeadlineReminder``). Returns the number of digests sent.
+
+    Per shop, the reminders are recorded and the mail sent in one transaction: a send that
+    fails rolls the reminders back, so the next run names them again."""
+    if not settings.ATOM_EMAIL_ENABLED:
+        return 0
+    now = now or timezone.now()
+    horizon = now + dt.timedelta(
+        hours=settings.ATOM_REVIEW_DIGEST_HOURS if hours is None else hours
+    )
+    sent = 0
+    for shop in Shop.objects.exclude(alert_email="").order_by("pk"):
+        with transaction.atomic():
+            due = list(
+                AfterSaleRequest.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    shop=shop,
+                    status__in=QUEUE_STATUSES,
+                    platform_deadline__gt=now,
+                    platform_deadline__lte=horizon,
+                    deadline_reminder__isnull=True,
+                )
+                .order_by("platform_deadline", "id")
+                .only("pk", "aftersale_id", "amount", "platform_deadline")[:500]
+            )
+            if not due:
+                continue
+            DeadlineReminder.objects.bulk_create(
+                [DeadlineReminder(request=r, shop=shop, sent_at=now) for r in due]
+            )
+            context = {
+                "shop": shop,
+                "hours": int((horizon - now).total_seconds() // 3600),
+                "requests": [
+                    {
+                        "aftersale_id": r.aftersale_id,
+                        "amount": r.amount,
+                        "deadline": r.platform_deadline.astimezone(shop.zone).strftime(
+                            "%Y-%m-%d %H:%M"
+                        )
+                        if r.platform_deadline
+                        else "",
+                    }
+                    for r in due
+                ],
+            }
+            transport_for(Channel.EMAIL).notify(
+                recipient=shop.alert_email,
+                subject=" ".join(_render("review_digest_subject.txt", context).split())[:200],
+                body=_render("review_digest_body.txt", context),
+                idempotency_key=f"review-digest-{shop.pk}-{now.isoformat()}",
+            )
+            sent += 1
+    return sent

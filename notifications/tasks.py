@@ -34,3 +34,8 @@ def sweep_alerts() -> dict[str, int]:
 @shared_task(name="notifications.purge_old_attempts")
 def purge_old_attempts() -> int:
     return services.delivery_attempts_purge()
+
+
+@shared_task(name="notifications.review_digest")
+def review_digest() -> int:
+    return services.review_digest_send()

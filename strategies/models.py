@@ -219,6 +219,9 @@ class RequestStatus(models.TextChoices):
     # An attempt's outcome was ambiguous and the platform could not say whether it paid: the
     # reservation is kept until a person confirms "paid" or "not paid" (API.md "Outbound").
     UNKNOWN = "unknown", _("Awaiting confirmation")
+    # Finished by a person in the review queue (strategies/pipeline/review.py, docs/review.md).
+    REFUSED = "refused", _("Refused")
+    DONE_ELSEWHERE = "done_elsewhere", _("Handled elsewhere")
 
 
 class AfterSaleRequest(models.Model):
@@ -237,6 +240,9 @@ class AfterSaleRequest(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     applied_at = models.DateTimeField(_("applied at"))
     risk_flag = models.BooleanField(_("flagged as risky by the platform"), default=False)
+    # The platform's own deadline for the merchant's answer (Kuaishou expireTime, Douyin
+    # status_deadline); none for the generic API.
+    platform_deadline = models.DateTimeField(_("platform deadline"), null=True, blank=True)
     payload = models.JSONField(_("raw payload"))
     # SHA-256 of the canonical payload: a retry with the same body is told apart from a conflict.
     payload_digest = models.CharField(max_length=64)
@@ -264,6 +270,12 @@ class AfterSaleRequest(models.Model):
             ),
             # The admin's "N requests wait for confirmation" notice counts these on every page.
             models.Index(fields=["shop"], name="aftersale_unknown", condition=Q(status="unknown")),
+            # The review queue: what waits for a person, oldest deadline first.
+            models.Index(
+                fields=["shop", "status", "platform_deadline", "applied_at", "id"],
+                name="aftersale_review_queue",
+                condition=Q(status__in=["manual_review", "failed", "unknown"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -821,6 +833,89 @@ class ExecutionConfirmation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision.aftersale_id}: {self.get_verdict_display()} ({self.username})"
+
+
+# --- The review queue (strategies/pipeline/review.py; docs/review.md) ---------------------
+
+
+class ReviewAction(models.TextChoices):
+    APPROVE = "approve", _("Approve")
+    REFUSE = "refuse", _("Refuse")
+    DONE_ELSEWHERE = "done_elsewhere", _("Mark as handled elsewhere")
+
+
+class ReviewResult(models.TextChoices):
+    PENDING = "pending", _("In progress")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    STALE = "stale", _("Not sent: the request changed")
+    UNKNOWN = "unknown", _("Awaiting confirmation")
+
+
+class Review(models.Model):
+    """A person's action on a request in the review queue: who did what, when, why, and what
+    came of it. At most one review of a request is pending or done (a partial unique index):
+    two staff clicking at once insert one; the other insert fails and sends nothing."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    request = models.ForeignKey(
+        AfterSaleRequest,
+        on_delete=models.CASCADE,
+        related_name="reviews",
+        verbose_name=_("after-sales request"),
+    )
+    action = models.CharField(_("action"), max_length=16, choices=ReviewAction.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    username = models.CharField(_("user name"), max_length=150)
+    # The request as the person saw it (its updated_at): a changed request is re-read, never
+    # acted on blind.
+    seen_version = models.DateTimeField()
+    created_at = models.DateTimeField(_("reviewed at"))
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    result = models.CharField(
+        _("result"), max_length=16, choices=ReviewResult.choices, default=ReviewResult.PENDING
+    )
+    detail = models.TextField(_("platform's answer"), blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    ambiguous_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request"],
+                name="review_one_open_or_done_per_request",
+                condition=Q(result__in=["pending", "done", "unknown"]),
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="review_amount_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["result", "created_at"],
+                name="review_pending",
+                condition=Q(result="pending"),
+            ),
+            models.Index(
+                fields=["shop", "action", "finished_at"],
+                name="review_shop_done",
+                condition=Q(result="done"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.get_action_display()} ({self.username})"
 
 
 # --- Backtests (strategies/backtest; docs/backtest.md) ---------------------------------------

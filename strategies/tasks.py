@@ -16,6 +16,7 @@ from strategies.pipeline.publish import (
     BACKTEST_TASK,
     DECIDE_TASK,
     EXECUTE_TASK,
+    REVIEW_TASK,
     ROLL_OVER_TASK,
     SWEEP_TASK,
 )
@@ -53,6 +54,24 @@ def execute_decision(self: Task, decision_id: int) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
     if result.state is ExecutionState.BUSY:
         # Another copy holds the lease (or died holding it): come back when it expires.
+        raise self.retry(countdown=result.retry_after, max_retries=None)
+    return result.state.value
+
+
+@shared_task(bind=True, name=REVIEW_TASK, max_retries=None)
+def execute_review(self: Task, review_id: int) -> str:
+    """A person's approval or refusal, with the execution's retry policy."""
+    from strategies.pipeline.review import ReviewState, review_execute
+    from strategies.platforms.base import GatewayError
+
+    countdown = _backoff(self.request.retries)
+    try:
+        result = review_execute(review_id=review_id, retry_in=countdown)
+    except GatewayError as exc:
+        if self.request.retries >= settings.ATOM_EXECUTION_MAX_RETRIES:
+            return "gave-up"  # still pending: the sweeper brings it back
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    if result.state is ReviewState.BUSY:
         raise self.retry(countdown=result.retry_after, max_retries=None)
     return result.state.value
 

@@ -146,6 +146,7 @@ def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> After
         amount=data.amount,
         applied_at=data.applied_at,
         risk_flag=data.risk_flag,
+        platform_deadline=data.deadline,
         payload=payload,
         payload_digest=digest,
     )

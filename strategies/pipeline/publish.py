@@ -26,6 +26,7 @@ ROLL_OVER_TASK = "strategies.roll_over_day"
 ALERT_TASK = "notifications.check_ledger_alerts"
 SEND_DELIVERY_TASK = "notifications.send_delivery"
 BACKTEST_TASK = "strategies.run_backtest"
+REVIEW_TASK = "strategies.execute_review"
 
 # One quick retry: a pooled connection gone stale after a broker restart is replaced.
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery import current_app
 from django.conf import settings
@@ -26,7 +26,8 @@ from kombu.exceptions import ChannelError
 
 from strategies.models import AfterSaleRequest, RequestStatus
 from strategies.pipeline import publish
-from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK
+from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK, REVIEW_TASK
+from strategies.pipeline.review import reviews_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 class SweepResult:
     decide: list[int]  # request ids
     execute: list[int]  # decision ids
+    review: list[int] = field(default_factory=list)  # review ids (a person's actions)
 
 
 def broker_backlog() -> int | None:
@@ -91,6 +93,15 @@ def requests_sweep_stuck(
         publish.publish_now(DECIDE_TASK, [rid])
     for did in execute:
         publish.publish_now(EXECUTE_TASK, [did])
-    if decide or execute:
-        logger.warning("sweeper re-enqueued %d to decide, %d to execute", len(decide), len(execute))
-    return SweepResult(decide=decide, execute=execute)
+    # A person's action whose task was lost (or gave up) is carried out all the same.
+    review = reviews_stuck(now=now, older_than=dt.timedelta(seconds=seconds))
+    for review_id in review:
+        publish.publish_now(REVIEW_TASK, [review_id])
+    if decide or execute or review:
+        logger.warning(
+            "sweeper re-enqueued %d to decide, %d to execute, %d reviews",
+            len(decide),
+            len(execute),
+            len(review),
+        )
+    return SweepResult(decide=decide, execute=execute, review=review)

@@ -52,6 +52,9 @@ class AfterSaleIn:
     applied_at: dt.datetime
     risk_flag: bool
     order: OrderIn
+    # The platform's deadline for the merchant's answer, where it has one (Kuaishou
+    # expireTime, Douyin status_deadline): shown with a countdown in the review queue.
+    deadline: dt.datetime | None = None
 
 
 class GatewayError(Exception):
@@ -78,6 +81,18 @@ class Gateway:
     ) -> None:
         """Asks the platform to carry out an approval. ``deadline`` (``time.monotonic()``)
         ends the call at the latest then; None: the gateway's own timeout from now."""
+        raise NotImplementedError
+
+    def reject(
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        idempotency_key: uuid.UUID,
+        deadline: float | None = None,
+    ) -> None:
+        """Asks the platform to refuse a request with ``reason`` (a person's review). Returns
+        once refused; raises ``GatewayError`` as ``approve()`` does."""
         raise NotImplementedError
 
     def approved(self, *, aftersale_id: str, deadline: float | None = None) -> bool | None:

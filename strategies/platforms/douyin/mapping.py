@@ -148,6 +148,8 @@ def _request(
     if not buyer:
         raise Unreadable("no buyer (doudian_open_id)")
     reason = info.get("reason")
+    # The merchant's deadline to answer (unix seconds); optional, and 0 means none.
+    deadline = info.get("status_deadline")
     return AfterSaleIn(
         aftersale_id=snapshot.aftersale_id,
         buyer_id=str(buyer),
@@ -157,6 +159,7 @@ def _request(
         applied_at=from_seconds(_int(info, "apply_time")),
         risk_flag=False,
         order=_order(order, str(order_id)),
+        deadline=from_seconds(deadline) if isinstance(deadline, int) and deadline > 0 else None,
     )
 
 

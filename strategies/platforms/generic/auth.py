@@ -16,7 +16,7 @@ from django.utils.encoding import iri_to_uri
 from django.utils.translation import gettext
 
 from strategies.encryption import secret_open, secret_sealed_dummy
-from strategies.models import AfterSaleRequest, Decision, Shop
+from strategies.models import AfterSaleRequest, Decision, Outcome, RequestStatus, Review, Shop
 from strategies.platforms.generic.schema import MAX_ID_LENGTH, storable_text
 from strategies.platforms.generic.signing import (
     SHOP_HEADER,
@@ -141,6 +141,52 @@ def request_status_for_api(*, shop: Shop, aftersale_id: str) -> dict[str, Any] |
         "status": request.status,
         "decision": _decision_view(decision, shop) if decision is not None else None,
         "explanations": list(decision.explanations) if decision is not None else [],
+        "review": _review_view(request, decision, shop),
+    }
+
+
+# The statuses a person's review can have left (or be working on); only then is it looked up.
+_REVIEWABLE = {
+    RequestStatus.MANUAL_REVIEW,
+    RequestStatus.FAILED,
+    RequestStatus.UNKNOWN,
+    RequestStatus.EXECUTED,
+    RequestStatus.REFUSED,
+    RequestStatus.DONE_ELSEWHERE,
+}
+
+
+def _review_view(
+    request: AfterSaleRequest, decision: Decision | None, shop: Shop
+) -> dict[str, Any] | None:
+    """Who did what, when, with which result (the latest review), or None. An automatic
+    approval executed as decided costs no query."""
+    if request.status not in _REVIEWABLE or (
+        request.status == RequestStatus.EXECUTED
+        and decision is not None
+        and decision.outcome == Outcome.APPROVED
+    ):
+        return None
+    review = (
+        Review.objects.filter(request_id=request.pk)
+        .order_by("-created_at", "-id")
+        .only("action", "username", "created_at", "finished_at", "reason", "result", "detail")
+        .first()
+    )
+    if review is None:
+        return None
+    local = shop.zone
+    return {
+        "action": review.action,
+        "by": review.username,
+        "at": review.created_at.astimezone(local).isoformat(timespec="milliseconds"),
+        "reason": review.reason,
+        "result": review.result,
+        "finished_at": (
+            review.finished_at.astimezone(local).isoformat(timespec="milliseconds")
+            if review.finished_at
+            else None
+        ),
     }
 
 

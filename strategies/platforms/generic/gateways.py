@@ -51,6 +51,16 @@ class SimulatedGateway(Gateway):
     ) -> None:
         return None
 
+    def reject(
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        idempotency_key: uuid.UUID,
+        deadline: float | None = None,
+    ) -> None:
+        return None
+
     def approved(self, *, aftersale_id: str, deadline: float | None = None) -> bool | None:
         return True  # it approves everything it is asked
 
@@ -103,6 +113,28 @@ class HttpGateway(Gateway):
         # a refusal (a misconfigured URL): retried, and visible in the logs. Each is an answer
         # to this very call, so none of them is ambiguous.
         raise GatewayError(detail, permanent=400 <= status < 500)
+
+    def reject(
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        idempotency_key: uuid.UUID,
+        deadline: float | None = None,
+    ) -> None:
+        body = {"aftersale_id": aftersale_id, "reason": reason}
+        answer = self._call(
+            "POST",
+            f"/aftersales/{_segment(aftersale_id)}/reject",
+            body=json.dumps(body).encode(),
+            headers=[f"Idempotency-Key: {idempotency_key}"],
+            deadline=deadline,
+        )
+        if 200 <= answer.status < 300:
+            return None
+        # 409: the platform settled it otherwise (approved, closed): a refusal of ours, final.
+        detail = f"gateway answered {answer.status}: {answer.text}"
+        raise GatewayError(detail, permanent=400 <= answer.status < 500)
 
     def approved(self, *, aftersale_id: str, deadline: float | None = None) -> bool | None:
         try:

@@ -152,6 +152,8 @@ def _request(refund: dict[str, Any], order: dict[str, Any], snapshot: Snapshot) 
         raise Unreadable("no buyer (buyerOpenId, buyerId)")
     applied = _optional_int(refund, "submitTime") or _int(refund, "createTime")
     reason_text = refund.get("refundReasonDesc")
+    # The merchant's deadline to answer (ms); optional: a refund without one has none.
+    expire = _optional_int(refund, "expireTime")
     return AfterSaleIn(
         aftersale_id=str(refund["refundId"]),
         buyer_id=str(buyer),
@@ -161,6 +163,7 @@ def _request(refund: dict[str, Any], order: dict[str, Any], snapshot: Snapshot) 
         applied_at=from_millis(applied),
         risk_flag=False,
         order=_order(order, str(order_id)),
+        deadline=from_millis(expire) if expire else None,
     )
 
 

@@ -118,7 +118,7 @@ def test_rotate_shop_secret_prints_the_new_secret_and_when_the_old_one_ends(capl
 
 def test_rotate_shop_secret_refuses_an_unknown_shop_and_a_negative_grace():
     make_shop(code="rot")
-    with pytest.raises(CommandError, match="No shop with code .nope."):
+    with pytest.raises(CommandError, match="No shop with code 'nope'"):
         run("rotate_shop_secret", "nope")
     with pytest.raises(CommandError, match="grace"):
         run("rotate_shop_secret", "rot", "--grace-seconds", "-5")

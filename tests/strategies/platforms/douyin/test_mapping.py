@@ -119,3 +119,10 @@ def test_the_fetch_reads_the_detail_and_the_order(fake, channel, shipped_990):
     fetched = channel.fetch(shipped_990)
     assert fetched.request.amount == Decimal("9.90") and fetched.request.buyer_id == "dy-buyer-1"
     assert [c.api for c in fake.calls] == ["afterSale.Detail", "order.orderDetail"]
+
+
+def test_the_merchants_deadline_is_status_deadline_and_optional():
+    fetched = fetched_from_douyin(detail(status_deadline=APPLIED + 86400), order())
+    assert fetched.request.deadline == dt.datetime.fromtimestamp(APPLIED + 86400, dt.UTC)
+    assert fetched_from_douyin(detail(), order()).request.deadline is None
+    assert fetched_from_douyin(detail(status_deadline=0), order()).request.deadline is None

@@ -78,6 +78,7 @@ def test_it_answers_a_retry_with_200_and_the_current_status(client, shop):
         "status": "received",
         "decision": None,
         "explanations": [],
+        "review": None,
     }
     assert AfterSaleRequest.objects.count() == 1
 
@@ -364,6 +365,7 @@ def test_it_answers_get_for_a_request_not_yet_decided(client, shop):
         "status": "received",
         "decision": None,
         "explanations": [],
+        "review": None,
     }
 
 
@@ -414,6 +416,7 @@ def test_it_answers_get_with_the_decision_in_the_shops_offset(client, db):
             "decided_at": "2026-11-22T10:15:00.120-08:00",
         },
         "explanations": explanations,
+        "review": None,  # an automatic approval: no review, and no query for one
     }
     # The shop by its code, then the request with its decision: no more.
     assert len(queries) == 2, [q["sql"] for q in queries]

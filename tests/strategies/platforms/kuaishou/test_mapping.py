@@ -166,3 +166,10 @@ def test_the_fetch_of_an_exchange_skips_the_order(fake, channel):
     fetched = channel.fetch("7009")
     assert fetched.request is None
     assert [c.api for c in fake.calls] == ["open.seller.order.refund.detail"]
+
+
+def test_the_merchants_deadline_is_expire_time_and_optional():
+    expire = PAID + 5 * 86_400_000
+    fetched = fetched_from_kuaishou(refund(expireTime=expire), order())
+    assert fetched.request.deadline == dt.datetime.fromtimestamp(expire / 1000, dt.UTC)
+    assert fetched_from_kuaishou(refund(), order()).request.deadline is None

@@ -1,0 +1,331 @@
+"""The review queue's actions: a person approves, refuses or marks as handled elsewhere what no
+strategy took (and what ended ``failed``), exactly once, through the shop's gateway.
+
+Claim, then act, as the execution service does (``execute.py``):
+
+- ``review_submit`` claims the request: inside one transaction it locks the request, re-reads
+  it (a request that changed since the person saw it is not acted on: they see it again), checks
+  the order-total rule for an approval and inserts the ``Review``. A partial unique index allows
+  one pending or done review per request, so of two staff clicking at once one insert wins and
+  the other is told someone else did it: one platform call. The task is published on COMMIT.
+- ``review_execute`` (the Celery task's service) takes the review's lease with a conditional
+  UPDATE, calls the gateway OUTSIDE any transaction with the review's own ``Idempotency-Key``,
+  and records the outcome by conditional updates guarded by ``result = 'pending'``.
+
+Money: a manual approval reserves nothing in any strategy's daily ledger (the strategies' caps
+say what ATOM may do on its own; a person's approval is not that), but the order-total rule
+still holds: approved decisions not released plus approvals by people never exceed the order's
+total. The dashboard counts manual approvals in the shop's "refunded today".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, F, Q, Sum, Value, When
+from django.db.models.expressions import Expression
+from django.utils import timezone
+
+from strategies.models import (
+    Action,
+    AfterSaleRequest,
+    AfterSaleType,
+    Decision,
+    Order,
+    OrderItem,
+    Outcome,
+    RequestStatus,
+    Review,
+    ReviewAction,
+    ReviewResult,
+)
+from strategies.pipeline.publish import REVIEW_TASK, publish_on_commit
+from strategies.platforms.base import Gateway, GatewayError
+from strategies.platforms.generic.gateways import gateway_get
+
+logger = logging.getLogger(__name__)
+
+# What waits for a person. `unknown` is in the queue too, but its actions are the
+# confirmations "paid" / "not paid" (execute.py), not these.
+ACTIONABLE = (RequestStatus.MANUAL_REVIEW, RequestStatus.FAILED)
+# The results that hold a request (its unique index): no second review while one stands.
+OPEN_OR_DONE = (ReviewResult.PENDING, ReviewResult.DONE, ReviewResult.UNKNOWN)
+QUEUE_STATUSES = (RequestStatus.MANUAL_REVIEW, RequestStatus.FAILED, RequestStatus.UNKNOWN)
+
+_FINAL_STATUS = {
+    ReviewAction.APPROVE: RequestStatus.EXECUTED,
+    ReviewAction.REFUSE: RequestStatus.REFUSED,
+    ReviewAction.DONE_ELSEWHERE: RequestStatus.DONE_ELSEWHERE,
+}
+
+
+class Submitted(enum.Enum):
+    QUEUED = "queued"  # claimed; the platform call follows in the background
+    DONE = "done"  # handled elsewhere: recorded at once, nothing sent
+    TAKEN = "taken"  # someone else's review of it is pending or done: nothing sent
+    STALE = "stale"  # the request changed (or left the queue) since it was seen: re-read it
+    OVER_TOTAL = "over_total"  # the order's total does not leave room for this approval
+    NO_REASON = "no_reason"  # a refusal needs a reason
+
+
+def gateway_for_shop(shop_id: int) -> Gateway:
+    """The gateway that carries out a shop's actions: the same lookup as the execution
+    service's, so a review goes out through the shop's channel once there is one."""
+    return gateway_get()
+
+
+def review_submit(
+    *,
+    request_id: int,
+    action: str,
+    user: AbstractBaseUser,
+    seen_version: dt.datetime,
+    reason: str = "",
+) -> tuple[Submitted, Review | None]:
+    """Claims ``request_id`` for ``action`` by ``user``; the platform call (approve, refuse)
+    runs in a Celery task after COMMIT. Nothing is sent unless this returns ``QUEUED``."""
+    reason = reason.strip()
+    if action in (ReviewAction.REFUSE, ReviewAction.DONE_ELSEWHERE) and not reason:
+        return Submitted.NO_REASON, None
+    now = timezone.now()
+    with transaction.atomic():
+        request = (
+            AfterSaleRequest.objects.select_for_update()
+            .filter(pk=request_id)
+            .only("pk", "shop_id", "order_id", "amount", "status", "updated_at")
+            .first()
+        )
+        if request is None or request.status not in ACTIONABLE:
+            return Submitted.STALE, None
+        if Review.objects.filter(request_id=request_id, result__in=OPEN_OR_DONE).exists():
+            return Submitted.TAKEN, None
+        if request.updated_at != seen_version:
+            return Submitted.STALE, None
+        if action == ReviewAction.APPROVE and not _fits_order_total(request):
+            return Submitted.OVER_TOTAL, None
+        done = action == ReviewAction.DONE_ELSEWHERE
+        try:
+            with transaction.atomic():  # a savepoint: the loser of a race keeps its transaction
+                review = Review.objects.create(
+                    shop_id=request.shop_id,
+                    request_id=request_id,
+                    action=action,
+                    reason=reason[:500],
+                    amount=request.amount,
+                    user_id=user.pk,
+                    username=user.get_username(),
+                    seen_version=seen_version,
+                    created_at=now,
+                    result=ReviewResult.DONE if done else ReviewResult.PENDING,
+                    finished_at=now if done else None,
+                )
+        except IntegrityError:
+            return Submitted.TAKEN, None
+        if done:
+            AfterSaleRequest.objects.filter(pk=request_id).update(
+                status=RequestStatus.DONE_ELSEWHERE, updated_at=now
+            )
+            logger.info("request %s marked handled elsewhere by %s", request_id, review.username)
+            return Submitted.DONE, review
+        publish_on_commit(REVIEW_TASK, review.pk)
+    return Submitted.QUEUED, review
+
+
+def _fits_order_total(request: AfterSaleRequest) -> bool:
+    """Whether approving ``request`` keeps the order's approvals within its total. Called with
+    the request locked; the order row is locked too, so two approvals of one order's requests
+    are judged one after the other."""
+    Order.objects.select_for_update().filter(pk=request.order_id).values_list("pk").first()
+    total = OrderItem.objects.filter(order_id=request.order_id).aggregate(
+        total=Sum(F("price") * F("quantity"))
+    )["total"] or Decimal("0.00")
+    order_id = AfterSaleRequest.objects.values_list("order__order_id", flat=True).get(pk=request.pk)
+    by_strategies = Decision.objects.filter(
+        shop_id=request.shop_id,
+        order_id=order_id,
+        outcome=Outcome.APPROVED,
+        released_at__isnull=True,
+    ).aggregate(s=Sum("amount"))["s"] or Decimal("0.00")
+    by_people = Review.objects.filter(
+        request__order_id=request.order_id,
+        action=ReviewAction.APPROVE,
+        result__in=OPEN_OR_DONE,
+    ).aggregate(s=Sum("amount"))["s"] or Decimal("0.00")
+    return by_strategies + by_people + request.amount <= total
+
+
+# --- carrying a review out ------------------------------------------------------------------
+
+
+class ReviewState(enum.Enum):
+    DONE = "done"
+    FAILED = "failed"
+    STALE = "stale"
+    UNKNOWN = "unknown"
+    NOTHING = "nothing"  # already finished, or not ours to do
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    state: ReviewState
+    retry_after: float = 0.0
+
+
+def _lease_seconds() -> float:
+    return max(
+        float(settings.ATOM_EXECUTION_LEASE_SECONDS),
+        2 * float(settings.ATOM_GATEWAY_TIMEOUT)
+        + float(settings.ATOM_EXECUTION_LEASE_MARGIN_SECONDS),
+    )
+
+
+def review_execute(*, review_id: int, retry_in: float = 0.0) -> ReviewOutcome:
+    """Carries out ``review_id`` once. Raises ``GatewayError(permanent=False)`` when a retry may
+    succeed (the task retries; the lease is kept until ``retry_in`` has passed)."""
+    started = time.monotonic()
+    now = timezone.now()
+    lease_until = now + dt.timedelta(seconds=_lease_seconds())
+    claimed = Review.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        pk=review_id,
+        result=ReviewResult.PENDING,
+    ).update(
+        lease_until=lease_until,
+        attempts=F("attempts") + 1,
+        # A previous attempt still marked as sent never reported: ambiguous.
+        ambiguous_at=_coalesce_ambiguous(),
+        sent_at=now,
+    )
+    if not claimed:
+        lease = (
+            Review.objects.filter(pk=review_id, result=ReviewResult.PENDING)
+            .values_list("lease_until", flat=True)
+            .first()
+        )
+        if lease is None:
+            return ReviewOutcome(ReviewState.NOTHING)
+        return ReviewOutcome(
+            ReviewState.BUSY, retry_after=max((lease - now).total_seconds(), 0) + 1
+        )
+    review = Review.objects.select_related("request").get(pk=review_id)
+    request = review.request
+    # Re-read before sending: a request that left the queue meanwhile (the platform closed it,
+    # a confirmation) is not acted on blind.
+    if request.status not in ACTIONABLE:
+        _finish(review, ReviewResult.STALE, "the request is no longer waiting for a person")
+        return ReviewOutcome(ReviewState.STALE)
+    gateway = gateway_for_shop(review.shop_id)
+    budget = float(settings.ATOM_GATEWAY_TIMEOUT)
+    try:
+        if review.action == ReviewAction.APPROVE:
+            gateway.approve(
+                aftersale_id=request.aftersale_id,
+                action=(
+                    Action.APPROVE_RETURN
+                    if request.type == AfterSaleType.RETURN_REFUND
+                    else Action.APPROVE_REFUND
+                ),
+                amount=review.amount,
+                idempotency_key=review.idempotency_key,
+                deadline=started + budget,
+            )
+        else:
+            gateway.reject(
+                aftersale_id=request.aftersale_id,
+                reason=review.reason,
+                idempotency_key=review.idempotency_key,
+                deadline=started + budget,
+            )
+    except GatewayError as exc:
+        if exc.permanent:
+            return _refused(review, gateway, exc.message, deadline=started + 2 * budget)
+        retry_at = timezone.now() + dt.timedelta(seconds=retry_in) if retry_in > 0 else None
+        updates: dict = {"sent_at": None, "lease_until": retry_at, "detail": exc.message[:2000]}
+        if exc.ambiguous:
+            updates["ambiguous_at"] = _coalesce_ambiguous(timezone.now())
+        Review.objects.filter(pk=review_id, result=ReviewResult.PENDING).update(**updates)
+        raise
+    except BaseException:
+        Review.objects.filter(pk=review_id, result=ReviewResult.PENDING).update(
+            sent_at=None, lease_until=None, ambiguous_at=_coalesce_ambiguous(timezone.now())
+        )
+        raise
+    _finish(review, ReviewResult.DONE, "")
+    return ReviewOutcome(ReviewState.DONE)
+
+
+def _coalesce_ambiguous(when: dt.datetime | None = None) -> Expression:
+    if when is not None:
+        return Case(
+            When(ambiguous_at__isnull=False, then=F("ambiguous_at")),
+            default=Value(when, output_field=DateTimeField()),
+        )
+    return Case(
+        When(ambiguous_at__isnull=True, sent_at__isnull=False, then=F("sent_at")),
+        default=F("ambiguous_at"),
+    )
+
+
+def _refused(review: Review, gateway: Gateway, message: str, *, deadline: float) -> ReviewOutcome:
+    """The platform refused the action. After an ambiguous approval attempt the refusal may mean
+    it already paid: it is asked, as for automatic approvals."""
+    ambiguous = Review.objects.filter(pk=review.pk, ambiguous_at__isnull=False).exists()
+    if review.action == ReviewAction.APPROVE and ambiguous:
+        approved = gateway.approved(aftersale_id=review.request.aftersale_id, deadline=deadline)
+        if approved is True:
+            _finish(review, ReviewResult.DONE, message)
+            return ReviewOutcome(ReviewState.DONE)
+        if approved is None:
+            _finish(review, ReviewResult.UNKNOWN, message)
+            return ReviewOutcome(ReviewState.UNKNOWN)
+    _finish(review, ReviewResult.FAILED, message)
+    return ReviewOutcome(ReviewState.FAILED)
+
+
+def _finish(review: Review, result: str, detail: str) -> bool:
+    now = timezone.now()
+    with transaction.atomic():
+        finished = Review.objects.filter(pk=review.pk, result=ReviewResult.PENDING).update(
+            result=result,
+            detail=detail[:2000],
+            finished_at=now,
+            lease_until=None,
+            sent_at=None,
+        )
+        if finished and result == ReviewResult.DONE:
+            AfterSaleRequest.objects.filter(pk=review.request_id, status__in=ACTIONABLE).update(
+                status=_FINAL_STATUS[ReviewAction(review.action)], updated_at=now
+            )
+        # UNKNOWN leaves the request where it is, blocked for another approval by the
+        # review's unique index, and shown in the queue as awaiting confirmation.
+    logger.log(
+        logging.WARNING if result != ReviewResult.DONE else logging.INFO,
+        "review %s (%s by %s): %s %s",
+        review.pk,
+        review.action,
+        review.username,
+        result,
+        detail,
+    )
+    return bool(finished)
+
+
+def reviews_stuck(*, now: dt.datetime, older_than: dt.timedelta) -> list[int]:
+    """Pending reviews whose lease expired (or was never taken) a while ago: their task was
+    lost. The sweeper publishes them again."""
+    return list(
+        Review.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            result=ReviewResult.PENDING,
+            created_at__lt=now - older_than,
+        ).values_list("pk", flat=True)[:1000]
+    )
