@@ -136,11 +136,14 @@ def request_status_for_api(*, shop: Shop, aftersale_id: str) -> dict[str, Any] |
         decision: Decision | None = request.decision
     except Decision.DoesNotExist:
         decision = None
+    stored = list(decision.explanations) if decision is not None else []
     return {
         "aftersale_id": request.aftersale_id,
         "status": request.status,
         "decision": _decision_view(decision, shop) if decision is not None else None,
-        "explanations": list(decision.explanations) if decision is not None else [],
+        # API.md: "every strategy tried". A request-level reason (no strategy to try) is the
+        # decision's ``reason`` instead, so a client reading ``strategy.id`` never meets null.
+        "explanations": [e for e in stored if e.get("strategy") is not None],
         "review": _review_view(request, decision, shop),
     }
 
@@ -201,4 +204,12 @@ def _decision_view(decision: Decision, shop: Shop) -> dict[str, Any]:
         "action": decision.action or None,
         "amount": format(decision.amount.quantize(Decimal("0.01")), "f"),
         "decided_at": decision.decided_at.astimezone(shop.zone).isoformat(timespec="milliseconds"),
+        "reason": next(
+            (
+                {"code": e["code"], "message": e["message"]}
+                for e in decision.explanations
+                if e.get("strategy") is None
+            ),
+            None,
+        ),
     }

@@ -414,6 +414,7 @@ def test_it_answers_get_with_the_decision_in_the_shops_offset(client, db):
             "action": "approve_refund",
             "amount": "9.90",
             "decided_at": "2026-11-22T10:15:00.120-08:00",
+            "reason": None,  # only a manual review with no strategy to try has one
         },
         "explanations": explanations,
         "review": None,  # an automatic approval: no review, and no query for one
@@ -445,6 +446,7 @@ def test_it_answers_get_for_a_manual_review_with_nulls_where_nothing_applied(cli
         "action": None,
         "amount": "9.90",
         "decided_at": "2026-11-22T10:15:00.000+08:00",
+        "reason": None,
     }
 
 
