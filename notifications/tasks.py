@@ -34,3 +34,8 @@ def sweep_alerts() -> dict[str, int]:
 @shared_task(name="notifications.purge_old_attempts")
 def purge_old_attempts() -> int:
     return services.delivery_attempts_purge()
+
+
+@shared_task(name="notifications.raise_channel_alert")
+def raise_channel_alert(channel_id: int, kind: int) -> bool:
+    return services.channel_alert_raise(channel_id=channel_id, kind=kind) is not None
