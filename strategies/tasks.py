@@ -35,10 +35,12 @@ def _backoff(retries: int) -> float:
 
 @shared_task(bind=True, name=DECIDE_TASK, max_retries=10)
 def decide_request(self: Task, request_id: int) -> None:
-    from strategies.pipeline.decide import request_decide
+    from strategies.pipeline.decide import NothingToDecide, request_decide
 
     try:
         request_decide(request_id=request_id)
+    except NothingToDecide:
+        return  # closed on its platform first: nothing to decide
     except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 

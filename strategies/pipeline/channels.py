@@ -432,7 +432,7 @@ def channel_token_refresh(
             now_ = timezone.now()
             Channel.objects.filter(pk=row.pk).update(
                 auth_failed_at=now_,
-                last_error=f"token refresh refused: {exc.code}"[:2000],
+                last_error=f"token {exc.message}"[:2000],
                 last_error_at=now_,
             )
             _alert_once(channel_id=row.pk, kind=CHANNEL_ALERT_AUTH, now=now_)

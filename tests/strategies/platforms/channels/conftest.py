@@ -9,7 +9,7 @@ import pytest
 
 from strategies.models import Shop
 from strategies.pipeline import channels as pipeline_channels
-from strategies.pipeline.decide import request_decide
+from strategies.pipeline.decide import NothingToDecide, request_decide
 from strategies.pipeline.execute import decision_execute
 from strategies.pipeline.publish import (
     CHANNEL_ALERT_TASK,
@@ -106,7 +106,10 @@ def drain(sent) -> Callable[..., list[tuple[str, object]]]:
             if name == PUSH_TASK:
                 result = pipeline_channels.push_process(message_id=args[0])
             elif name == DECIDE_TASK:
-                result = request_decide(request_id=args[0]).outcome
+                try:
+                    result = request_decide(request_id=args[0]).outcome
+                except NothingToDecide:
+                    result = "nothing to decide"
             elif name == EXECUTE_TASK:
                 try:
                     result = decision_execute(decision_id=args[0]).state.value
