@@ -89,9 +89,9 @@ class Command(BaseCommand):
                 fen = rng.choice([590, 990, 1290, 1990, 4990])
                 fake.add_order(order_id, status=40, items=[(9001, "T-shirt", 1, fen)])
                 fake.add_refund(refund_id, order_id=order_id, fee=fen, handling_way=10)
+                status: int | str
                 try:
-                    answer = fake.push(url, fake.envelope(refund_id))
-                    status = answer.status_code
+                    status = fake.push(url, fake.envelope(refund_id)).status_code
                 except Exception as exc:  # ATOM not up yet: say so and go on
                     status = type(exc).__name__
                 approved = len(fake.approvals)
