@@ -227,3 +227,24 @@ def test_the_poller_windows_start_at_the_high_water_mark_minus_a_margin(ks_fake,
     assert param["queryType"] == 2
     begin = dt.datetime.fromtimestamp(param["beginTime"] / 1000, tz=dt.UTC)
     assert abs((mark - dt.timedelta(minutes=10)) - begin) < dt.timedelta(seconds=1)
+
+
+def test_an_authentication_refusal_retries_refreshes_the_token_once_then_approves(
+    client, ks_fake, ks_shop, shipped_990, sent, drain
+):
+    request = decided(client, ks_fake, shipped_990, drain)
+    old_access = Channel.objects.get(shop=ks_shop).secret("access_token")
+    ks_fake.script(REFUND_DETAIL, "auth")
+    sent.append((EXECUTE_TASK, [request.decision.pk]))
+    results = drain()
+    # Nothing was carried out: the execution is retried, and the token refreshed once first.
+    assert isinstance(results[0][1], Exception)
+    assert ("strategies.refresh_channel_token", "refreshed") in results
+    channel = Channel.objects.get(shop=ks_shop)
+    assert channel.secret("access_token") != old_access
+    assert "鉴权失败" in channel.last_error
+    request.refresh_from_db()
+    assert request.status == "approved"
+    request = execute(request, sent, drain)
+    assert request.status == "executed"
+    assert len(ks_fake.approvals_of(shipped_990)) == 1
