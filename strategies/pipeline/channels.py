@@ -127,9 +127,7 @@ def _channel_for(event: PushEvent, channels: list[Channel]) -> Channel | None:
         if row.merchant_id and row.merchant_id == event.merchant:
             return row
     # A single channel on the app takes its messages; several: only the named merchant's.
-    if len(channels) == 1 and not channels[0].merchant_id:
-        return channels[0]
-    if len(channels) == 1 and not event.merchant:
+    if len(channels) == 1:
         return channels[0]
     return None
 

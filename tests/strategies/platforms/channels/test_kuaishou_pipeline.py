@@ -248,3 +248,21 @@ def test_an_authentication_refusal_retries_refreshes_the_token_once_then_approve
     request = execute(request, sent, drain)
     assert request.status == "executed"
     assert len(ks_fake.approvals_of(shipped_990)) == 1
+
+
+def test_the_open_id_picks_the_shop_among_the_channels_of_one_app_and_a_stranger_is_ignored(
+    client, ks_fake, ks_shop, shipped_990, sent
+):
+    from tests.factories import make_shop
+
+    from .conftest import connect_kuaishou
+
+    other = make_shop(code="ks-other")
+    connect_kuaishou(other, ks_fake, merchant_id="another-merchant")
+    post(client, ks_fake, ks_fake.envelope(shipped_990))
+    stranger = {**ks_fake.envelope(shipped_990), "openId": "stranger"}
+    assert post(client, ks_fake, stranger).json() == {"result": 1}
+    mine, unknown = PushMessage.objects.order_by("pk")
+    assert mine.channel.shop == ks_shop
+    assert unknown.channel is None and unknown.note
+    assert [name for name, _ in sent] == [PUSH_TASK]
