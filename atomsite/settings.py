@@ -303,6 +303,11 @@ ATOM_EXECUTION_LEASE_SECONDS = env.float(
     default=2 * ATOM_GATEWAY_TIMEOUT + ATOM_EXECUTION_LEASE_MARGIN_SECONDS,
 )
 
+# --- Connected marketplaces (PLATFORMS.md, docs/platforms/) ---
+# How often each connected channel's poller lists what changed (finds what pushes lost).
+KUAISHOU_POLL_SECONDS = env.int("KUAISHOU_POLL_SECONDS", default=300)
+DOUYIN_POLL_SECONDS = env.int("DOUYIN_POLL_SECONDS", default=300)
+
 # --- Pipeline housekeeping ---
 # A request still `received` (or an approval not yet executed) after this many seconds is
 # re-enqueued by the sweeper: a message lost between COMMIT and publish never loses a request.

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.health, name="health"),
     path("api/v1/", include("strategies.platforms.generic.urls")),
+    path("platforms/", include("strategies.platforms.push.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),

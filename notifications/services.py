@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from strategies.formatting import money
 from strategies.models import AfterSaleRequest, DailyLedger, Shop
@@ -423,3 +424,49 @@ def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = No
             )
             sent += 1
     return sent
+
+
+# --- connected marketplaces: a channel that cannot authenticate (PLATFORMS.md "Channels") ------
+
+
+def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
+    """The shop's inbox notice for a channel alert the core claimed once (``Channel.*_alerted_at``
+    set by a conditional update). A redelivered task finds the notice already there: the
+    channel's row lock serialises the look and the insert."""
+    from strategies.models import Channel as ShopChannel
+    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING
+
+    with transaction.atomic():
+        row = (
+            ShopChannel.objects.select_for_update().select_related("shop").filter(pk=channel_id)
+        ).first()
+        if row is None:
+            return None
+        expiring = kind == CHANNEL_ALERT_EXPIRING
+        claimed_at = row.refresh_expiry_alerted_at if expiring else row.auth_alerted_at
+        if claimed_at is None:
+            return None  # cleared by a new authorisation since
+        with translation.override(settings.LANGUAGE_CODE):
+            platform = str(row.get_platform_display())
+            if expiring:
+                title = _("%(platform)s authorisation expires soon") % {"platform": platform}
+                expires = row.refresh_expires_at
+                body = _(
+                    "The refresh token of this shop's %(platform)s app expires on %(day)s. "
+                    "Authorise the app again in the platform's console and enter the new "
+                    "tokens (Channel), or requests will stop coming in and going out."
+                ) % {"platform": platform, "day": expires.date().isoformat() if expires else "?"}
+            else:
+                title = _("%(platform)s refuses this shop's credentials") % {"platform": platform}
+                body = _(
+                    "%(platform)s refused the shop's token (%(error)s). Requests are not "
+                    "fetched or approved until the app is authorised again and the new tokens "
+                    "are entered (Channel)."
+                ) % {"platform": platform, "error": row.last_error or "?"}
+        if Notice.objects.filter(
+            shop_id=row.shop_id, title=title[:200], created_at__gte=claimed_at
+        ).exists():
+            return None
+        notice = Notice.objects.create(shop_id=row.shop_id, title=title[:200], body=body)
+    logger.warning("channel %s alert %s raised for shop %s", channel_id, kind, row.shop_id)
+    return notice

@@ -39,3 +39,8 @@ def purge_old_attempts() -> int:
 @shared_task(name="notifications.review_digest")
 def review_digest() -> int:
     return services.review_digest_send()
+
+
+@shared_task(name="notifications.raise_channel_alert")
+def raise_channel_alert(channel_id: int, kind: int) -> bool:
+    return services.channel_alert_raise(channel_id=channel_id, kind=kind) is not None

@@ -6,6 +6,7 @@ row (at most 10 strategies per scenario, the cap, claiming a request) live in ``
 """
 
 import datetime as dt
+import hashlib
 import uuid
 import zoneinfo
 from decimal import Decimal
@@ -221,7 +222,12 @@ class RequestStatus(models.TextChoices):
     UNKNOWN = "unknown", _("Awaiting confirmation")
     # Finished by a person in the review queue (strategies/pipeline/review.py, docs/review.md).
     REFUSED = "refused", _("Refused")
+    # Refunded outside ATOM: marked by a person in the review queue, or a connected platform
+    # (PLATFORMS.md) said so without our execution. Not ours.
     DONE_ELSEWHERE = "done_elsewhere", _("Handled elsewhere")
+    # The request changed or ended on the platform before our approval was carried out: not
+    # executed, reservation released.
+    SUPERSEDED = "superseded", _("Superseded")
 
 
 class AfterSaleRequest(models.Model):
@@ -1044,3 +1050,139 @@ class BacktestChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.aftersale_id}: {self.kind}"
+
+
+class Platform(models.TextChoices):
+    GENERIC = "generic", _("Generic signed API")
+    KUAISHOU = "kuaishou", _("Kuaishou (快手小店)")
+    DOUYIN = "douyin", _("Douyin (抖店)")
+
+
+def secret_hint(value: str) -> str:
+    """What may be shown of a secret once entered: ``…a9f2`` (nothing for a short one)."""
+    return f"…{value[-4:]}" if len(value) >= 12 else ("…" if value else "")
+
+
+def app_key_digest(app_key: str) -> str:
+    """The push URL names the app key: looked up by its SHA-256, the key itself is sealed."""
+    return hashlib.sha256(app_key.encode("utf-8")).hexdigest()
+
+
+class Channel(models.Model):
+    """How one shop's requests come in and its approvals go out (PLATFORMS.md "Channels").
+
+    A shop without a row speaks the generic API. Every credential is sealed at rest
+    (``strategies/encryption.py``) and read through the properties below; only a hint of each
+    is ever shown again.
+    """
+
+    SEALED = (
+        "app_key",
+        "app_secret",
+        "sign_secret",
+        "message_key",
+        "access_token",
+        "refresh_token",
+    )
+
+    shop = models.OneToOneField(
+        Shop, on_delete=models.CASCADE, related_name="channel", verbose_name=_("shop")
+    )
+    platform = models.CharField(
+        _("platform"), max_length=16, choices=Platform.choices, default=Platform.GENERIC
+    )
+    app_key_lookup = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    app_key_sealed = models.TextField(blank=True, default="", editable=False)
+    app_key_hint = models.CharField(_("app key"), max_length=8, blank=True, editable=False)
+    app_secret_sealed = models.TextField(blank=True, default="", editable=False)
+    app_secret_hint = models.CharField(_("app secret"), max_length=8, blank=True, editable=False)
+    sign_secret_sealed = models.TextField(blank=True, default="", editable=False)
+    sign_secret_hint = models.CharField(_("sign secret"), max_length=8, blank=True, editable=False)
+    message_key_sealed = models.TextField(blank=True, default="", editable=False)
+    message_key_hint = models.CharField(_("message key"), max_length=8, blank=True, editable=False)
+    access_token_sealed = models.TextField(blank=True, default="", editable=False)
+    access_token_hint = models.CharField(
+        _("access token"), max_length=8, blank=True, editable=False
+    )
+    refresh_token_sealed = models.TextField(blank=True, default="", editable=False)
+    refresh_token_hint = models.CharField(
+        _("refresh token"), max_length=8, blank=True, editable=False
+    )
+    sign_method = models.CharField(_("sign method"), max_length=16, blank=True, default="")
+    access_expires_at = models.DateTimeField(_("access token expires at"), null=True, blank=True)
+    refresh_expires_at = models.DateTimeField(_("refresh token expires at"), null=True, blank=True)
+    # Kuaishou's openId / Douyin's shop_id: picks the shop among the channels of one app.
+    merchant_id = models.CharField(_("merchant id (open id / shop id)"), max_length=64, blank=True)
+    api_base = models.URLField(_("API base URL"), blank=True)
+    return_address_id = models.CharField(_("return address id"), max_length=64, blank=True)
+
+    last_push_at = models.DateTimeField(_("last push"), null=True, blank=True)
+    last_poll_at = models.DateTimeField(_("last poll"), null=True, blank=True)
+    last_refresh_at = models.DateTimeField(_("last token refresh"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    # The latest update time the poller saw: the next poll starts there, minus a margin.
+    poll_high_water = models.DateTimeField(null=True, blank=True)
+    # Alerts fire once: the first caller whose conditional update sets ``*_alerted_at`` raises
+    # it; a new authorisation (connect_shop) clears them.
+    auth_failed_at = models.DateTimeField(_("authentication refused at"), null=True, blank=True)
+    auth_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refresh_expiry_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}: {self.platform}"
+
+    def secret(self, name: str) -> str:
+        """The plain value of sealed credential ``name`` ("" when unset)."""
+        sealed = getattr(self, f"{name}_sealed")
+        return secret_open(sealed) if sealed else ""
+
+    def set_secret(self, name: str, value: str) -> None:
+        if name not in self.SEALED:
+            raise ValueError(name)
+        setattr(self, f"{name}_sealed", secret_seal(value) if value else "")
+        setattr(self, f"{name}_hint", secret_hint(value))
+        if name == "app_key":
+            self.app_key_lookup = app_key_digest(value) if value else ""
+
+
+class PushMessage(models.Model):
+    """One message a platform pushed, stored before it is answered; deduplicated by the
+    platform's own event id (one INSERT … ON CONFLICT DO NOTHING)."""
+
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
+    event_id = models.CharField(_("event id"), max_length=128)
+    # Null: the app's message named a merchant no channel has (stored, ignored).
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="pushes"
+    )
+    kind = models.CharField(_("kind"), max_length=16)
+    event = models.CharField(_("event"), max_length=64, blank=True)
+    aftersale_id = models.CharField(_("after-sales id"), max_length=64, blank=True)
+    merchant = models.CharField(max_length=64, blank=True)
+    raw = models.JSONField(_("message"))
+    received_at = models.DateTimeField(_("received at"))
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("pushed message")
+        verbose_name_plural = _("pushed messages")
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "event_id"], name="push_once_per_event")
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="push_unprocessed",
+                condition=Q(processed_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.event_id}"

@@ -14,7 +14,7 @@ from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from strategies.models import Shop
-from strategies.pipeline.publish import ROLL_OVER_TASK, SWEEP_TASK
+from strategies.pipeline.publish import POLL_TASK, REFRESH_TASK, ROLL_OVER_TASK, SWEEP_TASK
 
 
 def interval_schedule(*, every: int, period: str) -> IntervalSchedule:
@@ -65,6 +65,20 @@ def schedules_declare() -> dict[str, str]:
             interval=interval_schedule(every=30, period=IntervalSchedule.SECONDS),
         )
     }
+    # Each connected channel is polled every KUAISHOU_POLL_SECONDS / DOUYIN_POLL_SECONDS; this
+    # beat only looks for the ones due.
+    results["poll connected channels"] = schedule_declare(
+        name="poll connected channels",
+        task=POLL_TASK,
+        interval=interval_schedule(every=60, period=IntervalSchedule.SECONDS),
+        description="Lists what changed on each connected marketplace (finds lost pushes).",
+    )
+    results["refresh channel tokens"] = schedule_declare(
+        name="refresh channel tokens",
+        task=REFRESH_TASK,
+        interval=interval_schedule(every=10, period=IntervalSchedule.MINUTES),
+        description="Refreshes Kuaishou tokens ahead of expiry; alerts before one dies.",
+    )
     for zone in zones:
         name = f"roll-over {zone}"
         results[name] = schedule_declare(

@@ -16,6 +16,11 @@ from strategies.pipeline.publish import (
     BACKTEST_TASK,
     DECIDE_TASK,
     EXECUTE_TASK,
+    POLL_CHANNEL_TASK,
+    POLL_TASK,
+    PUSH_TASK,
+    REFRESH_CHANNEL_TASK,
+    REFRESH_TASK,
     REVIEW_TASK,
     ROLL_OVER_TASK,
     SWEEP_TASK,
@@ -31,10 +36,12 @@ def _backoff(retries: int) -> float:
 
 @shared_task(bind=True, name=DECIDE_TASK, max_retries=10)
 def decide_request(self: Task, request_id: int) -> None:
-    from strategies.pipeline.decide import request_decide
+    from strategies.pipeline.decide import NothingToDecide, request_decide
 
     try:
         request_decide(request_id=request_id)
+    except NothingToDecide:
+        return  # closed on its platform first: nothing to decide
     except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
 
@@ -105,3 +112,48 @@ def run_backtest(run_id: int) -> str:
 
     run = backtest_execute(run_id=run_id)
     return run.status if run is not None else "not-claimed"
+
+
+# --- connected marketplaces (PLATFORMS.md) ---------------------------------------------------
+
+
+@shared_task(bind=True, name=PUSH_TASK, max_retries=12)
+def process_push(self: Task, message_id: int) -> str:
+    from strategies.pipeline.channels import ChannelUnavailable, push_process
+
+    try:
+        return push_process(message_id=message_id)
+    except (ChannelUnavailable, OperationalError) as exc:
+        # The platform could not be read: again later (the poller finds it if this gives up).
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name=POLL_TASK)
+def poll_channels() -> int:
+    from strategies.pipeline.channels import channels_poll_due
+
+    return len(channels_poll_due())
+
+
+@shared_task(name=POLL_CHANNEL_TASK)
+def poll_channel(channel_id: int) -> int:
+    from strategies.pipeline.channels import ChannelUnavailable, channel_poll
+
+    try:
+        return channel_poll(channel_id=channel_id).seen
+    except ChannelUnavailable:
+        return -1  # noted on the channel's panel; the next period polls again
+
+
+@shared_task(name=REFRESH_TASK)
+def refresh_tokens() -> int:
+    from strategies.pipeline.channels import channels_refresh_due
+
+    return len(channels_refresh_due())
+
+
+@shared_task(name=REFRESH_CHANNEL_TASK)
+def refresh_channel_token(channel_id: int, force: int = 0) -> str:
+    from strategies.pipeline.channels import channel_token_refresh
+
+    return channel_token_refresh(channel_id=channel_id, force=bool(force))

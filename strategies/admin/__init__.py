@@ -2,4 +2,11 @@
 (reorder, template, export, history) check the shop themselves, and writes go through
 ``strategies.services``."""
 
-from strategies.admin import backtest, common, platform_data, shops, strategy  # noqa: F401
+from strategies.admin import (  # noqa: F401
+    backtest,
+    channels,
+    common,
+    platform_data,
+    shops,
+    strategy,
+)

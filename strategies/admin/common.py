@@ -38,6 +38,8 @@ REQUEST_STATUS_COLOURS: dict[str, str] = {
     RequestStatus.EXECUTED: "#2e7d32",
     RequestStatus.FAILED: "#c62828",
     RequestStatus.UNKNOWN: "#6a1b9a",
+    RequestStatus.DONE_ELSEWHERE: "#00838f",
+    RequestStatus.SUPERSEDED: "#5d4037",
 }
 
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
 
+from strategies.admin.channels import ChannelHealthInline
 from strategies.admin.tenancy import OperatorOnlyAdminMixin, ShopScopedAdminMixin
 from strategies.models import Membership, Shop
 from strategies.services.shops import shop_secret_generate
@@ -29,6 +30,13 @@ class ShopAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name", "timezone", "phone", "alert_email")
     search_fields = ("code", "name")
     fields = ("code", "name", "timezone", "phone", "alert_email")
+
+    def get_inlines(self, request: HttpRequest, obj: Shop | None) -> list[type]:
+        # The channel's health on an existing shop's page only (a new shop has none yet). It is
+        # read only, so a POST of the shop's form does without it (and its management form).
+        if obj is None or request.method == "POST":
+            return []
+        return [ChannelHealthInline]
 
     def save_model(self, request: HttpRequest, obj: Shop, form: ModelForm, change: bool) -> None:
         if not change:

@@ -141,13 +141,21 @@ def _record_trial_hits(*, decision: Decision, evaluation: Evaluation, day: dt.da
         TrialHit.objects.bulk_create(hits)
 
 
+class NothingToDecide(Exception):
+    """The request ended on its marketplace (superseded, handled elsewhere) before it was
+    decided: there is no decision to make or return."""
+
+
 def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decision:
     """Decides request ``request_id`` once; a replay returns the decision already made."""
     now = now or timezone.now()
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
         if request.status != RequestStatus.RECEIVED:
-            return Decision.objects.get(request_id=request.id)
+            decided = Decision.objects.filter(request_id=request.id).first()
+            if decided is None:
+                raise NothingToDecide(request.id)
+            return decided
 
         shop = request.shop
         today = shop_today(shop=shop, now=now)

@@ -36,11 +36,13 @@ from django.utils import timezone
 
 from strategies.models import (
     AfterSaleRequest,
+    Channel,
     Decision,
     ExecutionConfirmation,
     Outcome,
     RequestStatus,
 )
+from strategies.pipeline.channels import channel_note_error
 from strategies.pipeline.ledger import ledger_release
 from strategies.pipeline.rows import (
     ClaimedExecution,
@@ -48,7 +50,9 @@ from strategies.pipeline.rows import (
     decision_mark_executed,
 )
 from strategies.platforms.base import Gateway, GatewayError
+from strategies.platforms.channel import ApproveState
 from strategies.platforms.generic.gateways import gateway_get
+from strategies.platforms.registry import CONNECTED, adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,10 @@ class ExecutionState(enum.Enum):
     EXECUTED = "executed"  # this call carried it out (or learnt the platform had)
     FAILED = "failed"  # the gateway refused for good (this call recorded it)
     UNKNOWN = "unknown"  # refused after an ambiguous attempt and the platform could not say
+    # Connected marketplaces (PLATFORMS.md): the request changed or ended before we acted, or
+    # the platform had refunded it without us. Nothing moved for us: the reservation released.
+    SUPERSEDED = "superseded"
+    DONE_ELSEWHERE = "done_elsewhere"
     DONE = "done"  # nothing to do: already executed/failed, or not an approval
     BUSY = "busy"  # another copy holds the lease; try again after ``retry_after``
 
@@ -113,6 +121,20 @@ def decision_execute(
             ExecutionState.BUSY, retry_after=max((lease - now).total_seconds(), 0.0) + 1
         )
 
+    request_type, channel_id = (
+        AfterSaleRequest.objects.filter(pk=claim.request_id, shop__channel__platform__in=CONNECTED)
+        .values_list("type", "shop__channel__id")
+        .first()
+    ) or ("", None)
+    if channel_id is not None:
+        return _execute_on_channel(
+            claim=claim,
+            decision_id=decision_id,
+            channel_id=channel_id,
+            request_type=request_type,
+            now=now,
+            retry_in=retry_in,
+        )
     try:
         gateway = gateway_get()
     except BaseException:  # misconfigured: nothing was sent, the lease is given back
@@ -152,6 +174,77 @@ def decision_execute(
             decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
         )
     return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
+
+
+def _execute_on_channel(
+    *,
+    claim: ClaimedExecution,
+    decision_id: int,
+    channel_id: int,
+    request_type: str,
+    now: dt.datetime,
+    retry_in: float,
+) -> ExecutionResult:
+    """The same lease and recording as the generic gateway, through the shop's marketplace
+    channel: its ``approve`` re-reads the request, acts on the fresh data and says what became
+    of it (``ApproveState``). One attempt makes at most five calls (read, act, read, act, read);
+    each is bounded by 2/5 of the gateway timeout, so all of them end within the two timeouts
+    the lease covers."""
+    budget = float(settings.ATOM_GATEWAY_TIMEOUT)
+    try:
+        row = Channel.objects.get(pk=channel_id)
+        adapter = adapter_for(row, deadline=budget * 2 / 5)
+    except BaseException:  # misconfigured: nothing was sent, the lease is given back
+        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        raise
+    _attempt_start(decision_id=decision_id, now=now)
+    after_ambiguous = Decision.objects.filter(
+        pk=decision_id, execution_ambiguous_at__isnull=False
+    ).exists()
+    try:
+        result = adapter.approve(
+            aftersale_id=claim.aftersale_id,
+            action=claim.action,
+            amount=claim.amount,
+            request_type=request_type,
+            after_ambiguous=after_ambiguous,
+        )
+    except BaseException:
+        _attempt_end(decision_id=decision_id, ambiguous=True, lease_until=None)
+        raise
+    state = result.state
+    reason = f"{row.platform}: {result.message}" if result.message else row.platform
+    if state == ApproveState.EXECUTED:
+        with transaction.atomic():
+            done = decision_mark_executed(
+                decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+            )
+        return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
+    if state == ApproveState.SUPERSEDED:
+        _decision_close(decision_id=decision_id, reason=reason, status=RequestStatus.SUPERSEDED)
+        return ExecutionResult(ExecutionState.SUPERSEDED)
+    if state == ApproveState.DONE_ELSEWHERE:
+        _decision_close(decision_id=decision_id, reason=reason, status=RequestStatus.DONE_ELSEWHERE)
+        return ExecutionResult(ExecutionState.DONE_ELSEWHERE)
+    if state == ApproveState.FAILED:
+        decision_fail(decision_id=decision_id, reason=reason)
+        return ExecutionResult(ExecutionState.FAILED)
+    if state == ApproveState.UNKNOWN:
+        _mark_unknown(
+            decision_id=decision_id,
+            request_id=claim.request_id,
+            reason=f"{reason}; the platform did not say whether it approved: a person confirms "
+            "paid or not paid",
+        )
+        return ExecutionResult(ExecutionState.UNKNOWN)
+    # RETRY: nothing was carried out this time; the task's back-off brings it back.
+    wait = max(retry_in, result.retry_after)
+    retry_at = timezone.now() + dt.timedelta(seconds=wait) if wait > 0 else None
+    _attempt_end(decision_id=decision_id, ambiguous=False, lease_until=retry_at)
+    if result.auth_failed:
+        channel_note_error(row=row, error=reason, auth=True)
+    logger.warning("execution of decision %s will be retried: %s", decision_id, reason)
+    raise GatewayError(reason, permanent=False)
 
 
 def _attempt_start(*, decision_id: int, now: dt.datetime) -> None:
@@ -242,20 +335,34 @@ def decision_fail(*, decision_id: int, reason: str) -> bool:
     Harmless when repeated (the conditional update on ``failed_at`` claims it; the release has
     its own claim). Returns True if this call recorded the failure.
     """
+    return _decision_close(decision_id=decision_id, reason=reason, status=RequestStatus.FAILED)
+
+
+def _decision_close(*, decision_id: int, reason: str, status: str) -> bool:
+    """Closes an approval that was not carried out by us (``failed``, ``superseded``,
+    ``done_elsewhere``): its request moves to ``status``, its reservation is released once."""
     now = timezone.now()
     with transaction.atomic():
         failed = Decision.objects.filter(
             pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
-        ).update(failed_at=now, failure_reason=reason[:2000], execution_lease_until=None)
+        ).update(
+            failed_at=now,
+            failure_reason=reason[:2000],
+            execution_lease_until=None,
+        )
         if failed:
             request_id = Decision.objects.values_list("request_id", flat=True).get(pk=decision_id)
             AfterSaleRequest.objects.filter(pk=request_id, status=RequestStatus.APPROVED).update(
-                status=RequestStatus.FAILED, updated_at=now
+                status=status, updated_at=now
             )
         # Outside the claim above: a copy that crashed between the two still releases.
         released = ledger_release(decision_id=decision_id, now=now)
     logger.warning(
-        "decision %s failed for good (%s); reservation released: %s", decision_id, reason, released
+        "decision %s closed %s (%s); reservation released: %s",
+        decision_id,
+        status,
+        reason,
+        released,
     )
     return bool(failed)
 

@@ -27,6 +27,16 @@ ALERT_TASK = "notifications.check_ledger_alerts"
 SEND_DELIVERY_TASK = "notifications.send_delivery"
 BACKTEST_TASK = "strategies.run_backtest"
 REVIEW_TASK = "strategies.execute_review"
+# Connected marketplaces (PLATFORMS.md): a stored push, the pollers, the token refreshers, and
+# the channel alert the notifications app raises (args: channel id, ``CHANNEL_ALERT_*``).
+PUSH_TASK = "strategies.process_push"
+POLL_TASK = "strategies.poll_channels"
+POLL_CHANNEL_TASK = "strategies.poll_channel"
+REFRESH_TASK = "strategies.refresh_tokens"
+REFRESH_CHANNEL_TASK = "strategies.refresh_channel_token"
+CHANNEL_ALERT_TASK = "notifications.raise_channel_alert"
+CHANNEL_ALERT_AUTH = 1  # the platform refused the channel's credentials or their refresh
+CHANNEL_ALERT_EXPIRING = 2  # the refresh token dies soon: the merchant must authorise again
 
 # One quick retry: a pooled connection gone stale after a broker restart is replaced.
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

@@ -1,0 +1,106 @@
+"""Plays Kuaishou for the demo: runs the fake Kuaishou open platform (a real local HTTP server),
+connects a shop to it as a Kuaishou shop, and pushes encrypted refund messages to a running ATOM.
+
+    python manage.py simulate_kuaishou --url http://127.0.0.1:8000 [--shop demo-ks] [--rate 1]
+
+Next to ``make demo``: the worker fetches each refund from the fake, decides it against the
+shop's strategies and approves it there; the shop's page shows its channel health, and the fake
+prints every approval it accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import signal
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from strategies.models import Shop, Strategy, StrategyStatus
+from strategies.platforms.kuaishou.fake import FakeKuaishou
+from strategies.services.channels import Credentials, connect_shop
+
+
+def kuaishou_demo_shop(*, code: str, fake: FakeKuaishou) -> Shop:
+    """The demo's Kuaishou shop, with one active small-refund strategy, connected to ``fake``."""
+    shop, _ = Shop.objects.get_or_create(code=code, defaults={"name": "Demo Kuaishou shop"})
+    if not shop.api_secret_sealed:
+        shop.api_secret = f"unused-{code}-".ljust(40, "x")
+        shop.save()
+    if not Strategy.objects.filter(shop=shop).exists():
+        Strategy.objects.create(
+            shop=shop,
+            scenario="post_shipment_refund",
+            name="Small refunds (Kuaishou)",
+            position=1,
+            status=StrategyStatus.ACTIVE,
+            daily_cap=Decimal("5000.00"),
+        )
+    access, refresh = fake.issue_tokens()
+    connect_shop(
+        shop=shop,
+        platform="kuaishou",
+        credentials=Credentials(
+            app_key=fake.app_key,
+            app_secret=fake.app_secret,
+            sign_secret=fake.sign_secret,
+            message_key=fake.message_key,
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=fake.access_ttl,
+            refresh_expires_in=fake.refresh_ttl,
+            merchant_id=fake.open_id,
+            api_base=fake.url,
+        ),
+    )
+    return shop
+
+
+class Command(BaseCommand):
+    help = "Runs a fake Kuaishou, connects a demo shop to it and pushes refunds to ATOM."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="ATOM's base URL")
+        parser.add_argument("--shop", default="demo-ks", help="the Kuaishou shop's code")
+        parser.add_argument("--rate", type=float, default=1.0, help="refunds per second")
+        parser.add_argument("--count", type=int, default=0, help="refunds to push; 0: no end")
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["rate"] <= 0:
+            raise CommandError("--rate must be above zero.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        rng = random.Random(options["seed"])
+        fake = FakeKuaishou().start()
+        try:
+            shop = kuaishou_demo_shop(code=options["shop"], fake=fake)
+            url = f"{options['url'].rstrip('/')}/platforms/kuaishou/push/{fake.app_key}"
+            self.stdout.write(f"fake Kuaishou on {fake.url}; shop {shop.code} pushes to {url}")
+            base = int(time.time())
+            for n in itertools.count(1):
+                if stop.is_set() or (options["count"] and n > options["count"]):
+                    break
+                order_id, refund_id = str(base * 1000 + n), str(base * 1000 + 500000 + n)
+                fen = rng.choice([590, 990, 1290, 1990, 4990])
+                fake.add_order(order_id, status=40, items=[(9001, "T-shirt", 1, fen)])
+                fake.add_refund(refund_id, order_id=order_id, fee=fen, handling_way=10)
+                status: int | str
+                try:
+                    status = fake.push(url, fake.envelope(refund_id)).status_code
+                except Exception as exc:  # ATOM not up yet: say so and go on
+                    status = type(exc).__name__
+                approved = len(fake.approvals)
+                self.stdout.write(f"push {refund_id} ({fen} fen): {status}; approved {approved}")
+                stop.wait(1 / options["rate"])
+            # Leave time for the last approvals to arrive, then report them.
+            stop.wait(0 if options["count"] == 0 else 2)
+            self.stdout.write(f"the fake Kuaishou approved {len(fake.approvals)} refund(s)")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            fake.stop()
