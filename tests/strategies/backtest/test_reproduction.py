@@ -19,6 +19,7 @@ from strategies.backtest.loaders import strategy_set
 from strategies.backtest.matcher import explain
 from strategies.backtest.replay import REACHED, WARNING
 from strategies.demo.traffic import TrafficGenerator
+from strategies.matching import unmatched_explanation
 from strategies.models import AfterSaleRequest, Decision
 from strategies.pipeline.decide import request_decide
 from strategies.pipeline.ledger import ledger_release
@@ -174,11 +175,18 @@ def test_replaying_the_month_with_the_set_as_it_is_reproduces_every_live_decisio
             buyer_approvals=moment.buyer_approvals,
             order_refunded=moment.order_refunded,
         )
-        assert [e.as_json() for e in evaluation.explanations] == decision.explanations
-        assert [(s, c) for s, c in item.verdict.codes()] == [
-            (e["strategy"]["id"], e["code"]) for e in decision.explanations
+        # A manual review with nothing to try also stores a request-level reason (strategy
+        # null): derived from the same evaluation, it must be reproduced too.
+        tried = [e for e in decision.explanations if e["strategy"] is not None]
+        reason = [e for e in decision.explanations if e["strategy"] is None]
+        assert [e.as_json() for e in evaluation.explanations] == tried
+        assert reason == [
+            r for r in [unmatched_explanation(item.stored.snapshot, evaluation)] if r is not None
         ]
-        codes.update(e["code"] for e in decision.explanations)
+        assert [(s, c) for s, c in item.verdict.codes()] == [
+            (e["strategy"]["id"], e["code"]) for e in tried
+        ]
+        codes.update(e["code"] for e in tried)
         alerts.update(level for _sid, level in item.events)
     assert mismatches == []
 
