@@ -195,7 +195,7 @@ def test_the_add_form_hides_what_the_scenario_does_not_use_and_warns(as_owner, s
 
 
 def test_an_add_without_scenario_shows_the_scenario_picker(as_owner, shop):
-    # Never silently the first scenario (issue 12, 11): tests/strategies/admin/test_scenario_picker.py
+    # Never silently the first scenario (issue 12, 11; see test_scenario_picker.py).
     response = as_owner.get(ADD)
     assert response.status_code == 200
     assert response.templates[0].name == "admin/strategies/strategy/scenario_picker.html"
