@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from strategies.models import SCENARIO_ORDER, Scenario
 
+StrOrPromise = str | Promise
+
 # One sentence per scenario: which requests it covers and what an approval does.
-SCENARIO_COVERS: dict[str, str] = {
+SCENARIO_COVERS: dict[str, StrOrPromise] = {
     Scenario.TAGGED_REFUND_NO_RETURN: _(
         "Refund-without-return requests on shipped or received orders the platform tagged "
         "“refund without return”: the money goes back and nothing is sent back. Tried first."
