@@ -48,6 +48,7 @@ from strategies.admin.forms import (
     strategy_risk_warnings,
 )
 from strategies.admin.history import StrategyHistoryAdmin
+from strategies.admin.picker import scenario_choices
 from strategies.admin.tenancy import (
     parse_id,
     shop_context,
@@ -523,10 +524,51 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             if self._shop(request) is None:
                 self.message_user(request, gettext("Pick a shop first."), messages.WARNING)
                 return HttpResponseRedirect(self._url("changelist"))
-            return HttpResponseRedirect(
-                f"{request.path}?{self._query(request, scenario=SCENARIO_ORDER[0])}"
-            )
+            return self.scenario_picker_view(request)
         return super().add_view(request, form_url, extra_context)
+
+    def scenario_picker_view(self, request: HttpRequest) -> HttpResponse:
+        """Adding starts here (the sidebar's and the index's "Add"): the scenario first, each
+        said in one sentence; its link opens the form of that scenario."""
+        shop = self._shop(request)
+        counts = dict(
+            Strategy.objects.filter(shop=shop)
+            .order_by()
+            .values_list("scenario")
+            .annotate(n=Count("id"))
+            .values_list("scenario", "n")
+        )
+        query = {"shop": str(shop.pk)} if shop_context(request).operator and shop else {}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Add a strategy: choose its scenario"),
+            "opts": self.model._meta,
+            "choices": scenario_choices(add_url=self._url("add"), query=query, counts=counts),
+            "current": request.GET.get("current", ""),
+            "changelist_url": f"{self._url('changelist')}?{self._query(request)}",
+        }
+        return TemplateResponse(request, "admin/strategies/strategy/scenario_picker.html", context)
+
+    def _scenario_tab_url(self, request: HttpRequest, obj: Strategy) -> str:
+        return f"{self._url('changelist')}?{self._query(request, scenario=obj.scenario)}"
+
+    def response_post_save_add(self, request: HttpRequest, obj: Strategy) -> HttpResponse:
+        # Back to the tab of the scenario the strategy was added to, not the first one.
+        return HttpResponseRedirect(self._scenario_tab_url(request, obj))
+
+    def response_post_save_change(self, request: HttpRequest, obj: Strategy) -> HttpResponse:
+        return HttpResponseRedirect(self._scenario_tab_url(request, obj))
+
+    def response_add(
+        self, request: HttpRequest, obj: Strategy, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        response = super().response_add(request, obj, post_url_continue)
+        if "_addanother" in request.POST:
+            # "Save and add another": another one in the same scenario.
+            return HttpResponseRedirect(
+                f"{self._url('add')}?{self._query(request, scenario=obj.scenario)}"
+            )
+        return response
 
     def changeform_view(
         self,

@@ -194,10 +194,11 @@ def test_the_add_form_hides_what_the_scenario_does_not_use_and_warns(as_owner, s
     assert "Refunding before shipment" not in no_return
 
 
-def test_an_add_without_scenario_picks_one(as_owner, shop):
+def test_an_add_without_scenario_shows_the_scenario_picker(as_owner, shop):
+    # Never silently the first scenario (issue 12, 11; see test_scenario_picker.py).
     response = as_owner.get(ADD)
-    assert response.status_code == 302
-    assert "scenario=tagged_refund_no_return" in response["Location"]
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/strategies/strategy/scenario_picker.html"
 
 
 def test_a_missing_per_request_cap_is_warned_after_save(as_owner, shop):
