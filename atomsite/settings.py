@@ -272,6 +272,10 @@ ATOM_RETRY_MAX_DELAY_SECONDS = env.float(
 # After this many gateway retries the task stops; the request stays `approved` and the sweeper
 # re-enqueues it later (an approval is never dropped).
 ATOM_EXECUTION_MAX_RETRIES = env.int("ATOM_EXECUTION_MAX_RETRIES", default=8)
+# The decision task executes an approval itself (one broker round trip per request, issue 16);
+# false: it publishes strategies.execute_decision instead (e.g. for a slow gateway, so that
+# deciding never waits behind gateway calls).
+ATOM_EXECUTE_IN_DECISION_TASK = env.bool("ATOM_EXECUTE_IN_DECISION_TASK", default=True)
 if not (
     CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT
     and ATOM_RETRY_MAX_DELAY_SECONDS < CELERY_VISIBILITY_TIMEOUT

@@ -79,6 +79,15 @@ def ensure_database(url: str, *, recreate: bool = False) -> None:
 
 
 def flush_redis(url: str) -> None:
+    """Empties the bench's broker: its Redis db, or on RabbitMQ (amqp://, give the bench a vhost
+    of its own) the Celery queue."""
+    if url.startswith(("amqp://", "pyamqp://")):
+        from kombu import Connection
+
+        with Connection(url) as conn, conn.channel() as channel:
+            channel.queue_declare("celery", durable=True)
+            channel.queue_purge("celery")
+        return
     import redis
 
     client = redis.Redis.from_url(url)

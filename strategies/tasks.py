@@ -12,6 +12,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from strategies.pipeline import publish
 from strategies.pipeline.publish import (
     BACKTEST_TASK,
     DECIDE_TASK,
@@ -35,15 +36,36 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, name=DECIDE_TASK, max_retries=10)
-def decide_request(self: Task, request_id: int) -> None:
+def decide_request(self: Task, request_id: int) -> str:
+    """Decides, then (the decision committed, no lock held) executes an approval in the same
+    task: one broker round trip per request instead of two (issue 16). Only a retry of the
+    execution goes back to the broker, as ``execute_decision``; the lease, the idempotent
+    recording and the sweeper are those of ``execute_decision``. A redelivered copy finds the
+    decision made and executes it if still due (the claim makes that harmless)."""
+    from strategies.models import Outcome
     from strategies.pipeline.decide import NothingToDecide, request_decide
+    from strategies.pipeline.execute import ExecutionState, decision_execute
+    from strategies.platforms.base import GatewayError
 
+    inline = settings.ATOM_EXECUTE_IN_DECISION_TASK
     try:
-        request_decide(request_id=request_id)
+        decision = request_decide(request_id=request_id, enqueue_execution=not inline)
     except NothingToDecide:
-        return  # closed on its platform first: nothing to decide
+        return "nothing_to_decide"  # closed on its platform first
     except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+    if decision.outcome != Outcome.APPROVED or not inline:
+        return decision.outcome
+    countdown = _backoff(0)
+    try:
+        result = decision_execute(decision_id=decision.pk, retry_in=countdown)
+    except GatewayError:
+        # The lease is kept until then: the execution task's chain takes it from here.
+        publish.publish_now(EXECUTE_TASK, [decision.pk], countdown=countdown)
+        return "retrying"
+    if result.state is ExecutionState.BUSY:
+        publish.publish_now(EXECUTE_TASK, [decision.pk], countdown=result.retry_after)
+    return result.state.value
 
 
 @shared_task(bind=True, name=EXECUTE_TASK, max_retries=None)

@@ -76,6 +76,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--senders", type=int, default=2, help="load generator processes")
     parser.add_argument("--threads", type=int, default=12, help="connections per sender")
     parser.add_argument("--phases", default="1,2")
+    parser.add_argument(
+        "--execute-in-decision",
+        choices=("on", "off"),
+        default="on",
+        help="ATOM_EXECUTE_IN_DECISION_TASK of the worker (off: two tasks per approval)",
+    )
     parser.add_argument("--json", default=None)
     return parser.parse_args()
 
@@ -264,7 +270,10 @@ def main() -> int:
     args = parse_args()
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    extra = {"CONN_MAX_AGE": "60"}
+    extra = {
+        "CONN_MAX_AGE": "60",
+        "ATOM_EXECUTE_IN_DECISION_TASK": "true" if args.execute_in_decision == "on" else "false",
+    }
     setup_django(database_url=args.database_url, broker_url=args.broker_url, **extra)
     flush_redis(args.broker_url)
     shops = reset_and_seed(args.shops)

@@ -146,8 +146,14 @@ class NothingToDecide(Exception):
     decided: there is no decision to make or return."""
 
 
-def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decision:
-    """Decides request ``request_id`` once; a replay returns the decision already made."""
+def request_decide(
+    *, request_id: int, now: dt.datetime | None = None, enqueue_execution: bool = True
+) -> Decision:
+    """Decides request ``request_id`` once; a replay returns the decision already made.
+
+    ``enqueue_execution=False``: an approval's execution is NOT published after commit; the
+    caller (the decision task) carries it out itself once this returns (issue 16), and the
+    sweeper still finds an approval nobody executed."""
     now = now or timezone.now()
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
@@ -232,7 +238,8 @@ def request_decide(*, request_id: int, now: dt.datetime | None = None) -> Decisi
 
         _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
         if approved and hit is not None and reserved is not None:
-            publish_on_commit(EXECUTE_TASK, decision.pk)
+            if enqueue_execution:
+                publish_on_commit(EXECUTE_TASK, decision.pk)
             if _crossed_alert_threshold(
                 old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
             ):

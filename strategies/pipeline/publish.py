@@ -4,18 +4,23 @@ the caller.
 Every message is published after COMMIT (``publish_on_commit``), so a rollback sends nothing,
 through kombu's producer pool for the broker's write URL with short socket timeouts: a broker
 that refuses costs well under a second, one that accepts and never answers about two seconds,
-never a hang. A broker error is logged and swallowed, never raised after the commit: what it
-lost is found again by the sweeper (RELIABILITY.md "delay_on_commit can lose a message").
+never a hang. The write connection is built once per process and broker URL (building it
+read a dozen Celery settings through Django's and cost more CPU than the publish itself, issue
+16) and its producers come from kombu's pool, so a publish opens no connection and declares
+nothing it declared before. A broker error is logged and swallowed, never raised after the
+commit: what it lost is found again by the sweeper (RELIABILITY.md "delay_on_commit can lose
+a message").
 Tests replace ``publish_now`` to see what would be sent: this module is the broker seam.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import current_app
 from django.db import transaction
-from kombu import pools
+from kombu import Connection, pools
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +48,29 @@ RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "in
 TRANSPORT_OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 ACQUIRE_TIMEOUT = 1.0
 
+# (process, app, write URL) -> the lazy kombu Connection that keys kombu's producer pool. The
+# URL is part of the key so a test or bench that points the app at another broker gets a
+# connection to it; the process id, so a forked child never shares its parent's.
+_connections: dict[tuple[int, int, str], Connection] = {}
+
+
+def _write_connection() -> Connection:
+    app = current_app._get_current_object()
+    key = (os.getpid(), id(app), app.conf.broker_write_url)
+    connection = _connections.get(key)
+    if connection is None:
+        connection = app.connection_for_write(transport_options=TRANSPORT_OPTIONS)
+        _connections[key] = connection
+    return connection
+
 
 def publish_now(name: str, args: list[int], *, countdown: float | None = None) -> bool:
     """Publishes task ``name`` with ``args`` at once (to run after ``countdown`` seconds, if
     given); False (logged) if the broker failed."""
     try:
-        connection = current_app.connection_for_write(transport_options=TRANSPORT_OPTIONS)
-        with pools.producers[connection].acquire(block=True, timeout=ACQUIRE_TIMEOUT) as producer:
+        with pools.producers[_write_connection()].acquire(
+            block=True, timeout=ACQUIRE_TIMEOUT
+        ) as producer:
             current_app.send_task(
                 name,
                 args=args,

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -178,3 +179,36 @@ def test_it_publishes_again_once_the_broker_is_back(client, shop, broker, monkey
     up = AfterSaleRequest.objects.get(aftersale_id="AS-UP")
     assert published(broker) == [("strategies.decide_request", [up.pk])]
     assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishing_builds_the_write_connection_once_per_broker_url(
+    shop, broker, monkeypatch, redis_broker
+):
+    # Building kombu's Connection reads a dozen Celery settings through Django's and cost more
+    # CPU than the publish itself (issue 16): it is built once per process and write URL.
+    from strategies.pipeline import publish
+
+    built: list[str] = []
+    original = celery_app.connection_for_write
+
+    def counting(*args, **kwargs):
+        connection = original(*args, **kwargs)
+        built.append(connection.as_uri())
+        return connection
+
+    monkeypatch.setattr(celery_app, "connection_for_write", counting)
+    for request_id in range(1, 6):
+        assert publish.publish_now(publish.DECIDE_TASK, [request_id])
+    assert published(broker) == [(publish.DECIDE_TASK, [i]) for i in range(5, 0, -1)]
+    assert len(built) <= 1  # none if an earlier test of this process built it already
+
+    # Pointed at another broker URL (here another name of the same server), the next publish
+    # builds a connection for it and goes there.
+    parts = urlsplit(redis_broker)
+    alias = "localhost" if parts.hostname == "127.0.0.1" else "127.0.0.1"
+    other = parts._replace(netloc=parts.netloc.replace(parts.hostname or "", alias, 1)).geturl()
+    monkeypatch.setenv("CELERY_BROKER_WRITE_URL", other)
+    assert publish.publish_now(publish.DECIDE_TASK, [99])
+    assert alias in built[-1]
+    assert published(broker)[0] == (publish.DECIDE_TASK, [99])
