@@ -133,7 +133,11 @@ def test_a_consumption_bar_turns_red_above_90_percent(login, owner, shop, live_s
         per_request_cap=Decimal("20.00"),
     )
     calm = make_strategy(
-        shop=shop, name="Damaged on arrival", status="trial", daily_cap=Decimal("5000.00")
+        # active: a trial strategy's row shows what it would approve instead of a bar
+        shop=shop,
+        name="Damaged on arrival",
+        status="active",
+        daily_cap=Decimal("5000.00"),
     )
     make_strategy(shop=shop, name="Holiday backlog", status="inactive")
     make_ledger(strategy=busy, consumed="910.00", approved_count=61)

@@ -33,6 +33,7 @@ def priorities(page: Page) -> list[tuple[str, str]]:
 
 
 def drag(page: Page, moved: Strategy, onto: Strategy) -> None:
+    page.locator(f'div.drag.handle[pk="{moved.pk}"]').scroll_into_view_if_needed()
     handle = page.locator(f'div.drag.handle[pk="{moved.pk}"]').bounding_box()
     target = page.locator(f'div.drag.handle[pk="{onto.pk}"]').bounding_box()
     assert handle and target
@@ -63,6 +64,7 @@ def test_a_drag_renumbers_the_priorities_on_the_page_and_says_so(
     # No reload: the numbers follow the rows, and a message confirms.
     expect(page.locator("ul.messagelist li.atom-reorder-message")).to_contain_text(saved)
     expect(page.locator("#result_list tbody tr td.field-priority").first).to_have_text("1")
+    expect(page.locator("#result_list tbody tr th.field-name a").first).to_have_text("Third")
     assert priorities(page) == [("Third", "1"), ("First", "2"), ("Second", "3")]
     stored = Strategy.objects.filter(shop=shop).order_by("position")
     assert [(s.name, s.position) for s in stored] == [("Third", 1), ("First", 2), ("Second", 3)]
