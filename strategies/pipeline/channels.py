@@ -271,6 +271,45 @@ def _update(*, row: Channel, request: AfterSaleRequest, kind: str, fetched: Fetc
     return "updated before its decision" if changed else "raced"
 
 
+# A person's requests (the review queue's): re-read from the platform when it said they changed.
+WAITING_FOR_A_PERSON = (RequestStatus.MANUAL_REVIEW, RequestStatus.FAILED)
+
+
+def request_refresh(*, row: Channel, request_id: int) -> str:
+    """Re-reads a request waiting for a person after the platform said it changed or ended
+    (a review found it so): ATOM's copy takes the fresh data with a new version (a person who
+    saw the old one is asked to look again), or leaves the queue as ``done_elsewhere`` /
+    ``superseded``. Reads only; a platform that does not answer leaves it as it is."""
+    request = AfterSaleRequest.objects.filter(pk=request_id).only("pk", "aftersale_id").first()
+    if request is None:
+        return "gone"
+    try:
+        fetched = _fetch(row, request.aftersale_id)
+    except ChannelUnavailable as exc:
+        logger.warning("request %s not re-read: %s", request_id, exc)
+        return "unavailable"
+    now = timezone.now()
+    waiting = AfterSaleRequest.objects.filter(pk=request_id, status__in=WAITING_FOR_A_PERSON)
+    if fetched.snapshot.done:
+        moved = waiting.update(status=RequestStatus.DONE_ELSEWHERE, updated_at=now)
+        return "handled elsewhere" if moved else "raced"
+    if not fetched.snapshot.awaiting_seller or fetched.request is None:
+        moved = waiting.update(status=RequestStatus.SUPERSEDED, updated_at=now)
+        return "superseded" if moved else "raced"
+    fresh = fetched.request
+    changed = waiting.update(
+        amount=fresh.amount,
+        type=fresh.type,
+        reason=fresh.reason,
+        risk_flag=fresh.risk_flag,
+        payload=fetched.payload,
+        payload_digest=payload_digest(fetched.payload),
+        platform_deadline=fresh.deadline,
+        updated_at=now,
+    )
+    return "re-read" if changed else "raced"
+
+
 def _move(request: AfterSaleRequest, source: str | None, target: str, now: dt.datetime) -> bool:
     return bool(
         AfterSaleRequest.objects.filter(

@@ -38,6 +38,7 @@ from strategies.models import (
     Action,
     AfterSaleRequest,
     AfterSaleType,
+    Channel,
     Decision,
     Order,
     OrderItem,
@@ -47,9 +48,12 @@ from strategies.models import (
     ReviewAction,
     ReviewResult,
 )
+from strategies.pipeline.channels import channel_note_error, request_refresh
 from strategies.pipeline.publish import REVIEW_TASK, publish_on_commit
 from strategies.platforms.base import Gateway, GatewayError
+from strategies.platforms.channel import ApproveResult, ApproveState
 from strategies.platforms.generic.gateways import gateway_get
+from strategies.platforms.registry import CONNECTED, adapter_for, stored_version
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +81,9 @@ class Submitted(enum.Enum):
 
 
 def gateway_for_shop(shop_id: int) -> Gateway:
-    """The gateway that carries out a shop's actions: the same lookup as the execution
-    service's, so a review goes out through the shop's channel once there is one."""
+    """The generic gateway (API.md) that carries out the actions of a shop without a connected
+    marketplace channel; a connected shop's go through its channel (``_review_on_channel``),
+    as the execution service's do."""
     return gateway_get()
 
 
@@ -223,6 +228,13 @@ def review_execute(*, review_id: int, retry_in: float = 0.0) -> ReviewOutcome:
     if request.status not in ACTIONABLE:
         _finish(review, ReviewResult.STALE, "the request is no longer waiting for a person")
         return ReviewOutcome(ReviewState.STALE)
+    channel_id = (
+        Channel.objects.filter(shop_id=review.shop_id, platform__in=CONNECTED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if channel_id is not None:
+        return _review_on_channel(review=review, channel_id=channel_id, retry_in=retry_in)
     gateway = gateway_for_shop(review.shop_id)
     budget = float(settings.ATOM_GATEWAY_TIMEOUT)
     try:
@@ -261,6 +273,86 @@ def review_execute(*, review_id: int, retry_in: float = 0.0) -> ReviewOutcome:
         raise
     _finish(review, ReviewResult.DONE, "")
     return ReviewOutcome(ReviewState.DONE)
+
+
+def _review_on_channel(*, review: Review, channel_id: int, retry_in: float) -> ReviewOutcome:
+    """The same lease and recording as the generic gateway, through the shop's marketplace
+    channel, as ``execute._execute_on_channel`` does for automatic approvals: the adapter
+    re-reads the request and says what became of it (``ApproveState``). Each call is bounded by
+    2/5 of the gateway timeout (at most five in an attempt), so an attempt ends within the
+    lease. A refusal carries the platform version ATOM stored (what the person saw): a request
+    changed on the platform since is not refused blind. Whenever the platform says the request
+    changed or ended, the review ends ``stale`` and ATOM's copy is re-read from the platform, so
+    the person decides again on what is there now."""
+    request = review.request
+    budget = float(settings.ATOM_GATEWAY_TIMEOUT)
+    try:
+        row = Channel.objects.select_related("shop").get(pk=channel_id)
+        adapter = adapter_for(row, deadline=budget * 2 / 5)
+    except BaseException:  # misconfigured: nothing was sent, the lease is given back
+        Review.objects.filter(pk=review.pk, result=ReviewResult.PENDING).update(
+            sent_at=None, lease_until=None
+        )
+        raise
+    result: ApproveResult
+    try:
+        if review.action == ReviewAction.APPROVE:
+            result = adapter.approve(
+                aftersale_id=request.aftersale_id,
+                action=(
+                    Action.APPROVE_RETURN
+                    if request.type == AfterSaleType.RETURN_REFUND
+                    else Action.APPROVE_REFUND
+                ),
+                amount=review.amount,
+                request_type=request.type,
+                after_ambiguous=review.ambiguous_at is not None,
+            )
+        else:
+            result = adapter.reject(
+                aftersale_id=request.aftersale_id,
+                reason=review.reason,
+                version=stored_version(row.platform, request.payload),
+            )
+    except BaseException:
+        Review.objects.filter(pk=review.pk, result=ReviewResult.PENDING).update(
+            sent_at=None, lease_until=None, ambiguous_at=_coalesce_ambiguous(timezone.now())
+        )
+        raise
+    message = f"{row.platform}: {result.message}" if result.message else ""
+    state = result.state
+    if state == ApproveState.EXECUTED:
+        _finish(review, ReviewResult.DONE, message)
+        return ReviewOutcome(ReviewState.DONE)
+    if state == ApproveState.FAILED:
+        _finish(review, ReviewResult.FAILED, message)
+        return ReviewOutcome(ReviewState.FAILED)
+    if state == ApproveState.UNKNOWN:
+        _finish(review, ReviewResult.UNKNOWN, message)
+        return ReviewOutcome(ReviewState.UNKNOWN)
+    if state == ApproveState.DONE_ELSEWHERE:
+        # Already agreed (or refused) on the platform without us: not ours, out of the queue.
+        if _finish(review, ReviewResult.STALE, message):
+            AfterSaleRequest.objects.filter(pk=request.pk, status__in=ACTIONABLE).update(
+                status=RequestStatus.DONE_ELSEWHERE, updated_at=timezone.now()
+            )
+        return ReviewOutcome(ReviewState.STALE)
+    if state == ApproveState.SUPERSEDED:
+        # Nothing was sent, or the platform refused because the request changed or ended:
+        # ATOM's copy is re-read so the person decides again on what is there now.
+        _finish(review, ReviewResult.STALE, message)
+        request_refresh(row=row, request_id=request.pk)
+        return ReviewOutcome(ReviewState.STALE)
+    # RETRY: nothing was carried out this time; the task's back-off brings it back.
+    wait = max(retry_in, result.retry_after)
+    retry_at = timezone.now() + dt.timedelta(seconds=wait) if wait > 0 else None
+    Review.objects.filter(pk=review.pk, result=ReviewResult.PENDING).update(
+        sent_at=None, lease_until=retry_at, detail=message[:2000]
+    )
+    if result.auth_failed:
+        channel_note_error(row=row, error=message, auth=True)
+    logger.warning("review %s will be retried: %s", review.pk, message)
+    raise GatewayError(message or f"{row.platform}: retry", permanent=False)
 
 
 def _coalesce_ambiguous(when: dt.datetime | None = None) -> Expression:

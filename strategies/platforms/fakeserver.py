@@ -8,6 +8,8 @@ A script step, consumed one per call of the API it was queued for:
 - ``"drip"``: do the call and send the answer one byte every ``drip_interval`` seconds;
 - an ``int`` HTTP status (``500``, ``302``): answer it without doing anything;
 - ``"garbage"``: answer 200 with a body that is not JSON, without doing anything;
+- ``"hold"``: set ``held`` and wait for ``release()`` (30 s at most), then do the call and
+  answer, whether or not the caller is still there (a worker killed mid-call);
 - anything else is the platform's own error, turned into its answer by the fake (``error_answer``).
 """
 
@@ -66,6 +68,8 @@ class ScriptedServer:
     _recent: deque[float] = field(default_factory=deque)
     _server: ThreadingHTTPServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)
+    _release: threading.Event = field(default_factory=threading.Event)
 
     # --- for tests and the demo -------------------------------------------------------------
 
@@ -78,6 +82,10 @@ class ScriptedServer:
         """Queues ``steps`` for the next calls of ``api``."""
         with self.lock:
             self._scripts[api].extend(steps)
+
+    def release(self) -> None:
+        """Lets the calls held by a ``"hold"`` step go on."""
+        self._release.set()
 
     def calls_of(self, api: str) -> list[FakeCall]:
         with self.lock:
@@ -172,6 +180,11 @@ class ScriptedServer:
             )
         elif step == "garbage":
             reply = Reply(200, b"<html>busy</html>", content_type="text/html")
+        elif step == "hold":
+            self.held.set()
+            self._release.wait(30)
+            with self.lock:
+                reply = self.handle(call)
         elif step in (None, "timeout_after", "drip"):
             with self.lock:
                 reply = self.handle(call)

@@ -7,6 +7,8 @@ against the neutral protocol.
 
 from __future__ import annotations
 
+from typing import Any
+
 from strategies.models import Channel as ChannelRow
 from strategies.models import Platform
 from strategies.platforms.channel import Channel
@@ -15,11 +17,13 @@ from strategies.platforms.douyin.client import DEFAULT_API_BASE as DOUYIN_API_BA
 from strategies.platforms.douyin.client import Credentials as DouyinCredentials
 from strategies.platforms.douyin.client import DouyinError
 from strategies.platforms.douyin.client import ErrorKind as DouyinErrorKind
+from strategies.platforms.douyin.mapping import snapshot_of as douyin_snapshot
 from strategies.platforms.kuaishou.channel import KuaishouChannel
 from strategies.platforms.kuaishou.client import DEFAULT_API_BASE as KUAISHOU_API_BASE
 from strategies.platforms.kuaishou.client import Credentials as KuaishouCredentials
 from strategies.platforms.kuaishou.client import ErrorKind as KuaishouErrorKind
 from strategies.platforms.kuaishou.client import KuaishouError
+from strategies.platforms.kuaishou.mapping import snapshot_of as kuaishou_snapshot
 from strategies.platforms.kuaishou.signing import HMAC_SHA256
 
 CONNECTED = frozenset({Platform.KUAISHOU.value, Platform.DOUYIN.value})
@@ -67,3 +71,16 @@ def adapter_for(row: ChannelRow, *, deadline: float = 10.0) -> Channel:
             credentials=dy, return_address_id=row.return_address_id, deadline=deadline
         )
     raise NotConnected(row.platform)
+
+
+def stored_version(platform: str, payload: Any) -> int | None:
+    """The platform's version (Kuaishou ``updateTime``, Douyin ``update_time``) of a request as
+    ATOM stored it (the fetch's payload): what a person saw. None when it cannot be read."""
+    try:
+        if platform == Platform.KUAISHOU:
+            return kuaishou_snapshot(payload["refund"]).version or None
+        if platform == Platform.DOUYIN:
+            return douyin_snapshot(payload["detail"]).version or None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None

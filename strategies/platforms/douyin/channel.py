@@ -62,6 +62,10 @@ from strategies.platforms.douyin.messages import PUSH_ANSWER, push_events
 
 AGREE_REFUND = 201
 AGREE_RETURN = 101
+# Refuse a refund-only request: 202 (拒绝仅退款) in a public SDK's operate constants beside 201
+# (docs/platforms/douyin.md); the refusal of a return request is not confirmed, so not sent.
+REFUSE_REFUND = 202
+REFUSED = 27  # after_sale_status 拒绝申请
 # What "agreed" looks like after each action: 12 succeeded (or refund_status refunding /
 # refunded); after a return agreement 7 (return under way), 11 (shipped back) and on.
 AGREED_STATUSES = {
@@ -215,6 +219,77 @@ class DouyinChannel:
                 state = ApproveState.UNKNOWN if after_ambiguous else ApproveState.FAILED
                 return ApproveResult(state, exc.message, calls=calls)
 
+    def reject(
+        self, *, aftersale_id: str, reason: str, version: int | None = None
+    ) -> ApproveResult:
+        """Refuses a refund-only request still waiting for the seller: ``/afterSale/operate``
+        type 202 with the fresh ``update_time`` and ``reason`` (a person's words). ``version`` is
+        the ``update_time`` ATOM last stored (what the person saw): a request changed since is
+        ``SUPERSEDED``, not refused blind; so is one the platform refuses because it changed on
+        the way (read again, never resent). A lost answer is settled by a read: refused →
+        ``EXECUTED``, unchanged → ``RETRY`` (the version guard makes the resend safe), else
+        ``UNKNOWN``."""
+        calls: list[str] = []
+        try:
+            snap = self._read(aftersale_id, calls)
+        except DouyinError as exc:
+            return _retry(exc, calls)
+        if snap.status == REFUSED:
+            return ApproveResult(ApproveState.DONE_ELSEWHERE, "already refused", calls=calls)
+        if snap.status != AWAITING_SELLER:
+            return ApproveResult(
+                ApproveState.SUPERSEDED,
+                f"no longer waiting for the seller (status {snap.status})",
+                calls=calls,
+            )
+        if version is not None and snap.version != version:
+            return ApproveResult(
+                ApproveState.SUPERSEDED,
+                f"changed on Douyin since it was seen (version {version}, now {snap.version})",
+                calls=calls,
+            )
+        if snap.handling != AfterSaleType.REFUND_ONLY:
+            return ApproveResult(
+                ApproveState.FAILED,
+                "refusing a Douyin return request is not confirmed: refuse it in the Douyin "
+                "console",
+                calls=calls,
+            )
+        item = {"aftersale_id": snap.aftersale_id, "update_time": snap.version, "reason": reason}
+        try:
+            calls.append(AFTERSALE_OPERATE)
+            data = self.client.aftersale_operate(type_=REFUSE_REFUND, items=[item])
+            _items_accepted(data)
+        except DouyinError as exc:
+            if exc.kind in (ErrorKind.NOT_SENT, ErrorKind.RATE_LIMITED, ErrorKind.AUTH):
+                return _retry(exc, calls)
+            try:
+                fresh = self._read(aftersale_id, calls)
+            except DouyinError:
+                state = (
+                    ApproveState.UNKNOWN if exc.kind == ErrorKind.AMBIGUOUS else ApproveState.RETRY
+                )
+                return ApproveResult(state, exc.message, calls=calls)
+            if fresh.status == REFUSED:
+                state = (
+                    ApproveState.EXECUTED
+                    if exc.kind == ErrorKind.AMBIGUOUS
+                    else ApproveState.DONE_ELSEWHERE
+                )
+                return ApproveResult(state, exc.message, calls=calls)
+            unchanged = fresh.status == AWAITING_SELLER and fresh.version == snap.version
+            if exc.kind == ErrorKind.AMBIGUOUS:
+                state = ApproveState.RETRY if unchanged else ApproveState.UNKNOWN
+                return ApproveResult(state, exc.message, calls=calls)
+            if unchanged:
+                return ApproveResult(ApproveState.FAILED, exc.message, calls=calls)
+            return ApproveResult(
+                ApproveState.SUPERSEDED,
+                f"{exc.message} (status {fresh.status}, version {fresh.version})",
+                calls=calls,
+            )
+        return ApproveResult(ApproveState.EXECUTED, calls=calls)
+
     def token(self, *, now: dt.datetime | None = None) -> TokenGrant:
         """A token for the shop of a self-built app (``authorization_self``, no refresh token
         needed)."""
@@ -247,16 +322,7 @@ class DouyinChannel:
             type_ = AGREE_RETURN
             item["logistics"] = {"receiver_address_id": int(self.return_address_id)}
         calls.append(AFTERSALE_OPERATE)
-        data = self.client.aftersale_operate(type_=type_, items=[item])
-        for result in data.get("items") or []:
-            code = result.get("status_code") if isinstance(result, dict) else None
-            if code not in (0, None):
-                raise DouyinError(
-                    f"{AFTERSALE_OPERATE} item refused: {code} {result.get('status_msg') or ''}",
-                    kind=ErrorKind.REFUSED,
-                    code=code if isinstance(code, int) else 0,
-                    method=AFTERSALE_OPERATE,
-                )
+        _items_accepted(self.client.aftersale_operate(type_=type_, items=[item]))
 
     def _settle(
         self, aftersale_id: str, agreed: frozenset[int], message: str, calls: list[str]
@@ -268,6 +334,19 @@ class DouyinChannel:
         if snap.status in agreed or (SUCCEEDED in agreed and snap.done):
             return ApproveResult(ApproveState.EXECUTED, message, calls=calls)
         return ApproveResult(ApproveState.UNKNOWN, f"{message} (status {snap.status})", calls=calls)
+
+
+def _items_accepted(data: dict[str, Any]) -> None:
+    """An item ``status_code`` other than 0 inside a 10000 answer is a refusal."""
+    for result in data.get("items") or []:
+        code = result.get("status_code") if isinstance(result, dict) else None
+        if code not in (0, None):
+            raise DouyinError(
+                f"{AFTERSALE_OPERATE} item refused: {code} {result.get('status_msg') or ''}",
+                kind=ErrorKind.REFUSED,
+                code=code if isinstance(code, int) else 0,
+                method=AFTERSALE_OPERATE,
+            )
 
 
 def _mismatch(

@@ -74,6 +74,7 @@ class FakeDouyin(ScriptedServer):
     aftersales: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     agreements: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    refusals: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     access_tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
     _msg_ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -391,7 +392,7 @@ class FakeDouyin(ScriptedServer):
 
     def _operate(self, call: FakeCall, param: dict[str, Any]) -> Reply:
         type_, items = param.get("type"), param.get("items")
-        if type_ not in (201, 101) or not isinstance(items, list) or len(items) != 1:
+        if type_ not in (201, 101, 202) or not isinstance(items, list) or len(items) != 1:
             return _error({"code": 40004, "msg": "type/items", "sub_code": "isv.parameter-invalid"})
         item = items[0]
         info = self.aftersales.get(str(item.get("aftersale_id")))
@@ -409,6 +410,23 @@ class FakeDouyin(ScriptedServer):
         version = item.get("update_time")
         if version is not None and version != info["update_time"]:
             return _error(FAKE_VERSION_CHANGED)
+        if type_ == 202:
+            # The fake's choice: a refusal of a refund-only request, with the seller's words.
+            if info["after_sale_type"] not in (1, 2):
+                return _error(STATUS_ERROR)
+            if not str(item.get("reason") or "").strip():
+                return _error({"code": 40004, "msg": "reason", "sub_code": "isv.parameter-invalid"})
+            info["after_sale_status"] = 27
+            info["update_time"] = max(int(self.clock()), info["update_time"] + 1)
+            self.refusals.append((str(info["after_sale_id"]), item))
+            return self._ok(
+                call,
+                {
+                    "items": [
+                        {"aftersale_id": info["after_sale_id"], "status_code": 0, "status_msg": ""}
+                    ]
+                },
+            )
         if type_ == 201:
             if info["after_sale_type"] not in (1, 2):
                 return _error(STATUS_ERROR)

@@ -48,6 +48,7 @@ from strategies.platforms.kuaishou.client import (
     REFUND_APPROVE,
     REFUND_DETAIL,
     REFUND_REJECT,
+    REJECT_REASONS,
     RETURN_APPROVE,
     Credentials,
     ErrorKind,
@@ -65,6 +66,7 @@ from strategies.platforms.kuaishou.messages import PUSH_ANSWER, envelope_parse, 
 BUYER_CANCELLED = "300013"
 CHANGED = frozenset({"300014", "300017"})
 STATUS_REFUSED = frozenset({"300010", "300018"})
+SELLER_REFUSED = 12  # the refund's status once the seller refused it
 
 # What "agreed" looks like after each action: a refund-only approval moves the refund to 50
 # (being paid out) then 60 (refunded); a return approval to 30 (waiting for the buyer's parcel)
@@ -228,37 +230,93 @@ class KuaishouChannel:
                 state = ApproveState.UNKNOWN if after_ambiguous else ApproveState.FAILED
                 return ApproveResult(state, exc.message, calls=calls)
 
-    def reject(self, *, aftersale_id: str, reason_code: int, description: str) -> ApproveResult:
-        """Refuses a request still waiting for the seller (``reason_code`` from the platform's
-        ``open.refund.reject.reason``), guarded by its fresh ``updateTime``."""
+    def reject(
+        self, *, aftersale_id: str, reason: str, version: int | None = None
+    ) -> ApproveResult:
+        """Refuses a request still waiting for the seller, with ``reason`` (a person's words) as
+        ``rejectDesc``. ``version`` is the refund's ``updateTime`` as ATOM last stored it (what
+        the person saw): a refund changed since is not refused blind but ``SUPERSEDED`` (re-read
+        it). The refusal carries the fresh ``updateTime`` as ``refundVersion``, and a reason code
+        from ``open.refund.reject.reason`` for this refund: the first that needs no images (ATOM
+        has none to attach). A version conflict on the way (300014 / 300017) is read again and
+        never resent. After an answer nobody knows, a read settles it: refused → ``EXECUTED``,
+        unchanged → ``RETRY`` (the version guard makes the resend safe), else ``UNKNOWN``."""
         calls: list[str] = []
         try:
             snap = self._read(aftersale_id, calls)
         except KuaishouError as exc:
             return _retry(exc, calls)
+        if snap.status == SELLER_REFUSED:
+            return ApproveResult(ApproveState.DONE_ELSEWHERE, "already refused", calls=calls)
         if not snap.awaiting_seller:
             return ApproveResult(
                 ApproveState.SUPERSEDED,
                 f"no longer waiting for the seller (status {snap.status})",
                 calls=calls,
             )
+        if version is not None and snap.version != version:
+            return ApproveResult(
+                ApproveState.SUPERSEDED,
+                f"changed on Kuaishou since it was seen (version {version}, now {snap.version})",
+                calls=calls,
+            )
+        try:
+            calls.append(REJECT_REASONS)
+            reasons = self.client.reject_reasons(aftersale_id)
+        except KuaishouError as exc:
+            if exc.kind == ErrorKind.REFUSED:
+                return ApproveResult(ApproveState.FAILED, exc.message, calls=calls)
+            return _retry(exc, calls)
+        code = _reason_code(reasons)
+        if code is None:
+            return ApproveResult(
+                ApproveState.FAILED,
+                "every refusal reason Kuaishou offers for this refund needs images: refuse it "
+                "in the Kuaishou console",
+                calls=calls,
+            )
         try:
             calls.append(REFUND_REJECT)
             self.client.refund_reject(
                 refund_id=aftersale_id,
-                reason_code=reason_code,
-                description=description,
+                reason_code=code,
+                description=reason,
                 version=snap.version,
             )
         except KuaishouError as exc:
             if exc.kind in (ErrorKind.NOT_SENT, ErrorKind.RATE_LIMITED, ErrorKind.AUTH):
                 return _retry(exc, calls)
             if exc.kind == ErrorKind.AMBIGUOUS:
-                return ApproveResult(ApproveState.UNKNOWN, exc.message, calls=calls)
+                return self._settle_refusal(snap, exc.message, calls)
             if exc.codes & (CHANGED | STATUS_REFUSED | {BUYER_CANCELLED}):
-                return ApproveResult(ApproveState.SUPERSEDED, exc.message, calls=calls)
+                # Changed between our read and the refusal: read again (for the message and
+                # the caller's fresh copy), never resend on data nobody has seen.
+                try:
+                    fresh = self._read(aftersale_id, calls)
+                except KuaishouError:
+                    return ApproveResult(ApproveState.SUPERSEDED, exc.message, calls=calls)
+                if fresh.status == SELLER_REFUSED:
+                    return ApproveResult(ApproveState.DONE_ELSEWHERE, exc.message, calls=calls)
+                return ApproveResult(
+                    ApproveState.SUPERSEDED,
+                    f"{exc.message} (status {fresh.status}, version {fresh.version})",
+                    calls=calls,
+                )
             return ApproveResult(ApproveState.FAILED, exc.message, calls=calls)
         return ApproveResult(ApproveState.EXECUTED, calls=calls)
+
+    def _settle_refusal(self, snap: Snapshot, message: str, calls: list[str]) -> ApproveResult:
+        try:
+            fresh = self._read(snap.aftersale_id, calls)
+        except KuaishouError:
+            return ApproveResult(ApproveState.UNKNOWN, message, calls=calls)
+        if fresh.status == SELLER_REFUSED:
+            return ApproveResult(ApproveState.EXECUTED, message, calls=calls)
+        if fresh.awaiting_seller and fresh.version == snap.version:
+            return ApproveResult(ApproveState.RETRY, message, calls=calls)
+        return ApproveResult(
+            ApproveState.UNKNOWN, f"{message} (status {fresh.status})", calls=calls
+        )
 
     def refresh(self, *, refresh_token: str, now: dt.datetime | None = None) -> TokenGrant:
         """A new token pair for this channel (``TokenRefused`` / ``KuaishouError``); the caller
@@ -343,6 +401,20 @@ def _retry(exc: KuaishouError, calls: list[str]) -> ApproveResult:
         auth_failed=exc.kind == ErrorKind.AUTH,
         calls=calls,
     )
+
+
+def _reason_code(reasons: list[dict[str, Any]]) -> int | None:
+    """The first offered reason that needs no images; its code under ``reasonCode`` (the name
+    ``open.refund.reject`` takes) or ``code``."""
+    for row in reasons:
+        if row.get("requiredRejectImage") in (True, 1, "true"):
+            continue
+        code = row.get("reasonCode", row.get("code"))
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code
+        if isinstance(code, str) and code.isdigit():
+            return int(code)
+    return None
 
 
 def _millis(moment: dt.datetime) -> int:

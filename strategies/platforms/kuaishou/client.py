@@ -30,8 +30,9 @@ REFUND_LIST = "open.seller.order.refund.pcursor.list"
 REFUND_APPROVE = "open.seller.order.refund.approve"
 RETURN_APPROVE = "open.seller.order.refund.returngoods.approve"
 REFUND_REJECT = "open.refund.reject"
+REJECT_REASONS = "open.refund.reject.reason"
 
-READS = frozenset({REFUND_DETAIL, ORDER_DETAIL, REFUND_LIST})
+READS = frozenset({REFUND_DETAIL, ORDER_DETAIL, REFUND_LIST, REJECT_REASONS})
 WRITES = frozenset({REFUND_APPROVE, RETURN_APPROVE, REFUND_REJECT})
 
 # The list's cursor at its end (官方: 若返回"nomore"则标识到底).
@@ -222,6 +223,22 @@ class KuaishouClient:
         if address_id:
             param["addressId"] = int(address_id)
         return self.call(RETURN_APPROVE, param)
+
+    def reject_reasons(self, refund_id: str) -> list[dict[str, Any]]:
+        """The refusal reasons the platform offers for this refund (仅退款和退货退款拒绝原因列表),
+        each with its code and whether a description or images are required. The answer's
+        field names are not in the sources we could read: a list, or the first list inside the
+        data object, is taken (docs/platforms/kuaishou.md)."""
+        data = self.call(REJECT_REASONS, {"refundId": int(refund_id)})
+        if isinstance(data, dict):
+            data = next((v for v in data.values() if isinstance(v, list)), None)
+        if not isinstance(data, list):
+            raise KuaishouError(
+                f"{REJECT_REASONS}: the answer has no list of reasons",
+                kind=ErrorKind.REFUSED,
+                method=REJECT_REASONS,
+            )
+        return [r for r in data if isinstance(r, dict)]
 
     def refund_reject(
         self, *, refund_id: str, reason_code: int, description: str, version: int

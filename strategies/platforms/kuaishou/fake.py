@@ -33,6 +33,7 @@ from strategies.platforms.kuaishou.client import (
     REFUND_DETAIL,
     REFUND_LIST,
     REFUND_REJECT,
+    REJECT_REASONS,
     RETURN_APPROVE,
     WRITES,
 )
@@ -58,6 +59,24 @@ MESSAGES = {
 # The fake's answers where only the message is documented: the code is PLATFORMS.md's.
 AUTH_FAILED = {"result": 28, "error_msg": "鉴权失败"}
 SIGN_FAILED = {"result": 27, "error_msg": "签名校验失败"}
+
+
+# The fake's refusal reasons (the real list depends on the refund and is not documented in the
+# sources we read: docs/platforms/kuaishou.md): the first needs images, so a channel must skip it.
+REJECT_REASON_LIST = [
+    {
+        "reasonCode": 701,
+        "reasonDesc": "买家已使用商品",
+        "requiredRejectDesc": True,
+        "requiredRejectImage": True,
+    },
+    {
+        "reasonCode": 702,
+        "reasonDesc": "与买家协商一致",
+        "requiredRejectDesc": True,
+        "requiredRejectImage": False,
+    },
+]
 
 
 def now_ms(clock: Any = time.time) -> int:
@@ -86,6 +105,8 @@ class FakeKuaishou(ScriptedServer):
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     approvals: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    rejections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    reject_reasons: list[dict[str, Any]] = field(default_factory=lambda: list(REJECT_REASON_LIST))
     # access token -> expiry (s); refresh token -> (expiry, discarded at or None)
     access_tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: dict[str, tuple[float, float | None]] = field(default_factory=dict)
@@ -181,6 +202,10 @@ class FakeKuaishou(ScriptedServer):
     def approvals_of(self, refund_id: str) -> list[dict[str, Any]]:
         with self.lock:
             return [param for rid, _, param in self.approvals if rid == refund_id]
+
+    def rejections_of(self, refund_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [param for rid, param in self.rejections if rid == refund_id]
 
     # --- pushes -----------------------------------------------------------------------------
 
@@ -286,6 +311,7 @@ class FakeKuaishou(ScriptedServer):
             REFUND_APPROVE: self._approve,
             RETURN_APPROVE: self._return_approve,
             REFUND_REJECT: self._reject,
+            REJECT_REASONS: self._reject_reasons,
         }.get(call.api)
         if handler is None:
             return json_reply({"result": 21, "error_msg": f"unknown api {call.api}"})
@@ -406,7 +432,16 @@ class FakeKuaishou(ScriptedServer):
         call.done = True
         return json_reply({"result": 1, "data": {}})
 
+    def _reject_reasons(self, call: FakeCall, param: dict[str, Any]) -> Reply:
+        if str(param.get("refundId")) not in self.refunds:
+            return self.error_answer(call, "300011")
+        call.done = True
+        return json_reply({"result": 1, "data": [dict(r) for r in self.reject_reasons]})
+
     def _reject(self, call: FakeCall, param: dict[str, Any]) -> Reply:
+        """Refuses once: a refund no longer waiting (a second refusal) answers 300010, a stale
+        ``refundVersion`` 300014; the code must be one offered for the refund, with a
+        description (and no images: the fake takes none) where the reason requires them."""
         refund = self.refunds.get(str(param.get("refundId")))
         if refund is None:
             return self.error_answer(call, "300011")
@@ -414,11 +449,20 @@ class FakeKuaishou(ScriptedServer):
             return self.error_answer(call, "300010")
         if param.get("refundVersion") != refund["updateTime"]:
             return self.error_answer(call, "300014")
+        offered = {r["reasonCode"]: r for r in self.reject_reasons}
+        chosen = offered.get(param.get("reasonCode"))
+        if chosen is None:
+            return json_reply({"result": 21, "error_msg": "reasonCode is not offered"})
+        if chosen["requiredRejectImage"] and not param.get("rejectImages"):
+            return json_reply({"result": 21, "error_msg": "rejectImages required"})
+        if chosen["requiredRejectDesc"] and not str(param.get("rejectDesc") or "").strip():
+            return json_reply({"result": 21, "error_msg": "rejectDesc required"})
         refund.update(
             status=12,
             negotiateStatus=3,
             updateTime=max(now_ms(self.clock), refund["updateTime"] + 1),
         )
+        self.rejections.append((str(refund["refundId"]), param))
         call.done = True
         return json_reply({"result": 1, "data": {}})
 

@@ -9,6 +9,8 @@ from strategies.platforms.channel import ApproveState
 from strategies.platforms.kuaishou.client import (
     REFUND_APPROVE,
     REFUND_DETAIL,
+    REFUND_REJECT,
+    REJECT_REASONS,
     RETURN_APPROVE,
     KuaishouError,
 )
@@ -245,13 +247,48 @@ def test_a_request_whose_handling_way_changed_is_superseded(fake, channel, shipp
     assert fake.calls_of(REFUND_APPROVE) == []
 
 
-def test_reject_sends_the_fresh_version(fake, channel, shipped_990):
+def test_reject_sends_the_fresh_version_and_an_offered_reason_code(fake, channel, shipped_990):
     version = fake.refunds["7001"]["updateTime"]
-    result = channel.reject(aftersale_id="7001", reason_code=1, description="不符合")
+    result = channel.reject(aftersale_id="7001", reason="不符合", version=version)
     assert result.state == ApproveState.EXECUTED
-    [call] = fake.calls_of("open.refund.reject")
-    assert json.loads(call.params["param"])["refundVersion"] == version
+    assert result.calls == [REFUND_DETAIL, REJECT_REASONS, REFUND_REJECT]
+    # The first offered reason needs images (ATOM has none): the next one is taken.
+    assert fake.rejections_of("7001") == [
+        {"refundId": 7001, "reasonCode": 702, "rejectDesc": "不符合", "refundVersion": version}
+    ]
     assert fake.refunds["7001"]["status"] == 12
+    # Refused once: a second refusal reads, sees it refused, and sends nothing.
+    again = channel.reject(aftersale_id="7001", reason="不符合", version=None)
+    assert again.state == ApproveState.DONE_ELSEWHERE
+    assert len(fake.calls_of(REFUND_REJECT)) == 1
+
+
+def test_a_refusal_of_a_refund_changed_since_it_was_seen_is_not_sent(fake, channel, shipped_990):
+    seen = fake.refunds["7001"]["updateTime"]
+    fake.update_refund("7001", refundFee=500)  # the buyer changed it after ATOM read it
+    result = channel.reject(aftersale_id="7001", reason="不符合", version=seen)
+    assert result.state == ApproveState.SUPERSEDED
+    assert result.calls == [REFUND_DETAIL]
+    assert fake.calls_of(REFUND_REJECT) == []
+
+
+def test_a_version_conflict_on_the_refusal_is_read_again_never_resent(fake, channel, shipped_990):
+    def changes_first(server, call):
+        server.update_refund("7001", refundFee=500)
+        return server.handle(call)
+
+    fake.script(REFUND_REJECT, changes_first)
+    result = channel.reject(aftersale_id="7001", reason="不符合")
+    assert result.state == ApproveState.SUPERSEDED
+    assert result.calls == [REFUND_DETAIL, REJECT_REASONS, REFUND_REJECT, REFUND_DETAIL]
+    assert len(fake.calls_of(REFUND_REJECT)) == 1 and fake.rejections == []
+
+
+def test_a_refusal_whose_answer_was_lost_is_settled_by_a_read(fake, channel, shipped_990):
+    fake.script(REFUND_REJECT, "timeout_after")
+    result = channel.reject(aftersale_id="7001", reason="不符合")
+    assert result.state == ApproveState.EXECUTED
+    assert len(fake.rejections) == 1
 
 
 def test_a_fetched_990_request_is_approved_with_990_fen(fake, channel, shipped_990):
