@@ -3,8 +3,9 @@
 
 Thin: the list, its tabs and filters here; every action goes through
 ``strategies.pipeline.review`` (approve, refuse, handled elsewhere: claimed once, carried out by
-a Celery task) or the execution service's confirmations (paid / not paid). Owners act, viewers
-see (a POST is a 403), operators act once they have chosen the shop.
+a Celery task) or the shared "paid" / "not paid" confirmations
+(``strategies/admin/confirmations.py``). Owners act, viewers see (a POST is a 403), operators
+act once they have chosen the shop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.common import REQUEST_STATUS_COLOURS, badge
+from strategies.admin.confirmations import PaymentConfirmationAdmin
 from strategies.admin.tenancy import (
     OperatorShopFilter,
     ReadOnlyAdminMixin,
@@ -44,7 +46,6 @@ from strategies.models import (
     ReviewAction,
     Scenario,
 )
-from strategies.pipeline.execute import decision_confirm_not_paid, decision_confirm_paid
 from strategies.pipeline.review import QUEUE_STATUSES, Submitted, review_submit
 
 from .admin import DeclaredFiltersChangeList, invalid_filter_message
@@ -83,7 +84,7 @@ class QueueTabFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReviewQueueEntry)
-class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentConfirmationAdmin):
     list_display = (
         "aftersale_link",
         "amount",
@@ -172,6 +173,12 @@ class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
         return context.may_edit and context.shop is not None
 
     def has_review_permission(self, request: HttpRequest) -> bool:
+        return self._may_act(request)
+
+    # "Paid" / "not paid" (strategies/admin/confirmations.py), with the same rights as the rest.
+    confirm_back_query = "tab=unknown"
+
+    def has_confirm_permission(self, request: HttpRequest) -> bool:
         return self._may_act(request)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -299,23 +306,6 @@ class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
     ) -> HttpResponse | None:
         return self._review(request, queryset, ReviewAction.DONE_ELSEWHERE)
 
-    @admin.action(
-        description=_("Confirm the selected requests were PAID (awaiting confirmation only)"),
-        permissions=["review"],
-    )
-    def confirm_paid(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._confirm(request, queryset, paid=True)
-
-    @admin.action(
-        description=_(
-            "Confirm the selected requests were NOT PAID and release their reservations "
-            "(awaiting confirmation only)"
-        ),
-        permissions=["review"],
-    )
-    def confirm_not_paid(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._confirm(request, queryset, paid=False)
-
     def _user(self, request: HttpRequest) -> AbstractBaseUser:
         user = request.user
         if not isinstance(user, AbstractBaseUser):
@@ -400,31 +390,6 @@ class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
         for outcome, text in notes.items():
             if counts.get(outcome):
                 self.message_user(request, text % {"n": counts[outcome]}, messages.WARNING)
-
-    def _confirm(
-        self, request: HttpRequest, queryset: QuerySet, *, paid: bool
-    ) -> HttpResponse | None:
-        waiting = list(
-            queryset.filter(status=RequestStatus.UNKNOWN, decision__isnull=False).values_list(
-                "decision__id", flat=True
-            )
-        )
-        if not waiting:
-            self.message_user(
-                request,
-                gettext("None of the selected requests is awaiting confirmation: nothing done."),
-                messages.WARNING,
-            )
-            return None
-        confirm = decision_confirm_paid if paid else decision_confirm_not_paid
-        user = self._user(request)
-        done = sum(confirm(decision_id=d, user=user) for d in waiting)
-        self.message_user(
-            request,
-            ngettext("%(n)d request confirmed.", "%(n)d requests confirmed.", done) % {"n": done},
-            messages.SUCCESS,
-        )
-        return None
 
 
 def _platform_reason_text(payload: Any) -> str:

@@ -1,25 +1,20 @@
 """The platform's data (products, orders, after-sales requests): read-only for everyone.
 
 The one write: an owner confirms whether a request left ``unknown`` (an ambiguous gateway
-attempt the platform could not settle) was paid or not, through the execution service's
-confirmations (audited).
+attempt the platform could not settle) was paid or not: ``confirmations.py``, shared with the
+review queue.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
-    HttpResponse,
 )
-from django.template.response import TemplateResponse
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.common import (
@@ -27,6 +22,7 @@ from strategies.admin.common import (
     badge,
     operator_filters,
 )
+from strategies.admin.confirmations import PaymentConfirmationAdmin
 from strategies.admin.tenancy import (
     ReadOnlyAdminMixin,
     ShopScopedAdminMixin,
@@ -34,13 +30,10 @@ from strategies.admin.tenancy import (
 )
 from strategies.models import (
     AfterSaleRequest,
-    ExecutionConfirmation,
     Order,
     OrderItem,
     Product,
-    RequestStatus,
 )
-from strategies.pipeline.execute import decision_confirm_not_paid, decision_confirm_paid
 
 # --------------------------------------------------------------------------------------------
 # Platform data: read-only
@@ -83,7 +76,7 @@ class OrderAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AfterSaleRequest)
-class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
+class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentConfirmationAdmin):
     list_display = (
         "aftersale_id",
         "order",
@@ -127,85 +120,3 @@ class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.Mode
             "user": confirmation.username,
             "at": confirmation.confirmed_at.astimezone(obj.shop.zone).strftime("%Y-%m-%d %H:%M"),
         }
-
-    # -- confirming a request left `unknown` (owners and operators; viewers only read) --------
-
-    def has_confirm_permission(self, request: HttpRequest) -> bool:
-        return shop_context(request).may_edit
-
-    @admin.action(
-        description=_("Confirm the selected requests were PAID (awaiting confirmation only)"),
-        permissions=["confirm"],
-    )
-    def confirm_paid(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._confirm(request, queryset, paid=True)
-
-    @admin.action(
-        description=_(
-            "Confirm the selected requests were NOT PAID and release their reservations "
-            "(awaiting confirmation only)"
-        ),
-        permissions=["confirm"],
-    )
-    def confirm_not_paid(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        return self._confirm(request, queryset, paid=False)
-
-    def _confirm(
-        self, request: HttpRequest, queryset: QuerySet, *, paid: bool
-    ) -> HttpResponse | None:
-        waiting = list(
-            queryset.filter(status=RequestStatus.UNKNOWN, decision__isnull=False).select_related(
-                "decision"
-            )
-        )
-        if not waiting:
-            self.message_user(
-                request,
-                gettext("None of the selected requests is awaiting confirmation: nothing done."),
-                messages.WARNING,
-            )
-            return None
-        if request.POST.get("post") != "yes":
-            # Money is at stake: the person sees what they confirm before it is done.
-            return TemplateResponse(
-                request,
-                "admin/strategies/aftersalerequest/confirm_execution.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": gettext("Confirm paid") if paid else gettext("Confirm not paid"),
-                    "opts": self.model._meta,
-                    "requests": waiting,
-                    "paid": paid,
-                    "action": "confirm_paid" if paid else "confirm_not_paid",
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "skipped": queryset.count() - len(waiting),
-                },
-            )
-        user = request.user
-        if not isinstance(user, AbstractBaseUser):  # an action needs a signed-in user
-            raise PermissionDenied
-        confirm = decision_confirm_paid if paid else decision_confirm_not_paid
-        done = sum(confirm(decision_id=r.decision.pk, user=user) for r in waiting)
-        verdict = (
-            ExecutionConfirmation.Verdict.PAID.label
-            if paid
-            else ExecutionConfirmation.Verdict.NOT_PAID.label
-        )
-        self.message_user(
-            request,
-            ngettext(
-                "%(n)d request confirmed “%(verdict)s”.",
-                "%(n)d requests confirmed “%(verdict)s”.",
-                done,
-            )
-            % {"n": done, "verdict": verdict},
-            messages.SUCCESS,
-        )
-        if done < len(waiting):
-            self.message_user(
-                request,
-                gettext("%(n)d were confirmed by someone else meanwhile: left as they are.")
-                % {"n": len(waiting) - done},
-                messages.WARNING,
-            )
-        return None

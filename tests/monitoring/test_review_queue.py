@@ -192,3 +192,26 @@ def test_the_dashboard_counts_manual_approvals_in_refunded_today_not_in_any_cap(
         in html
     )
     assert DailyLedger.objects.get().consumed == Decimal("20.00")
+
+
+def test_paid_in_the_queue_is_the_shared_confirmation_page_then_one_audited_confirmation(
+    as_owner, shop
+):
+    """The same "paid" / "not paid" as the after-sales list (strategies/admin/confirmations.py):
+    the page first, nothing changed; then the confirmation, once."""
+    from strategies.models import ExecutionConfirmation
+
+    decision = make_decision(request=make_request(shop=shop, aftersale_id="AS-UNSURE"))
+    AfterSaleRequest.objects.filter(pk=decision.request_id).update(status="unknown")
+    data = {"action": "confirm_paid", ACTION_CHECKBOX_NAME: [decision.request_id]}
+    page = as_owner.post(reverse(QUEUE), data).content.decode()
+    assert "AS-UNSURE" in page and "Yes, they were paid" in page
+    assert "tab=unknown" in page  # back to the queue's tab, not the request list
+    assert AfterSaleRequest.objects.get(pk=decision.request_id).status == "unknown"
+    done = as_owner.post(reverse(QUEUE), {**data, "post": "yes"}, follow=True)
+    assert "1 request confirmed" in done.content.decode()
+    assert AfterSaleRequest.objects.get(pk=decision.request_id).status == "executed"
+    assert ExecutionConfirmation.objects.get().verdict == "paid"
+    again = as_owner.post(reverse(QUEUE), {**data, "post": "yes"}, follow=True)
+    assert "nothing done" in again.content.decode()
+    assert ExecutionConfirmation.objects.count() == 1
