@@ -8,7 +8,7 @@ search, and the first rows of the CSV export; then the review queue's page (the 
 rows left for manual review, half of them with a platform deadline, and some ``failed`` and
 ``unknown``): its tabs, a later page and the exact-id search, against its pinned query count
 (``TARGET_QUEUE_QUERIES``, as tests/monitoring/test_review_queue.py pins it). Prints a table
-with the targets (p95 <= 300 ms, <= 12 queries; the queue exactly its pinned count) and whether
+with the targets (p95 <= 300 ms, <= 12 queries; the queue at most its pinned count) and whether
 each case met them, and writes JSON. It never asserts times.
 
     python bench/monitor/run.py                    # 10M rows (generation takes a while)
@@ -397,9 +397,8 @@ def measure(samples: int) -> list[dict[str, Any]]:
                 times.append(elapsed)
                 queries = max(queries, len(ctx.captured_queries))
         p95 = percentile(times, 95)
-        # The queue's count is pinned (flat with the rows); the log's is a ceiling.
-        ceiling_met = queries <= TARGET_QUERIES
-        queries_met = queries == TARGET_QUEUE_QUERIES if path == queue else ceiling_met
+        # The queue's pinned count (one fewer on an empty page: no reviews to prefetch).
+        queries_met = queries <= (TARGET_QUEUE_QUERIES if path == queue else TARGET_QUERIES)
         results.append(
             {
                 "case": label,
@@ -442,7 +441,7 @@ def main() -> None:
     print(f"\nDecision log: ~{estimated_rows:,} rows; {args.samples} samples per case")
     print(
         f"Target: p95 <= {TARGET_P95_MS:.0f} ms and <= {TARGET_QUERIES} queries "
-        f"(the review queue: exactly {TARGET_QUEUE_QUERIES}, its pinned count)\n"
+        f"(the review queue: <= {TARGET_QUEUE_QUERIES}, its pinned count)\n"
     )
     print(f"{'case':<{width}}  {'p50 ms':>8}  {'p95 ms':>8}  {'queries':>7}  met")
     for r in results:

@@ -166,3 +166,50 @@ def test_a_fetched_990_request_is_agreed(fake, channel, shipped_990):
     )
     assert result.state == ApproveState.EXECUTED
     assert len(fake.agreements) == 1
+
+
+# --- refusing (the review queue) -------------------------------------------------------------
+
+
+def test_a_refusal_is_an_operate_202_with_the_fresh_update_time_and_happens_once(
+    fake, channel, shipped_990
+):
+    version = fake.aftersales[shipped_990]["update_time"]
+    result = channel.reject(aftersale_id=shipped_990, reason="商品已使用", version=version)
+    assert result.state == ApproveState.EXECUTED
+    assert result.calls == [AFTERSALE_DETAIL, AFTERSALE_OPERATE]
+    [(_, item)] = fake.refusals
+    assert item == {"aftersale_id": shipped_990, "update_time": version, "reason": "商品已使用"}
+    assert fake.aftersales[shipped_990]["after_sale_status"] == 27
+    again = channel.reject(aftersale_id=shipped_990, reason="商品已使用")
+    assert again.state == ApproveState.DONE_ELSEWHERE
+    assert len(fake.calls_of(AFTERSALE_OPERATE)) == 1
+
+
+def test_a_refusal_of_a_request_changed_since_it_was_seen_is_not_sent(fake, channel, shipped_990):
+    seen = fake.aftersales[shipped_990]["update_time"]
+    fake.update_aftersale(shipped_990, refund_total_amount=500)
+    result = channel.reject(aftersale_id=shipped_990, reason="商品已使用", version=seen)
+    assert result.state == ApproveState.SUPERSEDED
+    assert fake.calls_of(AFTERSALE_OPERATE) == []
+
+
+def test_a_refusal_refused_because_the_request_changed_on_the_way_is_not_resent(
+    fake, channel, shipped_990
+):
+    def changes_first(server, call):
+        server.update_aftersale(shipped_990, refund_total_amount=500)
+        return server.handle(call)
+
+    fake.script(AFTERSALE_OPERATE, changes_first)
+    result = channel.reject(aftersale_id=shipped_990, reason="商品已使用")
+    assert result.state == ApproveState.SUPERSEDED
+    assert len(fake.calls_of(AFTERSALE_OPERATE)) == 1 and fake.refusals == []
+
+
+def test_a_return_request_is_not_refused_from_atom(fake, channel):
+    fake.add_order("6009", status=3)
+    fake.add_aftersale("7000000000000000009", order_id="6009", amount=990, kind=0)
+    result = channel.reject(aftersale_id="7000000000000000009", reason="商品已使用")
+    assert result.state == ApproveState.FAILED and "console" in result.message
+    assert fake.calls_of(AFTERSALE_OPERATE) == []
