@@ -313,6 +313,7 @@ def _review_on_channel(*, review: Review, channel_id: int, retry_in: float) -> R
                 aftersale_id=request.aftersale_id,
                 reason=review.reason,
                 version=stored_version(row.platform, request.payload),
+                after_ambiguous=review.ambiguous_at is not None,
             )
     except BaseException:
         Review.objects.filter(pk=review.pk, result=ReviewResult.PENDING).update(

@@ -202,7 +202,12 @@ class Channel(Protocol):
     ) -> ApproveResult: ...
 
     def reject(
-        self, *, aftersale_id: str, reason: str, version: int | None = None
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        version: int | None = None,
+        after_ambiguous: bool = False,
     ) -> ApproveResult: ...
 
     def refresh(self, *, refresh_token: str, now: dt.datetime | None = None) -> TokenGrant: ...

@@ -220,22 +220,30 @@ class DouyinChannel:
                 return ApproveResult(state, exc.message, calls=calls)
 
     def reject(
-        self, *, aftersale_id: str, reason: str, version: int | None = None
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        version: int | None = None,
+        after_ambiguous: bool = False,
     ) -> ApproveResult:
         """Refuses a refund-only request still waiting for the seller: ``/afterSale/operate``
         type 202 with the fresh ``update_time`` and ``reason`` (a person's words). ``version`` is
         the ``update_time`` ATOM last stored (what the person saw): a request changed since is
         ``SUPERSEDED``, not refused blind; so is one the platform refuses because it changed on
-        the way (read again, never resent). A lost answer is settled by a read: refused →
-        ``EXECUTED``, unchanged → ``RETRY`` (the version guard makes the resend safe), else
-        ``UNKNOWN``."""
+        the way (read again, never resent); after an attempt of ours that may have gone through
+        (``after_ambiguous``) a request found refused is ours. A lost answer is settled by a
+        read: refused → ``EXECUTED``, unchanged → ``RETRY`` (the version guard makes the resend
+        safe), else ``UNKNOWN``."""
         calls: list[str] = []
         try:
             snap = self._read(aftersale_id, calls)
         except DouyinError as exc:
             return _retry(exc, calls)
         if snap.status == REFUSED:
-            return ApproveResult(ApproveState.DONE_ELSEWHERE, "already refused", calls=calls)
+            # After an attempt of ours that may have gone through, the refusal is ours.
+            state = ApproveState.EXECUTED if after_ambiguous else ApproveState.DONE_ELSEWHERE
+            return ApproveResult(state, "already refused", calls=calls)
         if snap.status != AWAITING_SELLER:
             return ApproveResult(
                 ApproveState.SUPERSEDED,

@@ -231,7 +231,12 @@ class KuaishouChannel:
                 return ApproveResult(state, exc.message, calls=calls)
 
     def reject(
-        self, *, aftersale_id: str, reason: str, version: int | None = None
+        self,
+        *,
+        aftersale_id: str,
+        reason: str,
+        version: int | None = None,
+        after_ambiguous: bool = False,
     ) -> ApproveResult:
         """Refuses a request still waiting for the seller, with ``reason`` (a person's words) as
         ``rejectDesc``. ``version`` is the refund's ``updateTime`` as ATOM last stored it (what
@@ -239,15 +244,19 @@ class KuaishouChannel:
         it). The refusal carries the fresh ``updateTime`` as ``refundVersion``, and a reason code
         from ``open.refund.reject.reason`` for this refund: the first that needs no images (ATOM
         has none to attach). A version conflict on the way (300014 / 300017) is read again and
-        never resent. After an answer nobody knows, a read settles it: refused → ``EXECUTED``,
-        unchanged → ``RETRY`` (the version guard makes the resend safe), else ``UNKNOWN``."""
+        never resent. ``after_ambiguous``: an earlier attempt of this refusal may have gone
+        through, so a refund found refused is ours (``EXECUTED``). After an answer nobody
+        knows, a read settles it: refused → ``EXECUTED``, unchanged → ``RETRY`` (the version
+        guard makes the resend safe), else ``UNKNOWN``."""
         calls: list[str] = []
         try:
             snap = self._read(aftersale_id, calls)
         except KuaishouError as exc:
             return _retry(exc, calls)
         if snap.status == SELLER_REFUSED:
-            return ApproveResult(ApproveState.DONE_ELSEWHERE, "already refused", calls=calls)
+            # After an attempt of ours that may have gone through, the refusal is ours.
+            state = ApproveState.EXECUTED if after_ambiguous else ApproveState.DONE_ELSEWHERE
+            return ApproveResult(state, "already refused", calls=calls)
         if not snap.awaiting_seller:
             return ApproveResult(
                 ApproveState.SUPERSEDED,

@@ -232,3 +232,18 @@ def test_a_refusal_of_a_request_changed_on_douyin_since_it_was_seen_is_not_sent(
     assert dy_fake.calls_of(AFTERSALE_OPERATE) == []
     fresh = AfterSaleRequest.objects.get(pk=request.pk)
     assert (fresh.status, fresh.amount) == ("manual_review", Decimal("6.00"))
+
+
+def test_a_refusal_whose_worker_died_mid_call_is_ours_when_found_refused(
+    ks_fake, ks_manual, ks_990, staff, sent, drain
+):
+    """The first attempt reached Kuaishou and its worker died before recording it (left marked
+    as sent): the next attempt finds the refund refused, and that refusal is ours, not one made
+    elsewhere."""
+    request = received(ks_manual, ks_990, drain)
+    review = submit(request, staff, "refuse", reason="商品已使用")
+    Review.objects.filter(pk=review.pk).update(sent_at=timezone.now())  # the dead attempt
+    ks_fake.update_refund(ks_990, status=12, negotiateStatus=3)  # what it did on the platform
+    assert review_execute(review_id=review.pk).state.value == "done"
+    assert ks_fake.calls_of(REFUND_REJECT) == []
+    assert AfterSaleRequest.objects.get(pk=request.pk).status == "refused"
