@@ -215,3 +215,27 @@ def test_paid_in_the_queue_is_the_shared_confirmation_page_then_one_audited_conf
     again = as_owner.post(reverse(QUEUE), {**data, "post": "yes"}, follow=True)
     assert "nothing done" in again.content.decode()
     assert ExecutionConfirmation.objects.count() == 1
+
+
+def test_the_search_is_the_exact_after_sales_id_or_order_id_of_the_shop(
+    as_owner, client, shop, other_shop, django_user_model
+):
+    mine = waiting(shop, "AS-MINE")
+    waiting(shop, "AS-OTHER-OF-MINE")
+    theirs = waiting(other_shop, "AS-THEIRS")
+    order_id = mine.order.order_id
+
+    def rows(user_client, term: str) -> set[str]:
+        html = user_client.get(reverse(QUEUE), {"q": term}).content.decode()
+        ids = ("AS-MINE", "AS-OTHER-OF-MINE", "AS-THEIRS")
+        return {i for i in ids if f">{i}</a>" in html}
+
+    assert rows(as_owner, order_id) == {"AS-MINE"}
+    assert rows(as_owner, "AS-MINE") == {"AS-MINE"}
+    assert rows(as_owner, "as-mine") == set()  # exact, as the decision log's
+    assert rows(as_owner, "AS-THEIRS") == set()  # another shop's
+    # An operator who has not chosen a shop finds it in any shop, by either id.
+    operator = django_user_model.objects.create_superuser("op-search", password="pw-for-tests-1")
+    client.force_login(operator)
+    for term in ("AS-THEIRS", theirs.order.order_id):
+        assert rows(client, term) == {"AS-THEIRS"}
