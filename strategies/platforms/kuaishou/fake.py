@@ -3,7 +3,8 @@
 It checks every call as the platform does (the ``sign`` over the exact parameters with the sign
 secret, the app key, a live access token, the verb), serves refund and order details and the
 refund list, agrees each refund once (a second approve answers 300010, as the platform does for a
-refund no longer waiting for the seller), refuses a stale status echo (300014 / 300017), rotates
+refund no longer waiting for the seller), refuses a stale status echo (300014 / 300017), takes a
+refusal once (an offered reason code, the current ``refundVersion``: 300014 otherwise), rotates
 tokens on refresh (the old refresh token is discarded), and pushes encrypted messages to a URL.
 Script steps (``fakeserver``) make it time out, drip, fail, rate-limit, or answer any business
 code, e.g. ``fake.script(REFUND_APPROVE, "300013")``.
