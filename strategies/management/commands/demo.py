@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from strategies.demo.seed import (
     demo_seed,
     kuaishou_shop_seed,
 )
-from strategies.demo.supervisor import Supervisor, port_free
+from strategies.demo.supervisor import Supervisor, healthy, port_free
 
 # The console SMS and e-mail of the 95% alert, and anything going wrong.
 WORKER_HIGHLIGHT = re.compile(r"SMS to |E-mail to |ERROR|CRITICAL|Traceback")
@@ -250,8 +251,13 @@ class Command(BaseCommand):
                     echo=True,
                 )
             )
-            # The fake serves on 127.0.0.1 whatever --host is.
+            # The fake serves on 127.0.0.1 whatever --host is; the banner waits until its page
+            # answers, so the address printed works when it is read.
             approvals_url = f"http://127.0.0.1:{fake_port}/approvals"
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not healthy(f"{approvals_url}.json") and time.monotonic() < deadline:
+                if self.stop.wait(0.3) or not watched[-1].running():
+                    break
         self._banner(base_url, approvals_url)
         essential = [web, worker, beat]
         while not self.stop.wait(0.5):

@@ -103,7 +103,7 @@ def test_ctrl_c_stops_every_process_after_decisions_were_made(var_dir):
         with sqlite3.connect(database, timeout=20) as db:
             (decided,) = db.execute("SELECT COUNT(*) FROM strategies_decision").fetchone()
         if found:
-            page = requests.get(found.group(1) + ".json", timeout=5).json()
+            page = requests.get(found.group(1) + ".json", timeout=5).json()  # up: the banner waited
             on_platform = {a["refundId"]: a for a in page["approvals"]}
     # Executed in ATOM before the page is read: an approval reaches the platform first.
     executed = kuaishou_approved(database)
