@@ -438,7 +438,7 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
     the notice already there and adds nothing: the channel's row lock serialises the look and
     the insert."""
     from strategies.models import Channel as ShopChannel
-    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING
+    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING, CHANNEL_ALERT_PUSH
 
     with transaction.atomic():
         row = (
@@ -447,12 +447,30 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         if row is None:
             return None
         expiring = kind == CHANNEL_ALERT_EXPIRING
-        claimed_at = row.refresh_expiry_alerted_at if expiring else row.auth_alerted_at
+        claimed_at = (
+            row.refresh_expiry_alerted_at
+            if expiring
+            else row.push_alerted_at
+            if kind == CHANNEL_ALERT_PUSH
+            else row.auth_alerted_at
+        )
         if claimed_at is None:
             return None  # cleared by a new authorisation since
         with translation.override(settings.LANGUAGE_CODE):
             platform = str(row.get_platform_display())
-            if expiring:
+            if kind == CHANNEL_ALERT_PUSH:
+                title = _("%(platform)s pushes to this shop are refused") % {"platform": platform}
+                body = _(
+                    "ATOM refused %(count)s pushes in a row from this shop's %(platform)s app "
+                    "(%(error)s). Check that the message key (Kuaishou) or the app secret "
+                    "(Douyin) entered in Channel is the one in the platform's console: until "
+                    "then new requests arrive only through the poller, minutes late."
+                ) % {
+                    "platform": platform,
+                    "count": row.push_refusals,
+                    "error": row.last_error or "?",
+                }
+            elif expiring:
                 title = _("%(platform)s authorisation expires soon") % {"platform": platform}
                 expires = row.refresh_expires_at
                 body = _(

@@ -42,6 +42,7 @@ from strategies.pipeline.intake import PayloadConflict, payload_digest, request_
 from strategies.pipeline.publish import (
     CHANNEL_ALERT_AUTH,
     CHANNEL_ALERT_EXPIRING,
+    CHANNEL_ALERT_PUSH,
     CHANNEL_ALERT_TASK,
     EXECUTE_TASK,
     POLL_CHANNEL_TASK,
@@ -79,6 +80,9 @@ REFRESHED = tuple(REFRESH_TOKEN_ALERT_AHEAD_BY_PLATFORM)
 # Per-call deadline of the reads done outside an execution.
 READ_DEADLINE = 10.0
 ACTIVE = (RequestStatus.RECEIVED, RequestStatus.APPROVED)
+# Refused pushes in a row before the merchant is told: a misconfigured key refuses every push,
+# a stray or forged one should not send an SMS.
+PUSH_REFUSALS_ALERT = 3
 
 
 PUSH_INSERT = (
@@ -121,15 +125,35 @@ def push_receive(
         events = adapter.parse_push(body, headers)
     except PushRejected as exc:
         logger.warning("%s push for app %s refused: %s", platform, channels[0].app_key_hint, exc)
+        _push_refused(channels=channels, error=exc.message)
         return PushAnswer(exc.status, {"error": exc.message})
     now = timezone.now()
     with transaction.atomic():
         created = _store_events(platform=platform, channels=channels, events=events, now=now)
-        Channel.objects.filter(pk__in=[c.pk for c in channels]).update(last_push_at=now)
+        Channel.objects.filter(pk__in=[c.pk for c in channels]).update(
+            last_push_at=now, push_refusals=0
+        )
         for message_id, has_channel in created:
             if has_channel:
                 publish_on_commit(PUSH_TASK, message_id)
     return PushAnswer(200, dict(adapter.push_answer), stored=len(created))
+
+
+def _push_refused(*, channels: list[Channel], error: str) -> None:
+    """Counts the refusal on the app's channels and shows it on their health panels; once
+    ``PUSH_REFUSALS_ALERT`` pushes in a row were refused, alerts each channel (once)."""
+    now = timezone.now()
+    pks = [c.pk for c in channels]
+    with transaction.atomic():
+        Channel.objects.filter(pk__in=pks).update(
+            push_refusals=models.F("push_refusals") + 1,
+            last_error=f"push refused: {error}"[:2000],
+            last_error_at=now,
+        )
+        for pk in Channel.objects.filter(
+            pk__in=pks, push_refusals__gte=PUSH_REFUSALS_ALERT, push_alerted_at__isnull=True
+        ).values_list("pk", flat=True):
+            _alert_once(channel_id=pk, kind=CHANNEL_ALERT_PUSH, now=now)
 
 
 def _channel_for(event: PushEvent, channels: list[Channel]) -> Channel | None:
@@ -420,10 +444,18 @@ def channels_refresh_due(*, now: dt.datetime | None = None) -> list[int]:
     return due
 
 
+# The Channel field each alert kind claims.
+ALERT_CLAIMS = {
+    CHANNEL_ALERT_AUTH: "auth_alerted_at",
+    CHANNEL_ALERT_EXPIRING: "refresh_expiry_alerted_at",
+    CHANNEL_ALERT_PUSH: "push_alerted_at",
+}
+
+
 def _alert_once(*, channel_id: int, kind: int, now: dt.datetime) -> bool:
     """Claims the alert by a conditional update of its timestamp: one caller wins, ever (until
     a new authorisation clears it); the notifications app raises it after COMMIT."""
-    field = "refresh_expiry_alerted_at" if kind == CHANNEL_ALERT_EXPIRING else "auth_alerted_at"
+    field = ALERT_CLAIMS[kind]
     claimed = Channel.objects.filter(pk=channel_id, **{f"{field}__isnull": True}).update(
         **{field: now}
     )

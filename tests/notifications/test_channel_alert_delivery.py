@@ -1,5 +1,5 @@
-"""A connected marketplace's channel alert (the refresh refused, the refresh token about to die)
-reaches the merchant like a cap alert: the inbox notice, and one SMS and one e-mail on the
+"""A connected marketplace's channel alert (the refresh refused, the refresh token about to die,
+pushes refused in a row) reaches the merchant like a cap alert: the inbox notice, and one SMS and one e-mail on the
 shop's channels, sent to a real SMTP server (aiosmtpd) and a real local SMS provider, once
 however often the alert task and the send tasks are delivered."""
 
@@ -15,8 +15,9 @@ from notifications import tasks
 from notifications.models import Delivery, DeliveryStatus, Notice
 from strategies.models import Channel
 from strategies.pipeline.channels import channel_token_refresh, channels_refresh_due
-from strategies.pipeline.publish import CHANNEL_ALERT_TASK
+from strategies.pipeline.publish import CHANNEL_ALERT_PUSH, CHANNEL_ALERT_TASK
 from strategies.platforms.kuaishou.fake import FakeKuaishou
+from strategies.platforms.kuaishou.messages import encrypt_message
 from tests.factories import make_shop
 from tests.strategies.platforms.channels.conftest import connect_kuaishou
 
@@ -132,3 +133,60 @@ def test_the_database_keeps_one_delivery_per_notice_and_channel_and_an_owner_for
         Delivery.objects.create(notice=notice, next_attempt_at=timezone.now(), **row)
     with pytest.raises(IntegrityError), transaction.atomic():
         Delivery.objects.create(next_attempt_at=timezone.now(), **row)  # neither alert nor notice
+
+
+def refused_push(client, fake):
+    other_key = encrypt_message('{"eventId":"x"}', message_key="MDEyMzQ1Njc4OWFiY2RlZg==")
+    url = f"/platforms/kuaishou/push/{fake.app_key}"
+    return client.post(url, data=other_key, content_type="text/plain").status_code
+
+
+def test_pushes_refused_in_a_row_alert_once_per_set_of_keys(
+    client, ks_fake, ks_shop, sent, published, smtp_server, sms_provider
+):
+    channel = Channel.objects.get(shop=ks_shop)
+    assert [refused_push(client, ks_fake) for _ in range(2)] == [400, 400]
+    # An accepted push (a heartbeat) in between: the two were strays, the count starts again.
+    heartbeat = encrypt_message('{"test":true}', message_key=ks_fake.message_key)
+    url = f"/platforms/kuaishou/push/{ks_fake.app_key}"
+    assert client.post(url, data=heartbeat, content_type="text/plain").status_code == 200
+    assert Channel.objects.get(pk=channel.pk).push_refusals == 0
+    assert [refused_push(client, ks_fake) for _ in range(2)] == [400, 400]
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == []
+    assert [refused_push(client, ks_fake) for _ in range(3)] == [400] * 3
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_PUSH]]
+    channel.refresh_from_db()
+    assert channel.push_refusals == 5 and channel.last_error.startswith("push refused")
+
+    assert raise_alerts(sent) == [True, False]
+    send_all(published)
+    [notice] = Notice.objects.filter(shop=ks_shop)
+    assert "5" in notice.body
+    [(_from, _to, content)] = smtp_server.handler.messages
+    assert "message key" in content or "消息" in content
+    assert len(sms_provider.received) == 1
+
+    # The merchant enters the right key: refusals start afresh and would alert again.
+    sent.clear()
+    connect_kuaishou(ks_shop, ks_fake, message_key=ks_fake.message_key)
+    channel.refresh_from_db()
+    assert (channel.push_refusals, channel.push_alerted_at) == (0, None)
+    assert [refused_push(client, ks_fake) for _ in range(3)] == [400] * 3
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_PUSH]]
+
+
+def test_douyin_pushes_with_a_wrong_event_sign_count_too(client, sent):
+    from strategies.platforms.douyin.fake import FakeDouyin
+    from tests.strategies.platforms.channels.conftest import connect_douyin
+
+    with FakeDouyin() as fake:
+        shop = make_shop(code="dy-alerts", phone="13800000000")
+        connect_douyin(shop, fake)
+        url = f"/platforms/douyin/push/{fake.app_key}"
+        for _ in range(3):
+            answer = client.post(
+                url, data=b"[]", content_type="application/json", HTTP_EVENT_SIGN="0" * 32
+            )
+            assert answer.status_code == 401
+    channel = Channel.objects.get(shop=shop)
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_PUSH]]
