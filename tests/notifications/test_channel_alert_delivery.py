@@ -1,7 +1,7 @@
 """A connected marketplace's channel alert (the refresh refused, the refresh token about to die,
-pushes refused in a row) reaches the merchant like a cap alert: the inbox notice, and one SMS and one e-mail on the
-shop's channels, sent to a real SMTP server (aiosmtpd) and a real local SMS provider, once
-however often the alert task and the send tasks are delivered."""
+pushes refused in a row) reaches the merchant like a cap alert: the inbox notice, and one SMS
+and one e-mail on the shop's channels, sent to a real SMTP server (aiosmtpd) and a real local
+SMS provider, once however often the alert task and the send tasks are delivered."""
 
 import datetime as dt
 from collections.abc import Iterator
