@@ -19,6 +19,8 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery, Value
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -156,7 +158,9 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("read by you at"))
     def display_read_at(self, obj: Notice) -> Any:
-        return getattr(obj, "atom_read_at", None) or "-"
+        read_at = getattr(obj, "atom_read_at", None)
+        # Formatted here: a read-only field shows a method's datetime as its repr otherwise.
+        return date_format(timezone.localtime(read_at), "DATETIME_FORMAT") if read_at else "-"
 
     @admin.action(description=_("Mark as read"), permissions=["mark_read"])
     def mark_read(self, request: HttpRequest, queryset: QuerySet) -> None:

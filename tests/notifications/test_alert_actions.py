@@ -172,3 +172,10 @@ def test_without_the_admin_address_the_messages_name_the_admin(settings, shop):
     assert "http" not in Delivery.objects.get(channel="sms").body
     email = Delivery.objects.get(channel="email").body
     assert "http" not in email and "in the ATOM admin" in email
+
+
+def test_the_notice_says_when_you_read_it_in_the_one_date_format(owner_client, alerted):
+    page = owner_client.get(reverse("admin:notifications_notice_change", args=[alerted.pk]))
+    text = page.content.decode()
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+\+00:00", text), "a raw datetime"
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text)
