@@ -144,16 +144,18 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
             return "—"
         # The user's rights come annotated on the row (get_queryset): a display has no request.
         links = services.alert_links(alert=alert, notice=obj, operator=obj.atom_operator)  # type: ignore[attr-defined]
-        shown = [(links.dashboard, _("Consumption dashboard"), "atom-notice-dashboard")]
-        if links.strategy:
-            shown.insert(0, (links.strategy, _("Open the strategy"), "atom-notice-strategy"))
-            if obj.atom_may_edit:  # type: ignore[attr-defined]
-                shown += [
-                    (links.pause, _("Pause this strategy"), "atom-notice-pause"),
-                    (links.raise_cap, _("Raise the cap"), "atom-notice-raise"),
-                ]
+        shown: list[tuple[str | None, Any, str]] = [
+            (links.strategy, _("Open the strategy"), "atom-notice-strategy"),
+            (links.dashboard, _("Consumption dashboard"), "atom-notice-dashboard"),
+        ]
+        if obj.atom_may_edit:  # type: ignore[attr-defined]
+            shown += [
+                (links.pause, _("Pause this strategy"), "atom-notice-pause"),
+                (links.raise_cap, _("Raise the cap"), "atom-notice-raise"),
+            ]
+        # An archived strategy has no page, no pause and no cap to raise: its links are None.
         return format_html_join(
-            " · ", '<a href="{}" class="{}">{}</a>', ((u, c, t) for u, t, c in shown)
+            " · ", '<a href="{}" class="{}">{}</a>', ((u, c, t) for u, t, c in shown if u)
         )
 
     @admin.display(description=_("read by you at"))

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from notifications.models import Delivery, Notice
 from notifications.services import alerts_check_ledger
@@ -179,3 +180,11 @@ def test_the_notice_says_when_you_read_it_in_the_one_date_format(owner_client, a
     text = page.content.decode()
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+\+00:00", text), "a raw datetime"
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text)
+
+
+def test_an_archived_strategys_notice_keeps_only_the_dashboard(owner_client, alerted):
+    Strategy.all_objects.filter(pk=alerted.alert.strategy_id).update(archived_at=timezone.now())
+    page = owner_client.get(reverse("admin:notifications_notice_change", args=[alerted.pk]))
+    text = page.content.decode()
+    assert 'class="atom-notice-dashboard"' in text
+    assert "atom-notice-strategy" not in text and "atom-notice-pause" not in text
