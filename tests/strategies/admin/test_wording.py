@@ -77,8 +77,9 @@ def big_request(shop):
         lambda d: reverse("admin:monitoring_decisionlogentry_change", args=[d.pk]),
         lambda d: reverse("admin:strategies_aftersalerequest_changelist"),
         lambda d: reverse("admin:strategies_aftersalerequest_change", args=[d.request_id]),
+        lambda d: reverse("monitoring:consumption"),
     ],
-    ids=["decision log", "decision", "requests", "request"],
+    ids=["decision log", "decision", "requests", "request", "dashboard"],
 )
 def test_money_has_a_thousands_separator_on_every_page(owner_client, big_request, page, language):
     owner_client.cookies["django_language"] = language
