@@ -27,7 +27,7 @@ venv: $(STAMP)
 messages: $(STAMP)
 	@if command -v msgfmt >/dev/null 2>&1; then \
 		DEBUG=true $(PY) manage.py compilemessages --ignore=.venv -v 0; \
-	else for po in locale/*/LC_MESSAGES/django.po; do \
+	else for po in locale/*/LC_MESSAGES/*.po; do \
 		$(PY) -c 'import sys, polib; polib.pofile(sys.argv[1]).save_as_mofile(sys.argv[2])' \
 			"$$po" "$${po%.po}.mo"; done; fi
 

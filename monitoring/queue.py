@@ -29,7 +29,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from strategies.admin.common import REQUEST_STATUS_COLOURS, badge
+from strategies.admin.common import REQUEST_STATUS_COLOURS, badge, money_column
 from strategies.admin.tenancy import (
     OperatorShopFilter,
     ReadOnlyAdminMixin,
@@ -86,7 +86,7 @@ class QueueTabFilter(admin.SimpleListFilter):
 class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "aftersale_link",
-        "amount",
+        "display_amount",
         "buyer_reason",
         "order_state",
         "age",
@@ -97,6 +97,7 @@ class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
         "links",
     )
     list_display_links = None
+    display_amount = money_column("amount", _("amount"))
     list_filter = (QueueTabFilter, "type", "reason")
     search_fields = ("=aftersale_id", "=order__order_id")
     search_help_text = _("Exact after-sales id or order id.")

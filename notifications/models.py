@@ -11,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.models import CAP_REACHED_PERCENT, CAP_WARNING_PERCENT, Shop, Strategy
@@ -50,7 +52,12 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.strategy_id} {self.day} {self.level}%"
+        # Named as a merchant knows it: the strategy, the shop's day, the threshold.
+        return gettext("%(strategy)s, %(day)s: %(level)s") % {
+            "strategy": self.strategy.name,
+            "day": self.day.isoformat(),
+            "level": self.get_level_display(),
+        }
 
 
 class Notice(models.Model):
@@ -107,7 +114,10 @@ class NoticeRead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.notice_id} read by {self.user_id}"
+        return gettext("“%(notice)s” read by %(user)s") % {
+            "notice": self.notice.title,
+            "user": self.user,
+        }
 
 
 class Channel(models.TextChoices):
@@ -210,7 +220,10 @@ class DeliveryAttempt(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.delivery_id} @ {self.at:%Y-%m-%d %H:%M:%S}"
+        return gettext("%(delivery)s at %(at)s") % {
+            "delivery": self.delivery,
+            "at": f"{timezone.localtime(self.at):%Y-%m-%d %H:%M:%S}",
+        }
 
 
 class DeadlineReminder(models.Model):
@@ -231,4 +244,7 @@ class DeadlineReminder(models.Model):
         verbose_name_plural = _("deadline reminders")
 
     def __str__(self) -> str:
-        return f"{self.request_id} @ {self.sent_at:%Y-%m-%d %H:%M}"
+        return gettext("%(request)s reminded at %(at)s") % {
+            "request": self.request.aftersale_id,
+            "at": f"{timezone.localtime(self.sent_at):%Y-%m-%d %H:%M}",
+        }

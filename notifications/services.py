@@ -13,11 +13,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -134,6 +136,51 @@ def alerts_check_ledger(*, ledger_id: int) -> list[Alert]:
     return created
 
 
+@dataclass(frozen=True)
+class AlertLinks:
+    """Where a cap alert leads (paths of the admin; ``absolute`` prefixes ATOM_ADMIN_URL): its
+    strategy (None once archived), the consumption dashboard on the alert's day, "pause this
+    strategy" (a confirmation page that comes back to the notice) and "raise the cap" (the
+    strategy form at its daily cap field)."""
+
+    strategy: str | None
+    dashboard: str
+    pause: str | None
+    raise_cap: str | None
+    notice: str | None
+
+    def absolute(self) -> AlertLinks:
+        base = settings.ATOM_ADMIN_URL.rstrip("/")
+        return AlertLinks(
+            **{name: (base + value if value else value) for name, value in self.__dict__.items()}
+        )
+
+
+def alert_links(
+    *, alert: Alert, notice: Notice | None = None, operator: bool = False
+) -> AlertLinks:
+    """An operator's links name the shop (``?shop=<id>``), as every operator page does."""
+    shop_query = f"shop={alert.shop_id}&" if operator else ""
+    dashboard = (
+        reverse("monitoring:consumption") + "?" + shop_query + f"day={alert.day.isoformat()}"
+    )
+    notice_url = reverse("admin:notifications_notice_change", args=[notice.pk]) if notice else None
+    if alert.strategy.archived_at is not None:
+        return AlertLinks(None, dashboard, None, None, notice_url)
+    change = reverse("admin:strategies_strategy_change", args=[alert.strategy_id])
+    pause = reverse("admin:strategies_strategy_pause", args=[alert.strategy_id])
+    if notice_url:
+        pause += "?" + urlencode({"next": notice_url})
+    return AlertLinks(
+        strategy=change,
+        dashboard=dashboard,
+        pause=pause,
+        # The form's daily cap field (its id in the admin's form): one click, then type.
+        raise_cap=change + "#id_daily_cap",
+        notice=notice_url,
+    )
+
+
 def _alert_announce(*, alert: Alert) -> None:
     """For the winner of the claim only: the inbox notice and one delivery per channel."""
     shop = alert.shop
@@ -145,18 +192,24 @@ def _alert_announce(*, alert: Alert) -> None:
         "level": alert.level,
         "reached": alert.level >= AlertLevel.REACHED,
         "percent": percent,
-        "consumed": alert.consumed,
-        "cap": alert.cap,
+        # Money as every page shows it (100,000.00).
+        "consumed": money(alert.consumed),
+        "cap": money(alert.cap),
         # What may still be approved today: smaller requests can fit, larger ones go to a person.
         "left": money(max(alert.cap - alert.consumed, Decimal("0.00"))),
         "day": alert.day.isoformat(),
     }
-    Notice.objects.create(
+    notice = Notice.objects.create(
         shop=shop,
         alert=alert,
         title=_render("notice_title.txt", context)[:200],
         body=_render("notice_body.txt", context),
     )
+    # The SMS and the e-mail link to the notice, the strategy, the dashboard, "pause" and
+    # "raise the cap" when the back office's address is known (ATOM_ADMIN_URL); the inbox
+    # notice shows the same links on its page (NoticeAdmin.display_links).
+    if settings.ATOM_ADMIN_URL:
+        context["links"] = alert_links(alert=alert, notice=notice).absolute()
     now = timezone.now()
     deliveries = []
     if shop.phone:
@@ -408,7 +461,7 @@ def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = No
                 "requests": [
                     {
                         "aftersale_id": r.aftersale_id,
-                        "amount": r.amount,
+                        "amount": money(r.amount),
                         "deadline": r.platform_deadline.astimezone(shop.zone).strftime(
                             "%Y-%m-%d %H:%M"
                         )
