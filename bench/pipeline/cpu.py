@@ -1,14 +1,15 @@
 """bench/pipeline's CPU budget per request: CPU time by process group over a phase, and inside
 the API and worker processes the CPU of each stage (intake, publish, decide, execute).
 
-Process groups are read with psutil (``cpu_times`` of each process, user + system), at the start
-of a phase and after its drain: the API pool (gunicorn master and workers), the Celery worker's
-main process (receiving, QoS, handing to the pool, acks) and its pool children, the PostgreSQL
-backends of the bench's database (``pg_stat_activity``) and the server's background processes
-(WAL writer, checkpointer: shared with every other database on the server), the broker server
-(the process listening on the broker's port), and the load generator (wrk, or the Python
-senders: reaped children of the bench, ``RUSAGE_CHILDREN``). Whatever else the machine's cores
-did in that time (``psutil.cpu_times``) is reported as "rest of the machine".
+Process groups are read with psutil (``cpu_times`` of each process, user + system), sampled
+every 0.5 s from the start of a phase to the end of its drain (``Sampler``): the API pool
+(gunicorn master and workers), the Celery worker's main process (receiving, QoS, handing to the
+pool, acks) and its pool children, the PostgreSQL backends of the bench's database
+(``pg_stat_activity``) and the server's background processes (WAL writer, checkpointer: shared
+with every other database on the server), the broker server (the process listening on the
+broker's port), and the load generator (wrk, or the Python senders: reaped children of the
+bench, ``RUSAGE_CHILDREN``). Whatever else the machine's cores did in that time
+(``psutil.cpu_times``) is reported as "rest of the machine".
 
 The stages inside a process come from probes installed in the servers the bench starts (never in
 production): wrappers that add the calling thread's CPU (``time.thread_time``, so the other
@@ -201,6 +202,52 @@ def groups_now(
         "postgres_background": background,
         "broker": listener_pids(broker_port(broker_url)),
     }
+
+
+class Sampler:
+    """Samples every group's processes every ``interval`` seconds from ``start()`` to
+    ``stop()``: a process that ends in between (a database connection closed after
+    ``CONN_MAX_AGE``, a recycled worker) still counts up to its last sample, and one that starts
+    in between counts from zero."""
+
+    def __init__(self, groups: Callable[[], dict[str, list[int]]], interval: float = 0.5):
+        self.groups = groups
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.before: Snapshot | None = None
+        self.after: Snapshot | None = None
+        self.last: dict[str, dict[int, float]] = {}
+
+    def _sample(self) -> Snapshot:
+        snap = Snapshot(self.groups())
+        for group, by_pid in snap.by_pid.items():
+            self.last.setdefault(group, {}).update(by_pid)
+        return snap
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a sample lost is a sample lost, no more
+                self._sample()
+
+    def start(self) -> Sampler:
+        self.before = self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self.after = self._sample()
+        assert self.before is not None
+        out = {}
+        for group, last in self.last.items():
+            then = self.before.by_pid.get(group, {})
+            out[group] = sum(cpu - then.get(pid, 0.0) for pid, cpu in last.items())
+        out["reaped_children"] = self.after.children - self.before.children
+        out["machine"] = self.after.machine - self.before.machine
+        out["seconds"] = self.after.at - self.before.at
+        return out
 
 
 def delta(before: Snapshot, after: Snapshot) -> dict[str, float]:

@@ -430,7 +430,7 @@ def throughput_phase(args, broker: str, url: str, api: str, shops, web, worker) 
             web_pid=web.pid, worker_pid=worker.pid, database_url=args.database_url, broker_url=url
         )
 
-    before, probes_before = cpu.Snapshot(groups()), cpu.read_probes(probe_dir)
+    sampler, probes_before = cpu.Sampler(groups).start(), cpu.read_probes(probe_dir)
     if args.load_generator == "wrk":
         sent = wrk.run_wrk(
             url=api,
@@ -453,9 +453,8 @@ def throughput_phase(args, broker: str, url: str, api: str, shops, web, worker) 
         sent["load_generator"] = "python"
     drained = wait_final(prefix, timeout=300)
     time.sleep(0.6)  # the probes flush every 0.25 s
-    after, probes_after = cpu.Snapshot(groups()), cpu.read_probes(probe_dir)
+    by_group, probes_after = sampler.stop(), cpu.read_probes(probe_dir)
     figures = phase_figures(prefix, sent)
-    by_group = cpu.delta(before, after)
     by_group["load_generator"] = by_group.pop("reaped_children")
     final = sum(figures["by_status"].get(s, 0) for s in FINAL)
     table = cpu.budget(by_group, probes_before, probes_after, requests=final)
