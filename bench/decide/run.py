@@ -21,16 +21,19 @@ times swing with the load, CPU per decision much less.
     python bench/decide/run.py                        # about 2 minutes
     python bench/decide/run.py --requests 2000 --pgbench-seconds 10
     python bench/decide/run.py --binding client       # parameters bound in the client
+    python bench/decide/run.py --without-indexes strategies_decision_shop_id_ff9a50f9
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -91,8 +94,43 @@ def parse_args() -> argparse.Namespace:
         help="how parameters are bound: client, server, prepared (server + prepared statements, "
         "the settings' default)",
     )
+    parser.add_argument(
+        "--without-indexes",
+        default="",
+        help="comma-separated indexes of strategies_decision to drop for the runs (recreated "
+        "after): what each costs a decision, weighed against what it serves",
+    )
     parser.add_argument("--json", default=None)
     return parser.parse_args()
+
+
+@contextlib.contextmanager
+def without_indexes(names: list[str]) -> Iterator[None]:
+    """Drops the named indexes of the decision table for the block, then recreates them exactly
+    (their definitions read from pg_indexes first)."""
+    from django.db import connection
+
+    if not names:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'strategies_decision' "
+            "AND indexname = ANY(%s)",
+            [names],
+        )
+        defs = dict(cursor.fetchall())
+        unknown = sorted(set(names) - set(defs))
+        if unknown:
+            raise SystemExit(f"no such index on strategies_decision: {', '.join(unknown)}")
+        for name in names:
+            cursor.execute(f'DROP INDEX "{name}"')
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for definition in defs.values():
+                cursor.execute(definition)
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -278,26 +316,30 @@ def main() -> int:
     workloads = {"hot": seed_shops("hot", 1), "many": seed_shops("many", MANY_SHOPS)}
 
     runs = []
-    for broker in chosen:
-        url = brokers[broker]
-        if not args.no_publish:
-            flush_redis(url)
-        # The deciders are forked inside the block: they publish to this broker.
-        with pointing_at(url):
-            for name, targets in workloads.items():
-                for n in clients:
-                    run = run_one(name, targets, n, args)
-                    run["broker"] = broker
-                    runs.append(run)
-                    print(
-                        f"  [{broker}] {name:4} x{n}: {run['per_second']:.0f}/s  "
-                        f"p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms  "
-                        f"cpu {run['client_cpu_ms']:.2f} + {run['server_cpu_ms']:.2f} ms  "
-                        f"({run['approved']}/{run['decisions']} approved)",
-                        flush=True,
-                    )
-        if not args.no_publish:
-            flush_redis(url)
+    dropped = [n.strip() for n in args.without_indexes.split(",") if n.strip()]
+    if dropped:
+        print(f"without the indexes {', '.join(dropped)} (recreated after the runs)")
+    with without_indexes(dropped):
+        for broker in chosen:
+            url = brokers[broker]
+            if not args.no_publish:
+                flush_redis(url)
+            # The deciders are forked inside the block: they publish to this broker.
+            with pointing_at(url):
+                for name, targets in workloads.items():
+                    for n in clients:
+                        run = run_one(name, targets, n, args)
+                        run["broker"] = broker
+                        runs.append(run)
+                        print(
+                            f"  [{broker}] {name:4} x{n}: {run['per_second']:.0f}/s  "
+                            f"p50 {run['p50_ms']:.1f} ms  p99 {run['p99_ms']:.1f} ms  "
+                            f"cpu {run['client_cpu_ms']:.2f} + {run['server_cpu_ms']:.2f} ms  "
+                            f"({run['approved']}/{run['decisions']} approved)",
+                            flush=True,
+                        )
+            if not args.no_publish:
+                flush_redis(url)
 
     pgbench: dict[int, float] = {}
     if not args.no_pgbench:
@@ -384,6 +426,7 @@ def main() -> int:
         {
             "requests_per_run": args.requests,
             "binding": args.binding,
+            "without_indexes": dropped,
             "publish": not args.no_publish,
             "brokers": chosen,
             "runs": runs,
