@@ -3,8 +3,11 @@
 -- bench/pipeline/wrk.py writes the requests file first (one request a line: shop code, Unix
 -- timestamp, signature and the JSON body, tab-separated), signed by Python over exactly these
 -- bytes, so wrk only sends: the bench measures ATOM, not the load generator's HMAC and JSON.
--- Thread k of n takes lines k, k+n, k+2n, ...; a thread that has sent its share stops, so no
--- request is sent twice. done() prints one JSON line (RESULT {...}) that wrk.py reads.
+-- Thread k of n takes lines k, k+n, k+2n, ...; a thread that has sent its share waits for the
+-- answers and stops, so no request is sent twice and none is cut off in flight (wrk itself
+-- still runs for its -d duration). A server that closes a keep-alive connection makes wrk drop
+-- the request it had built for it (it builds another on the new connection): at most one per
+-- connection closed is never sent. done() prints one JSON line (RESULT {...}) that wrk.py reads.
 --
 --   wrk -t2 -c16 -d60s -s presigned.lua http://127.0.0.1:PORT/api/v1/aftersales -- FILE
 
@@ -36,15 +39,25 @@ function init(args)
   end
   nxt = 0
   sent = 0
+  answered = 0
   statuses = {}
   exhausted = 0
+end
+
+function delay()
+  -- A connection whose thread has sent its whole share waits instead of sending again; the
+  -- thread stops once every request of its share is answered (below).
+  if nxt >= #requests then
+    return 3600000
+  end
+  return 0
 end
 
 function request()
   nxt = nxt + 1
   if nxt > #requests then
-    -- Every line of this thread's share is out: resend the last one (an identical retry,
-    -- answered 200 and stored once) until the stop below takes effect, never a new request.
+    -- Only when a thread has more connections than requests: an identical retry of the last
+    -- one (answered 200, stored once), never a new request.
     exhausted = exhausted + 1
     return requests[#requests]
   end
@@ -55,7 +68,8 @@ end
 function response(status, headers, body)
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
-  if nxt >= #requests then
+  answered = answered + 1
+  if answered >= #requests then
     wrk.thread:stop()
   end
 end
