@@ -302,6 +302,8 @@ def main() -> int:
     args = parse_args()
     brokers = {"redis": args.broker_url, "rabbitmq": args.rabbitmq_url}
     chosen = ["redis", "rabbitmq"] if args.broker == "both" else [args.broker]
+    if args.no_publish:
+        chosen = chosen[:1]  # nothing is published: one pass says it all
     if "rabbitmq" in chosen and not args.no_publish:
         ensure_rabbitmq_vhost(args.rabbitmq_url)
     setup_django(
