@@ -32,7 +32,9 @@ from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice, NoticeRea
 NOTICE_FIELDS = ("shop", "title", "body", "alert", "created_at", "display_read_at")
 ATTEMPT_FIELDS = ("at", "display_ok", "permanent", "error")
 DELIVERY_FIELDS = (
+    "shop",
     "alert",
+    "notice",
     "channel",
     "recipient",
     "subject",
@@ -165,7 +167,7 @@ class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
-    shop_field = "alert__shop"
+    shop_field = "shop"
     list_display = [
         "created_at",
         "display_strategy",
@@ -177,7 +179,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
         "sent_at",
     ]
     list_filter = ["status", "channel"]
-    list_select_related = ["alert__strategy", "alert__shop"]
+    list_select_related = ["alert__strategy", "notice", "shop"]
     ordering = ["-created_at", "-id"]
     fields = DELIVERY_FIELDS
     readonly_fields = DELIVERY_FIELDS
@@ -190,6 +192,9 @@ class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("strategy"), ordering="alert__strategy__name")
     def display_strategy(self, obj: Delivery) -> str:
+        # A channel alert's delivery has no strategy: its notice's title says what it is about.
+        if obj.alert is None:
+            return obj.notice.title if obj.notice is not None else ""
         return obj.alert.strategy.name
 
     @admin.display(description=_("status"), ordering="status")

@@ -1,8 +1,9 @@
 """Alerts on a strategy's daily consumption, the admin inbox and the outgoing deliveries.
 
 Exactly-once lives here, in PostgreSQL: an ``Alert`` row is the claim (unique per strategy, day
-and level), a ``Delivery`` row is unique per (alert, channel) and is sent only by whoever wins
-the conditional UPDATE that moves it to ``sending``. Every attempt is logged as a row.
+and level), a ``Delivery`` row is unique per (alert, channel) (a cap alert's) or per (notice,
+channel) (a channel alert's: the notice is its claim) and is sent only by whoever wins the
+conditional UPDATE that moves it to ``sending``. Every attempt is logged as a row.
 """
 
 import uuid
@@ -122,10 +123,29 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One message of one alert on one channel; the text is rendered once, when claimed."""
+    """One message of one alert on one channel; the text is rendered once, when claimed.
 
+    The alert is a cap ``Alert`` or, for a connected marketplace's channel alert (no strategy,
+    no day), the inbox ``Notice`` that announced it: exactly one of the two is set."""
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("shop")
+    )
     alert = models.ForeignKey(
-        Alert, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("alert")
+        Alert,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("alert"),
+    )
+    notice = models.ForeignKey(
+        Notice,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("notice"),
     )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.CharField(_("recipient"), max_length=254)
@@ -150,6 +170,14 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["alert", "channel"], name="delivery_once_per_channel"),
+            models.UniqueConstraint(
+                fields=["notice", "channel"], name="delivery_once_per_notice_channel"
+            ),
+            models.CheckConstraint(
+                condition=Q(alert__isnull=False, notice__isnull=True)
+                | Q(alert__isnull=True, notice__isnull=False),
+                name="delivery_of_an_alert_or_a_notice",
+            ),
         ]
         indexes = [
             # The sweep looks only at deliveries still in flight.

@@ -162,6 +162,7 @@ def _alert_announce(*, alert: Alert) -> None:
     if shop.phone:
         deliveries.append(
             Delivery(
+                shop=shop,
                 alert=alert,
                 channel=Channel.SMS,
                 recipient=shop.phone,
@@ -172,6 +173,7 @@ def _alert_announce(*, alert: Alert) -> None:
     if shop.alert_email and settings.ATOM_EMAIL_ENABLED:
         deliveries.append(
             Delivery(
+                shop=shop,
                 alert=alert,
                 channel=Channel.EMAIL,
                 recipient=shop.alert_email,
@@ -431,10 +433,12 @@ def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = No
 
 def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
     """The shop's inbox notice for a channel alert the core claimed once (``Channel.*_alerted_at``
-    set by a conditional update). A redelivered task finds the notice already there: the
-    channel's row lock serialises the look and the insert."""
+    set by a conditional update), and its SMS and e-mail on the shop's channels as for a cap
+    alert (one ``Delivery`` per notice and channel, sent after COMMIT). A redelivered task finds
+    the notice already there and adds nothing: the channel's row lock serialises the look and
+    the insert."""
     from strategies.models import Channel as ShopChannel
-    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING
+    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING, CHANNEL_ALERT_PUSH
 
     with transaction.atomic():
         row = (
@@ -443,12 +447,30 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         if row is None:
             return None
         expiring = kind == CHANNEL_ALERT_EXPIRING
-        claimed_at = row.refresh_expiry_alerted_at if expiring else row.auth_alerted_at
+        claimed_at = (
+            row.refresh_expiry_alerted_at
+            if expiring
+            else row.push_alerted_at
+            if kind == CHANNEL_ALERT_PUSH
+            else row.auth_alerted_at
+        )
         if claimed_at is None:
             return None  # cleared by a new authorisation since
         with translation.override(settings.LANGUAGE_CODE):
             platform = str(row.get_platform_display())
-            if expiring:
+            if kind == CHANNEL_ALERT_PUSH:
+                title = _("%(platform)s pushes to this shop are refused") % {"platform": platform}
+                body = _(
+                    "ATOM refused %(count)s pushes in a row from this shop's %(platform)s app "
+                    "(%(error)s). Check that the message key (Kuaishou) or the app secret "
+                    "(Douyin) entered in Channel is the one in the platform's console: until "
+                    "then new requests arrive only through the poller, minutes late."
+                ) % {
+                    "platform": platform,
+                    "count": row.push_refusals,
+                    "error": row.last_error or "?",
+                }
+            elif expiring:
                 title = _("%(platform)s authorisation expires soon") % {"platform": platform}
                 expires = row.refresh_expires_at
                 body = _(
@@ -468,5 +490,46 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         ).exists():
             return None
         notice = Notice.objects.create(shop_id=row.shop_id, title=title[:200], body=body)
+        _channel_alert_deliveries(shop=row.shop, notice=notice)
     logger.warning("channel %s alert %s raised for shop %s", channel_id, kind, row.shop_id)
     return notice
+
+
+def _channel_alert_deliveries(*, shop: Shop, notice: Notice) -> None:
+    """The SMS and the e-mail of a channel alert, on the channels a cap alert uses."""
+    now = timezone.now()
+    deliveries = []
+    with translation.override(settings.LANGUAGE_CODE):
+        if shop.phone:
+            sms = _("[ATOM] %(shop)s: %(title)s. %(message)s") % {
+                "shop": shop.name,
+                "title": notice.title,
+                "message": notice.body,
+            }
+            deliveries.append(
+                Delivery(
+                    shop=shop,
+                    notice=notice,
+                    channel=Channel.SMS,
+                    recipient=shop.phone,
+                    body=sms,
+                    next_attempt_at=now,
+                )
+            )
+        if shop.alert_email and settings.ATOM_EMAIL_ENABLED:
+            greeting = _("Hello %(shop)s,") % {"shop": shop.name}
+            footer = _("This message is sent once per authorisation of the shop's app.")
+            deliveries.append(
+                Delivery(
+                    shop=shop,
+                    notice=notice,
+                    channel=Channel.EMAIL,
+                    recipient=shop.alert_email,
+                    subject=" ".join(notice.title.split())[:200],
+                    body=f"{greeting}\n\n{notice.body}\n\n{footer}\n",
+                    next_attempt_at=now,
+                )
+            )
+    for delivery in deliveries:
+        delivery.save()
+        _enqueue_send(delivery_id=delivery.pk)

@@ -1128,6 +1128,11 @@ class Channel(models.Model):
     auth_failed_at = models.DateTimeField(_("authentication refused at"), null=True, blank=True)
     auth_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     refresh_expiry_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Pushes refused in a row (wrong message key or app secret); an accepted push resets it.
+    # The alert is claimed once per set of credentials (connect_shop clears the claim), so
+    # refused pushes from anyone who knows the URL cost at most one message.
+    push_refusals = models.PositiveIntegerField(_("pushes refused in a row"), default=0)
+    push_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

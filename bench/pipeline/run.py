@@ -17,10 +17,18 @@ order states, reasons and amounts), each signed as API.md says.
   seconds (open loop: a closed-loop generator cannot offer a set rate); p50/p99 from intake
   (``received_at``) to decision (``Decision.decided_at``). Target: p99 <= 100 ms.
 - pgbench TPC-B (8 clients) on the same server in the same run, printed beside the goal rows.
+- Kuaishou workload (``--workload kuaishou`` or ``both``): the fake Kuaishou open platform
+  (``strategies.platforms.kuaishou.fake``, a real local HTTP server in this process, checking
+  every signature and token) holds the refunds of a shop connected as a Kuaishou shop; paced
+  pushers send each as an encrypted message to ATOM's push endpoint; the workers fetch the
+  refund and its order from the fake, decide, re-read the refund and approve it there. Reported
+  beside the generic workload: pushes answered per second (intake/s), requests executed per
+  second, and p50/p99 from the push leaving to the approval reaching the fake.
 
     python bench/pipeline/run.py
     python bench/pipeline/run.py --broker redis --duration 20 --latency-duration 20
     python bench/pipeline/run.py --load-generator python --execute-in-decision off
+    python bench/pipeline/run.py --workload both --phases 1 --duration 20 --kuaishou-rate 50
 """
 
 from __future__ import annotations
@@ -122,6 +130,18 @@ def parse_args() -> argparse.Namespace:
         default="on",
         help="ATOM_EXECUTE_IN_DECISION_TASK of the worker (off: two tasks per approval)",
     )
+    parser.add_argument(
+        "--workload",
+        choices=("generic", "kuaishou", "both"),
+        default="generic",
+        help="generic: signed API intake (phases 1 and 2); kuaishou: encrypted pushes through "
+        "the fake Kuaishou; both: the two, one after the other",
+    )
+    parser.add_argument("--kuaishou-rate", type=float, default=50.0, help="pushes/s offered")
+    parser.add_argument(
+        "--kuaishou-duration", type=float, default=None, help="seconds (default: --duration)"
+    )
+    parser.add_argument("--kuaishou-threads", type=int, default=8, help="pushing connections")
     parser.add_argument("--pgbench-seconds", type=int, default=10)
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--json", default=None)
@@ -141,7 +161,8 @@ def reset_and_seed(shops: int) -> list[tuple[str, str]]:
     with connection.cursor() as cur:
         cur.execute(
             "TRUNCATE strategies_decision, strategies_aftersalerequest, strategies_orderitem, "
-            "strategies_order, strategies_dailyledger, strategies_product CASCADE"
+            "strategies_order, strategies_dailyledger, strategies_product, "
+            "strategies_pushmessage CASCADE"
         )
     out = []
     for i in range(shops):
@@ -157,6 +178,41 @@ def reset_and_seed(shops: int) -> list[tuple[str, str]]:
             )
         out.append((shop.code, shop.api_secret))
     return out
+
+
+def seed_kuaishou(fake: Any) -> Any:
+    """The Kuaishou shop: one active strategy per scenario (no limits), connected to ``fake``."""
+    from strategies.models import SCENARIO_ORDER, Shop, Strategy
+    from strategies.services.channels import Credentials, connect_shop
+
+    shop, _ = Shop.objects.get_or_create(
+        code="pipe-ks", defaults={"name": "Pipeline Kuaishou", "api_secret": "pipe-secret-ks"}
+    )
+    for position, scenario in enumerate(SCENARIO_ORDER, start=1):
+        Strategy.objects.get_or_create(
+            shop=shop,
+            scenario=scenario,
+            name=f"Bench {scenario}",
+            defaults={"status": "active", "position": position, "daily_cap": BIG_CAP},
+        )
+    access, refresh = fake.issue_tokens()
+    connect_shop(
+        shop=shop,
+        platform="kuaishou",
+        credentials=Credentials(
+            app_key=fake.app_key,
+            app_secret=fake.app_secret,
+            sign_secret=fake.sign_secret,
+            message_key=fake.message_key,
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=fake.access_ttl,
+            refresh_expires_in=fake.refresh_ttl,
+            merchant_id=fake.open_id,
+            api_base=fake.url,
+        ),
+    )
+    return shop
 
 
 # --- load generator -------------------------------------------------------------------------
@@ -287,9 +343,12 @@ def phase_figures(prefix: str, sent: dict[str, Any]) -> dict[str, Any]:
     window = (window_end - window_start).total_seconds()
     done_at = []
     to_decision = []
+    to_executed = []
     for status, received, decided, executed in rows:
         if decided is not None:
             to_decision.append((decided - received).total_seconds())
+        if executed is not None:
+            to_executed.append((executed - received).total_seconds())
         if status in FINAL:
             done_at.append(executed or decided)
     statuses = Counter(r[0] for r in rows)
@@ -305,7 +364,132 @@ def phase_figures(prefix: str, sent: dict[str, Any]) -> dict[str, Any]:
         "to_decision_p50_ms": percentile(to_decision, 50) * 1000,
         "to_decision_p99_ms": percentile(to_decision, 99) * 1000,
         "to_decision_max_ms": max(to_decision, default=float("nan")) * 1000,
+        "to_executed_p50_ms": percentile(to_executed, 50) * 1000,
+        "to_executed_p99_ms": percentile(to_executed, 99) * 1000,
     }
+
+
+# --- the Kuaishou workload ----------------------------------------------------------------
+
+
+def push_kuaishou(
+    *, fake: Any, push_url: str, rate: float, duration: float, threads: int
+) -> dict[str, Any]:
+    """Paced open loop in this process (the fake's refunds live here): refund i is created on
+    the fake and pushed, encrypted, at ``start + i / rate``; (refund id -> push time) kept."""
+    import json
+
+    import requests
+
+    from strategies.platforms.kuaishou.messages import encrypt_message
+
+    lock = threading.Lock()
+    state = {"next": 0}
+    statuses: Counter[str] = Counter()
+    answers: list[float] = []
+    pushed_at: dict[str, float] = {}
+    total = int(rate * duration)
+    base = int(time.time()) * 1000
+    fees = (590, 990, 1290, 1990, 4990, 12900)
+    start_at = time.time() + 1.0
+
+    def run(t: int) -> None:
+        session = requests.Session()
+        while True:
+            with lock:
+                i = state["next"]
+                state["next"] += 1
+            due = start_at + i / rate
+            if i >= total or time.time() > start_at + duration:
+                return
+            wait = due - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            order_id, refund_id = str(base + i), str(base + 10**7 + i)
+            fee = fees[i % len(fees)]
+            fake.add_order(order_id, status=40, items=[(9001, "T-shirt", 1, fee)])
+            fake.add_refund(refund_id, order_id=order_id, fee=fee, buyer_open_id=f"buyer-{i % 500}")
+            body = encrypt_message(
+                json.dumps(fake.envelope(refund_id), ensure_ascii=False),
+                message_key=fake.message_key,
+            )
+            t0 = time.time()
+            try:
+                response = session.post(
+                    push_url,
+                    data=body.encode("ascii"),
+                    headers={"Content-Type": "text/plain;charset=utf-8"},
+                    timeout=3.0,
+                )
+                key = str(response.status_code)
+            except requests.RequestException:
+                key = "error"
+            with lock:
+                statuses[key] += 1
+                answers.append(time.time() - t0)
+                pushed_at[refund_id] = t0
+
+    pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    return {
+        "started": start_at,
+        "ended": time.time(),
+        "sent": sum(statuses.values()),
+        "statuses": dict(statuses),
+        "push_answer_p50_ms": percentile(answers, 50) * 1000,
+        "push_answer_p99_ms": percentile(answers, 99) * 1000,
+        "pushed_at": pushed_at,
+    }
+
+
+def kuaishou_figures(*, fake: Any, shop: Any, sent: dict[str, Any]) -> dict[str, Any]:
+    from strategies.models import AfterSaleRequest
+
+    pushed_at: dict[str, float] = sent.pop("pushed_at")
+    rows = list(
+        AfterSaleRequest.objects.filter(shop=shop).values_list(
+            "aftersale_id", "status", "decision__executed_at"
+        )
+    )
+    window = sent["ended"] - sent["started"]
+    with fake.lock:
+        approved_at = dict(fake.approved_at)
+        approvals = len(fake.approvals)
+    to_approval = [
+        approved_at[rid] - pushed for rid, pushed in pushed_at.items() if rid in approved_at
+    ]
+    executed = [at.timestamp() for _, status, at in rows if status == "executed" and at]
+    in_window = sum(1 for t in executed if sent["started"] <= t <= sent["ended"])
+    last = max(executed, default=sent["ended"])
+    return {
+        "stored": len(rows),
+        "by_status": dict(Counter(r[1] for r in rows)),
+        "approvals_on_platform": approvals,
+        "approved_once": approvals == len(approved_at),
+        "window_s": round(window, 2),
+        "intake_per_s": sent["statuses"].get("200", 0) / window if window else 0.0,
+        "executed_in_window_per_s": in_window / window if window else 0.0,
+        "executed_end_to_end_per_s": len(executed) / max(last - sent["started"], 1e-9),
+        "push_to_approval_p50_ms": percentile(to_approval, 50) * 1000,
+        "push_to_approval_p99_ms": percentile(to_approval, 99) * 1000,
+        "platform_calls": len(fake.calls),
+    }
+
+
+def wait_kuaishou(*, shop: Any, expected: int, timeout: float) -> float:
+    """Until ``expected`` requests of the shop are stored and none is in flight."""
+    from strategies.models import AfterSaleRequest
+
+    t0 = time.time()
+    rows = AfterSaleRequest.objects.filter(shop=shop)
+    while time.time() - t0 < timeout and (
+        rows.count() < expected or rows.filter(status__in=["received", "approved"]).exists()
+    ):
+        time.sleep(0.5)
+    return time.time() - t0
 
 
 def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[str, Any]:
@@ -350,8 +534,20 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
     worker.argv = [sys.executable, "-m", "bench.pipeline.cpu", *worker.argv]
     api = f"http://127.0.0.1:{port}/api/v1/aftersales"
     phases = {p.strip() for p in args.phases.split(",")}
+    if args.workload == "kuaishou":
+        phases = set()
     results: dict[str, Any] = {"broker": broker}
     flush_redis(url)
+    fake = ks_shop = None
+    if args.workload in ("kuaishou", "both"):
+        from strategies.platforms.kuaishou.fake import FakeKuaishou
+
+        # A fake of its own per broker: its approvals count this broker's run only.
+        fake = FakeKuaishou().start()
+        ks_shop = seed_kuaishou(fake)
+        from django.db import connections
+
+        connections.close_all()
     try:
         with pointing_at(url):
             web.start()
@@ -386,9 +582,31 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
                 drained = wait_final(f"{run}B", timeout=300)
                 figures = phase_figures(f"{run}B", sent)
                 results["latency"] = {**sent, **figures, "drain_s": round(drained, 1)}
+                flush_redis(url)
+            if fake is not None:
+                duration = args.kuaishou_duration or args.duration
+                print(
+                    f"[{broker}] kuaishou: {args.kuaishou_rate:.0f} pushes/s offered for "
+                    f"{duration:.0f} s through the fake Kuaishou on {fake.url} ...",
+                    flush=True,
+                )
+                sent = push_kuaishou(
+                    fake=fake,
+                    push_url=f"http://127.0.0.1:{port}/platforms/kuaishou/push/{fake.app_key}",
+                    rate=args.kuaishou_rate,
+                    duration=duration,
+                    threads=args.kuaishou_threads,
+                )
+                drained = wait_kuaishou(
+                    shop=ks_shop, expected=sent["statuses"].get("200", 0), timeout=300
+                )
+                figures = kuaishou_figures(fake=fake, shop=ks_shop, sent=sent)
+                results["kuaishou"] = {**sent, **figures, "drain_s": round(drained, 1)}
     finally:
         worker.stop()
         web.stop()
+        if fake is not None:
+            fake.stop()
         flush_redis(url)
     return results
 
@@ -469,10 +687,51 @@ def throughput_phase(args, broker: str, url: str, api: str, shops, web, worker) 
     }
 
 
+def side_by_side(results: dict[str, Any]) -> None:
+    """The workloads side by side: what came in, what was carried out, and how long it took
+    (generic: intake to executed on the simulated gateway; Kuaishou: the push leaving to the
+    approval reaching the fake, the fetch of the refund and its order included)."""
+    side = []
+    for name in ("throughput", "latency"):
+        if name in results:
+            r = results[name]
+            side.append(
+                [
+                    f"generic ({name})",
+                    r["sent"],
+                    r["sent"] / r["window_s"],
+                    r["done_in_window_per_s"],
+                    r["to_executed_p50_ms"],
+                    r["to_executed_p99_ms"],
+                ]
+            )
+    if "kuaishou" in results:
+        r = results["kuaishou"]
+        side.append(
+            [
+                "kuaishou (pushes)",
+                r["sent"],
+                r["intake_per_s"],
+                r["executed_in_window_per_s"],
+                r["push_to_approval_p50_ms"],
+                r["push_to_approval_p99_ms"],
+            ]
+        )
+        print(
+            f"kuaishou: push answers {r['statuses']} (p99 {r['push_answer_p99_ms']:.1f} ms); "
+            f"requests {r['by_status']}; {r['approvals_on_platform']} approvals on the fake "
+            f"(each refund once: {r['approved_once']}); {r['platform_calls']} platform calls; "
+            f"executed end to end {r['executed_end_to_end_per_s']:.1f}/s; drain {r['drain_s']} s"
+        )
+    if side:
+        print()
+        print_table(["workload", "sent", "intake/s", "executed/s", "p50 ms", "p99 ms"], side)
+
+
 def print_broker(results: dict[str, Any], pgbench: dict[int, float]) -> dict[str, Any]:
     broker = results["broker"]
     print(f"\n== broker: {broker} ==")
-    rows = []
+    rows: list[list[Any]] = []
     for name in ("throughput", "latency"):
         r = results.get(name)
         if not r:
@@ -491,25 +750,27 @@ def print_broker(results: dict[str, Any], pgbench: dict[int, float]) -> dict[str
                 r["drain_s"],
             ]
         )
-    print_table(
-        [
-            "phase",
-            "load generator",
-            "sent",
-            "sent/s",
-            "done/s in window",
-            "done/s end-to-end",
-            "intake p99 ms",
-            "->decision p50 ms",
-            "->decision p99 ms",
-            "drain s",
-        ],
-        rows,
-    )
+    if rows:
+        print_table(
+            [
+                "phase",
+                "load generator",
+                "sent",
+                "sent/s",
+                "done/s in window",
+                "done/s end-to-end",
+                "intake p99 ms",
+                "->decision p50 ms",
+                "->decision p99 ms",
+                "drain s",
+            ],
+            rows,
+        )
     for name in ("throughput", "latency"):
         if name in results:
             r = results[name]
             print(f"{name}: HTTP {r['statuses']}; requests {r['by_status']}")
+    side_by_side(results)
     if "throughput" in results:
         r = results["throughput"]
         g = r["cpu_seconds_by_group"]
