@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 # The test suite runs against the real services (PostgreSQL, Redis); override to taste.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/atom
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# The RabbitMQ tests' own vhost (created with rabbitmqctl when missing).
+TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/atom_test
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL) \
 	SECRET_KEY=test-only-secret DEBUG=false ALLOWED_HOSTS='*' SECURE_SSL_REDIRECT=false \
 	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
 
