@@ -15,26 +15,45 @@
     problems.push(`the page scrolls sideways: ${px(root.scrollWidth)} in ${px(root.clientWidth)}`);
   }
   const filter = document.querySelector("#changelist-filter");
-  const tables = [...document.querySelectorAll("#content table")].filter((t) => t.offsetParent);
-  for (const table of tables) {
-    const label = `table ${table.id || table.className}`;
-    // What shows of the table: its own box, cut by every box around it that clips.
-    const box = table.getBoundingClientRect();
+  // The box of `el` that shows: cut by every box around it that clips (up to `stop`).
+  const shownBox = (el, stop) => {
+    const box = el.getBoundingClientRect();
     const shown = { left: box.left, right: box.right, top: box.top, bottom: box.bottom };
-    for (let el = table.parentElement; el && el !== document.body; el = el.parentElement) {
-      if (getComputedStyle(el).overflowX !== "visible") {
-        const clip = el.getBoundingClientRect();
+    for (let up = el.parentElement; up && up !== stop; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") {
+        const clip = up.getBoundingClientRect();
         shown.left = Math.max(shown.left, clip.left);
         shown.right = Math.min(shown.right, clip.right);
       }
     }
+    return shown;
+  };
+  const covers = (f, shown) =>
+    f.left < shown.right - 1 && f.right > shown.left + 1 && f.top < shown.bottom && f.bottom > shown.top;
+  // Nothing of the list (the search bar, the actions, the table, the paginator) lies under the
+  // filter panel: a long action name once widened its menu under it.
+  const list = document.querySelector("#changelist .changelist-form-container");
+  if (filter && filter.offsetParent && list) {
+    const f = filter.getBoundingClientRect();
+    for (const el of list.querySelectorAll("*")) {
+      if (!el.offsetParent || el.closest("table")) continue;
+      const shown = shownBox(el, document.body);
+      if (shown.right > shown.left && covers(f, shown)) {
+        const what = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.name ? "[name=" + el.name + "]" : ""}`;
+        problems.push(`the filter panel (${px(f.left)}–${px(f.right)}) covers ${what} (${px(shown.left)}–${px(shown.right)})`);
+      }
+    }
+  }
+  const tables = [...document.querySelectorAll("#content table")].filter((t) => t.offsetParent);
+  for (const table of tables) {
+    const label = `table ${table.id || table.className}`;
+    const shown = shownBox(table, document.body);
     if (shown.right > root.clientWidth + 1) {
       problems.push(`${label} ends at ${px(shown.right)}, past the window`);
     }
     if (filter && filter.offsetParent) {
       const f = filter.getBoundingClientRect();
-      const across = f.left < shown.right - 1 && f.right > shown.left + 1;
-      if (across && f.top < shown.bottom && f.bottom > shown.top) {
+      if (covers(f, shown)) {
         problems.push(
           `the filter panel (${px(f.left)}–${px(f.right)}) covers ${label} ` +
             `(${px(shown.left)}–${px(shown.right)})`,
