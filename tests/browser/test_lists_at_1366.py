@@ -18,12 +18,15 @@ from pathlib import Path
 import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.contrib.auth.models import Group, User
+from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from playwright.sync_api import Page, expect
 
 from notifications.services import alerts_check_ledger
-from strategies.models import BacktestRun, Channel, Decision, Scenario, Strategy
+from strategies.backtest.loaders import strategy_set
+from strategies.backtest.services import backtest_execute, backtest_start
+from strategies.models import AfterSaleRequest, BacktestRun, Channel, Decision, Scenario, Strategy
 from strategies.pipeline.decide import request_decide
 from tests.factories import (
     make_ledger,
@@ -106,23 +109,25 @@ def seed(shop, owner) -> dict[str, Strategy]:
             applied_at=now - dt.timedelta(hours=index * 7),
         )
         request_decide(request_id=request.pk)
-
-    BacktestRun.objects.create(
-        shop=shop,
-        strategy=first,
-        kind="edit",
-        title=f"回测：{first.name} 单笔上限 25.50 → 50.00",
-        first_day=dt.date(2026, 11, 1),
-        last_day=dt.date(2026, 11, 30),
-        created_by=owner,
-        created_at=timezone.now() - dt.timedelta(hours=2),
-        status="done",
-        report={
-            "days": [{}] * 30,
-            "candidate": {"count": 1204, "amount": "8310.50"},
-            "strategies": [{"id": first.pk, "hits": {"count": 1204, "amount": "8310.50"}}],
-        },
+    # Received and decided yesterday: the replay below covers whole past days.
+    day = dt.timedelta(days=1)
+    AfterSaleRequest.objects.filter(shop=shop).update(
+        received_at=F("received_at") - day, applied_at=F("applied_at") - day
     )
+    Decision.objects.filter(shop=shop).update(decided_at=F("decided_at") - day)
+
+    # A replay of the strategies as they are, run here and now (the report and the
+    # performance page read it).
+    run = backtest_start(
+        shop=shop,
+        members=strategy_set(shop=shop),
+        kind="current",
+        title=f"回测：{SHOP_NAME} 现有全部策略（近 7 天）",
+        days=7,
+        actor=owner,
+    )
+    done = backtest_execute(run_id=run.pk)
+    assert done is not None and done.status == "done", done and done.error
     Channel.objects.create(
         shop=shop,
         platform="kuaishou",
@@ -171,6 +176,8 @@ def merchant_lists(strategy: Strategy) -> list[str]:
     return [
         *(f"/admin/strategies/strategy/?scenario={s}" for s in Scenario.values),
         f"/admin/strategies/strategy/{strategy.pk}/history/",
+        f"/admin/strategies/strategy/{strategy.pk}/performance/",
+        f"/admin/strategies/backtestrun/{BacktestRun.objects.get().pk}/change/",
         "/admin/monitoring/decisionlogentry/",
         "/admin/monitoring/reviewqueueentry/",
         *(f"/admin/monitoring/reviewqueueentry/?tab={tab}" for tab in sorted(queue_tabs)),
