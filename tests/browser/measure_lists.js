@@ -39,7 +39,12 @@
       if (!el.offsetParent || el.closest("table")) continue;
       const shown = shownBox(el, document.body);
       if (shown.right > shown.left && covers(f, shown)) {
-        const what = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.name ? "[name=" + el.name + "]" : ""}`;
+        const what =
+          el.tagName.toLowerCase() +
+          (el.id ? "#" + el.id : "") +
+          (el.name ? `[name=${el.name}]` : "") +
+          (el.className && typeof el.className === "string" ? "." + el.className.split(" ")[0] : "") +
+          (el.parentElement.id ? ` in #${el.parentElement.id}` : "");
         problems.push(`the filter panel (${px(f.left)}–${px(f.right)}) covers ${what} (${px(shown.left)}–${px(shown.right)})`);
       }
     }
