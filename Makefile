@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 # The test suite runs against the real services (PostgreSQL, Redis); override to taste.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/atom
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# The RabbitMQ tests' own vhost (created with rabbitmqctl when missing).
+TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/atom_test
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	TEST_RABBITMQ_URL=$(TEST_RABBITMQ_URL) \
 	SECRET_KEY=test-only-secret DEBUG=false ALLOWED_HOSTS='*' SECURE_SSL_REDIRECT=false \
 	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
 
@@ -27,7 +30,7 @@ venv: $(STAMP)
 messages: $(STAMP)
 	@if command -v msgfmt >/dev/null 2>&1; then \
 		DEBUG=true $(PY) manage.py compilemessages --ignore=.venv -v 0; \
-	else for po in locale/*/LC_MESSAGES/django.po; do \
+	else for po in locale/*/LC_MESSAGES/*.po; do \
 		$(PY) -c 'import sys, polib; polib.pofile(sys.argv[1]).save_as_mofile(sys.argv[2])' \
 			"$$po" "$${po%.po}.mo"; done; fi
 

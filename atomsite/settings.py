@@ -123,6 +123,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format in both languages (2026-11-22 10:15): atomsite/formats/<language>/formats.py.
+FORMAT_MODULE_PATH = ["atomsite.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
@@ -336,6 +338,10 @@ ATOM_EMAIL_ENABLED = env.bool("ATOM_EMAIL_ENABLED", default=True)
 ATOM_REVIEW_DIGEST_HOURS = env.int("ATOM_REVIEW_DIGEST_HOURS", default=24)
 ATOM_SMS_BACKEND = env.str("ATOM_SMS_BACKEND", default="console")  # console | http
 ATOM_SMS_URL = env.str("ATOM_SMS_URL", default="")
+# The back office's address as merchants open it (https://atom.example.com): the cap alerts'
+# SMS and e-mail link to the notice, the strategy, the dashboard, "pause" and "raise the cap".
+# Empty: the messages name the admin instead of linking to it.
+ATOM_ADMIN_URL = env.str("ATOM_ADMIN_URL", default="")
 ATOM_SMS_TOKEN = env.str("ATOM_SMS_TOKEN", default="")
 ATOM_SMS_TIMEOUT = env.float("ATOM_SMS_TIMEOUT", default=5.0)
 # A claimed delivery not answered within this lease is tried again (longer than the task's hard

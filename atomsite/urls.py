@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from . import views
 
+# The back office's 403 page speaks the interface language and offers a way back.
+handler403 = "strategies.admin.denied.permission_denied"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.health, name="health"),

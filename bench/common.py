@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/8"
+# RabbitMQ: a vhost of the benches' own, so a purge never touches another user's queues.
+DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/atom_bench"
 BIG_CAP = Decimal("999999999999.99")  # the largest daily cap MONEY holds: never reached
 
 
@@ -85,7 +87,8 @@ def flush_redis(url: str) -> None:
         from kombu import Connection
 
         with Connection(url) as conn, conn.channel() as channel:
-            channel.queue_declare("celery", durable=True)
+            # As Celery declares it (a fresh vhost gets the same queue the worker expects).
+            channel.queue_declare("celery", durable=True, auto_delete=False)
             channel.queue_purge("celery")
         return
     import redis
@@ -95,6 +98,35 @@ def flush_redis(url: str) -> None:
         client.flushdb()
     finally:
         client.close()
+
+
+def ensure_rabbitmq_vhost(url: str) -> None:
+    """Creates the URL's vhost (and the user's permissions on it) with ``rabbitmqctl`` when it
+    does not exist yet; a broker that cannot be reached is reported at once."""
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+            return
+    except Exception as exc:  # access refused on a missing vhost, or nothing listening
+        first = exc
+    parts = urlsplit(url)
+    vhost = parts.path[1:] or "/"
+    user = parts.username or "guest"
+    try:
+        subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=False)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(
+            f"RabbitMQ at {parts.hostname}:{parts.port or 5672} refused {url!r} ({first}) and "
+            f"rabbitmqctl could not create vhost {vhost!r} ({exc}): start RabbitMQ "
+            "(rabbitmq-server -detached) or pass --rabbitmq-url"
+        ) from exc
 
 
 def free_port() -> int:

@@ -35,6 +35,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from strategies.admin.common import money_column
 from strategies.admin.tenancy import (
     SHOP_PARAM,
     OperatorShopFilter,
@@ -277,7 +278,7 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
         "decided_local",
         "outcome_badge",
         "strategy_shown",
-        "amount",
+        "display_amount",
         "aftersale_id",
         "order_id",
         "reason",
@@ -299,6 +300,7 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
     list_max_show_all = 200
     actions = None
     change_list_template = "admin/monitoring/decisionlogentry/change_list.html"
+    display_amount = money_column("amount", _("amount"))
     fieldsets = (
         (
             None,
@@ -313,7 +315,7 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
                     "scenario",
                     "strategy_name",
                     "action",
-                    "amount",
+                    "display_amount",
                     "decided_local",
                 )
             },
@@ -325,6 +327,7 @@ class DecisionLogAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmi
         ),
     )
     readonly_fields = (
+        "display_amount",
         "request_status",
         "outcome_badge",
         "decided_local",

@@ -73,7 +73,7 @@ def bar_chart(
                     width=round(bar_width, 2),
                     height=round(height, 2),
                     colour=series_colour(index),
-                    title=f"{day.isoformat()} · {label}: {value}{unit}",
+                    title=f"{day.isoformat()} · {label}: {value:,}{unit}",  # 12,345.60
                 )
             )
         if day_index % 5 == 0 or day_index == len(days) - 1:
@@ -83,6 +83,6 @@ def bar_chart(
     for fraction in (0, Decimal("0.5"), 1):
         y = chart.plot_bottom - float(fraction) * plot_height
         value = scale_max * fraction
-        label = f"{value:.0f}" if value == value.to_integral() else f"{value:.2f}"
+        label = f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
         chart.y_ticks.append(Tick(x=LEFT - 6, y=round(y, 2), label=label))
     return chart

@@ -30,7 +30,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from strategies.admin.common import REQUEST_STATUS_COLOURS, badge
+from strategies.admin.common import REQUEST_STATUS_COLOURS, badge, money_column
 from strategies.admin.confirmations import PaymentConfirmationAdmin
 from strategies.admin.tenancy import (
     OperatorShopFilter,
@@ -89,7 +89,7 @@ class QueueTabFilter(admin.SimpleListFilter):
 class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentConfirmationAdmin):
     list_display = (
         "aftersale_link",
-        "amount",
+        "display_amount",
         "buyer_reason",
         "order_state",
         "age",
@@ -100,6 +100,7 @@ class ReviewQueueAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentConfirma
         "links",
     )
     list_display_links = None
+    display_amount = money_column("amount", _("amount"))
     list_filter = (QueueTabFilter, "type", "reason")
     search_fields = ("=aftersale_id", "=order__order_id")
     search_help_text = _("Exact after-sales id or order id.")

@@ -204,7 +204,10 @@ def decisions_export(request: HttpRequest) -> HttpResponseBase:
         )
     lines = export_lines(queryset.order_by("-decided_at", "-id"))
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    # Named in the shop's time, as the rows inside are (the server's zone for all shops).
+    shop = shop_context(request).shop
+    zone = shop.zone if shop is not None else timezone.get_default_timezone()
+    stamp = timezone.now().astimezone(zone).strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="decisions-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response

@@ -17,9 +17,11 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, Value
 from django.http import Http404, HttpRequest, HttpResponse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -29,10 +31,20 @@ from strategies.admin.tenancy import ReadOnlyAdminMixin, ShopScopedAdminMixin, s
 from . import services
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notice, NoticeRead
 
-NOTICE_FIELDS = ("shop", "title", "body", "alert", "created_at", "display_read_at")
+NOTICE_FIELDS = (
+    "shop",
+    "title",
+    "body",
+    "alert",
+    "display_links",
+    "created_at",
+    "display_read_at",
+)
 ATTEMPT_FIELDS = ("at", "display_ok", "permanent", "error")
 DELIVERY_FIELDS = (
+    "shop",
     "alert",
+    "notice",
     "channel",
     "recipient",
     "subject",
@@ -73,10 +85,10 @@ class _ReadStatus(admin.SimpleListFilter):
 
 @admin.register(Notice)
 class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["display_title", "shop", "created_at", "display_read_at"]
+    list_display = ["display_title", "display_links", "shop", "created_at", "display_read_at"]
     list_display_links = ["display_title"]
     list_filter = [_ReadStatus]
-    list_select_related = ["shop"]
+    list_select_related = ["shop", "alert__strategy"]
     ordering = ["-created_at", "-id"]
     fields = NOTICE_FIELDS
     readonly_fields = NOTICE_FIELDS
@@ -96,10 +108,15 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # When this user read each notice (None: unread), one indexed subquery per row shown.
         mine = NoticeRead.objects.filter(notice=OuterRef("pk"), user_id=_reader(request))
+        context = shop_context(request)
         return (
             super()
             .get_queryset(request)
-            .annotate(atom_read_at=Subquery(mine.values("read_at")[:1]))
+            .annotate(
+                atom_read_at=Subquery(mine.values("read_at")[:1]),
+                atom_may_edit=Value(context.may_edit),
+                atom_operator=Value(context.operator),
+            )
         )
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
@@ -119,9 +136,35 @@ class NoticeAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
             return format_html("<strong>{}</strong>", obj.title)
         return obj.title
 
+    @admin.display(description=_("what you can do"))
+    def display_links(self, obj: Notice) -> str:
+        """A cap alert's ways on: its strategy, the consumption dashboard on the alert's day,
+        and, for those who may edit, "pause this strategy" (a confirmation page, then a POST)
+        and "raise the cap" (the strategy form at its daily cap)."""
+        alert = obj.alert
+        if alert is None:
+            return "—"
+        # The user's rights come annotated on the row (get_queryset): a display has no request.
+        links = services.alert_links(alert=alert, notice=obj, operator=obj.atom_operator)  # type: ignore[attr-defined]
+        shown: list[tuple[str | None, Any, str]] = [
+            (links.strategy, _("Open the strategy"), "atom-notice-strategy"),
+            (links.dashboard, _("Consumption dashboard"), "atom-notice-dashboard"),
+        ]
+        if obj.atom_may_edit:  # type: ignore[attr-defined]
+            shown += [
+                (links.pause, _("Pause this strategy"), "atom-notice-pause"),
+                (links.raise_cap, _("Raise the cap"), "atom-notice-raise"),
+            ]
+        # An archived strategy has no page, no pause and no cap to raise: its links are None.
+        return format_html_join(
+            " · ", '<a href="{}" class="{}">{}</a>', ((u, c, t) for u, t, c in shown if u)
+        )
+
     @admin.display(description=_("read by you at"))
     def display_read_at(self, obj: Notice) -> Any:
-        return getattr(obj, "atom_read_at", None) or "-"
+        read_at = getattr(obj, "atom_read_at", None)
+        # Formatted here: a read-only field shows a method's datetime as its repr otherwise.
+        return date_format(timezone.localtime(read_at), "DATETIME_FORMAT") if read_at else "-"
 
     @admin.action(description=_("Mark as read"), permissions=["mark_read"])
     def mark_read(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -165,7 +208,7 @@ class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
-    shop_field = "alert__shop"
+    shop_field = "shop"
     list_display = [
         "created_at",
         "display_strategy",
@@ -177,7 +220,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
         "sent_at",
     ]
     list_filter = ["status", "channel"]
-    list_select_related = ["alert__strategy", "alert__shop"]
+    list_select_related = ["alert__strategy", "notice", "shop"]
     ordering = ["-created_at", "-id"]
     fields = DELIVERY_FIELDS
     readonly_fields = DELIVERY_FIELDS
@@ -190,6 +233,9 @@ class DeliveryAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("strategy"), ordering="alert__strategy__name")
     def display_strategy(self, obj: Delivery) -> str:
+        # A channel alert's delivery has no strategy: its notice's title says what it is about.
+        if obj.alert is None:
+            return obj.notice.title if obj.notice is not None else ""
         return obj.alert.strategy.name
 
     @admin.display(description=_("status"), ordering="status")

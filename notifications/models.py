@@ -1,8 +1,9 @@
 """Alerts on a strategy's daily consumption, the admin inbox and the outgoing deliveries.
 
 Exactly-once lives here, in PostgreSQL: an ``Alert`` row is the claim (unique per strategy, day
-and level), a ``Delivery`` row is unique per (alert, channel) and is sent only by whoever wins
-the conditional UPDATE that moves it to ``sending``. Every attempt is logged as a row.
+and level), a ``Delivery`` row is unique per (alert, channel) (a cap alert's) or per (notice,
+channel) (a channel alert's: the notice is its claim) and is sent only by whoever wins the
+conditional UPDATE that moves it to ``sending``. Every attempt is logged as a row.
 """
 
 import uuid
@@ -10,6 +11,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.models import CAP_REACHED_PERCENT, CAP_WARNING_PERCENT, Shop, Strategy
@@ -49,7 +52,12 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.strategy_id} {self.day} {self.level}%"
+        # Named as a merchant knows it: the strategy, the shop's day, the threshold.
+        return gettext("%(strategy)s, %(day)s: %(level)s") % {
+            "strategy": self.strategy.name,
+            "day": self.day.isoformat(),
+            "level": self.get_level_display(),
+        }
 
 
 class Notice(models.Model):
@@ -106,7 +114,10 @@ class NoticeRead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.notice_id} read by {self.user_id}"
+        return gettext("“%(notice)s” read by %(user)s") % {
+            "notice": self.notice.title,
+            "user": self.user,
+        }
 
 
 class Channel(models.TextChoices):
@@ -122,10 +133,29 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """One message of one alert on one channel; the text is rendered once, when claimed."""
+    """One message of one alert on one channel; the text is rendered once, when claimed.
 
+    The alert is a cap ``Alert`` or, for a connected marketplace's channel alert (no strategy,
+    no day), the inbox ``Notice`` that announced it: exactly one of the two is set."""
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("shop")
+    )
     alert = models.ForeignKey(
-        Alert, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("alert")
+        Alert,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("alert"),
+    )
+    notice = models.ForeignKey(
+        Notice,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("notice"),
     )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.CharField(_("recipient"), max_length=254)
@@ -150,6 +180,14 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["alert", "channel"], name="delivery_once_per_channel"),
+            models.UniqueConstraint(
+                fields=["notice", "channel"], name="delivery_once_per_notice_channel"
+            ),
+            models.CheckConstraint(
+                condition=Q(alert__isnull=False, notice__isnull=True)
+                | Q(alert__isnull=True, notice__isnull=False),
+                name="delivery_of_an_alert_or_a_notice",
+            ),
         ]
         indexes = [
             # The sweep looks only at deliveries still in flight.
@@ -182,7 +220,10 @@ class DeliveryAttempt(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.delivery_id} @ {self.at:%Y-%m-%d %H:%M:%S}"
+        return gettext("%(delivery)s at %(at)s") % {
+            "delivery": self.delivery,
+            "at": f"{timezone.localtime(self.at):%Y-%m-%d %H:%M:%S}",
+        }
 
 
 class DeadlineReminder(models.Model):
@@ -203,4 +244,7 @@ class DeadlineReminder(models.Model):
         verbose_name_plural = _("deadline reminders")
 
     def __str__(self) -> str:
-        return f"{self.request_id} @ {self.sent_at:%Y-%m-%d %H:%M}"
+        return gettext("%(request)s reminded at %(at)s") % {
+            "request": self.request.aftersale_id,
+            "at": f"{timezone.localtime(self.sent_at):%Y-%m-%d %H:%M}",
+        }

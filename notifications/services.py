@@ -13,11 +13,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -134,6 +136,51 @@ def alerts_check_ledger(*, ledger_id: int) -> list[Alert]:
     return created
 
 
+@dataclass(frozen=True)
+class AlertLinks:
+    """Where a cap alert leads (paths of the admin; ``absolute`` prefixes ATOM_ADMIN_URL): its
+    strategy (None once archived), the consumption dashboard on the alert's day, "pause this
+    strategy" (a confirmation page that comes back to the notice) and "raise the cap" (the
+    strategy form at its daily cap field)."""
+
+    strategy: str | None
+    dashboard: str
+    pause: str | None
+    raise_cap: str | None
+    notice: str | None
+
+    def absolute(self) -> AlertLinks:
+        base = settings.ATOM_ADMIN_URL.rstrip("/")
+        return AlertLinks(
+            **{name: (base + value if value else value) for name, value in self.__dict__.items()}
+        )
+
+
+def alert_links(
+    *, alert: Alert, notice: Notice | None = None, operator: bool = False
+) -> AlertLinks:
+    """An operator's links name the shop (``?shop=<id>``), as every operator page does."""
+    shop_query = f"shop={alert.shop_id}&" if operator else ""
+    dashboard = (
+        reverse("monitoring:consumption") + "?" + shop_query + f"day={alert.day.isoformat()}"
+    )
+    notice_url = reverse("admin:notifications_notice_change", args=[notice.pk]) if notice else None
+    if alert.strategy.archived_at is not None:
+        return AlertLinks(None, dashboard, None, None, notice_url)
+    change = reverse("admin:strategies_strategy_change", args=[alert.strategy_id])
+    pause = reverse("admin:strategies_strategy_pause", args=[alert.strategy_id])
+    if notice_url:
+        pause += "?" + urlencode({"next": notice_url})
+    return AlertLinks(
+        strategy=change,
+        dashboard=dashboard,
+        pause=pause,
+        # The form's daily cap field (its id in the admin's form): one click, then type.
+        raise_cap=change + "#id_daily_cap",
+        notice=notice_url,
+    )
+
+
 def _alert_announce(*, alert: Alert) -> None:
     """For the winner of the claim only: the inbox notice and one delivery per channel."""
     shop = alert.shop
@@ -145,23 +192,30 @@ def _alert_announce(*, alert: Alert) -> None:
         "level": alert.level,
         "reached": alert.level >= AlertLevel.REACHED,
         "percent": percent,
-        "consumed": alert.consumed,
-        "cap": alert.cap,
+        # Money as every page shows it (100,000.00).
+        "consumed": money(alert.consumed),
+        "cap": money(alert.cap),
         # What may still be approved today: smaller requests can fit, larger ones go to a person.
         "left": money(max(alert.cap - alert.consumed, Decimal("0.00"))),
         "day": alert.day.isoformat(),
     }
-    Notice.objects.create(
+    notice = Notice.objects.create(
         shop=shop,
         alert=alert,
         title=_render("notice_title.txt", context)[:200],
         body=_render("notice_body.txt", context),
     )
+    # The SMS and the e-mail link to the notice, the strategy, the dashboard, "pause" and
+    # "raise the cap" when the back office's address is known (ATOM_ADMIN_URL); the inbox
+    # notice shows the same links on its page (NoticeAdmin.display_links).
+    if settings.ATOM_ADMIN_URL:
+        context["links"] = alert_links(alert=alert, notice=notice).absolute()
     now = timezone.now()
     deliveries = []
     if shop.phone:
         deliveries.append(
             Delivery(
+                shop=shop,
                 alert=alert,
                 channel=Channel.SMS,
                 recipient=shop.phone,
@@ -172,6 +226,7 @@ def _alert_announce(*, alert: Alert) -> None:
     if shop.alert_email and settings.ATOM_EMAIL_ENABLED:
         deliveries.append(
             Delivery(
+                shop=shop,
                 alert=alert,
                 channel=Channel.EMAIL,
                 recipient=shop.alert_email,
@@ -406,7 +461,7 @@ def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = No
                 "requests": [
                     {
                         "aftersale_id": r.aftersale_id,
-                        "amount": r.amount,
+                        "amount": money(r.amount),
                         "deadline": r.platform_deadline.astimezone(shop.zone).strftime(
                             "%Y-%m-%d %H:%M"
                         )
@@ -431,10 +486,12 @@ def review_digest_send(*, now: dt.datetime | None = None, hours: int | None = No
 
 def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
     """The shop's inbox notice for a channel alert the core claimed once (``Channel.*_alerted_at``
-    set by a conditional update). A redelivered task finds the notice already there: the
-    channel's row lock serialises the look and the insert."""
+    set by a conditional update), and its SMS and e-mail on the shop's channels as for a cap
+    alert (one ``Delivery`` per notice and channel, sent after COMMIT). A redelivered task finds
+    the notice already there and adds nothing: the channel's row lock serialises the look and
+    the insert."""
     from strategies.models import Channel as ShopChannel
-    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING
+    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING, CHANNEL_ALERT_PUSH
 
     with transaction.atomic():
         row = (
@@ -443,12 +500,30 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         if row is None:
             return None
         expiring = kind == CHANNEL_ALERT_EXPIRING
-        claimed_at = row.refresh_expiry_alerted_at if expiring else row.auth_alerted_at
+        claimed_at = (
+            row.refresh_expiry_alerted_at
+            if expiring
+            else row.push_alerted_at
+            if kind == CHANNEL_ALERT_PUSH
+            else row.auth_alerted_at
+        )
         if claimed_at is None:
             return None  # cleared by a new authorisation since
         with translation.override(settings.LANGUAGE_CODE):
             platform = str(row.get_platform_display())
-            if expiring:
+            if kind == CHANNEL_ALERT_PUSH:
+                title = _("%(platform)s pushes to this shop are refused") % {"platform": platform}
+                body = _(
+                    "ATOM refused %(count)s pushes in a row from this shop's %(platform)s app "
+                    "(%(error)s). Check that the message key (Kuaishou) or the app secret "
+                    "(Douyin) entered in Channel is the one in the platform's console: until "
+                    "then new requests arrive only through the poller, minutes late."
+                ) % {
+                    "platform": platform,
+                    "count": row.push_refusals,
+                    "error": row.last_error or "?",
+                }
+            elif expiring:
                 title = _("%(platform)s authorisation expires soon") % {"platform": platform}
                 expires = row.refresh_expires_at
                 body = _(
@@ -468,5 +543,46 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         ).exists():
             return None
         notice = Notice.objects.create(shop_id=row.shop_id, title=title[:200], body=body)
+        _channel_alert_deliveries(shop=row.shop, notice=notice)
     logger.warning("channel %s alert %s raised for shop %s", channel_id, kind, row.shop_id)
     return notice
+
+
+def _channel_alert_deliveries(*, shop: Shop, notice: Notice) -> None:
+    """The SMS and the e-mail of a channel alert, on the channels a cap alert uses."""
+    now = timezone.now()
+    deliveries = []
+    with translation.override(settings.LANGUAGE_CODE):
+        if shop.phone:
+            sms = _("[ATOM] %(shop)s: %(title)s. %(message)s") % {
+                "shop": shop.name,
+                "title": notice.title,
+                "message": notice.body,
+            }
+            deliveries.append(
+                Delivery(
+                    shop=shop,
+                    notice=notice,
+                    channel=Channel.SMS,
+                    recipient=shop.phone,
+                    body=sms,
+                    next_attempt_at=now,
+                )
+            )
+        if shop.alert_email and settings.ATOM_EMAIL_ENABLED:
+            greeting = _("Hello %(shop)s,") % {"shop": shop.name}
+            footer = _("This message is sent once per authorisation of the shop's app.")
+            deliveries.append(
+                Delivery(
+                    shop=shop,
+                    notice=notice,
+                    channel=Channel.EMAIL,
+                    recipient=shop.alert_email,
+                    subject=" ".join(notice.title.split())[:200],
+                    body=f"{greeting}\n\n{notice.body}\n\n{footer}\n",
+                    next_attempt_at=now,
+                )
+            )
+    for delivery in deliveries:
+        delivery.save()
+        _enqueue_send(delivery_id=delivery.pk)

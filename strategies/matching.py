@@ -52,7 +52,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext, gettext_noop
@@ -249,6 +249,16 @@ MESSAGES: dict[str, str] = {
 
 # Params stored as codes are shown by their label in the active language.
 _LABELLED_PARAMS = {"status": OrderStatus, "reason": Reason, "type": AfterSaleType}
+# Params stored as plain amounts ("50000.00", machine-readable in the API and the CSV's params)
+# are shown as every page shows money: 50,000.00.
+_MONEY_PARAMS = ("amount", "cap", "consumed", "refunded", "total")
+
+
+def _money_shown(value: str) -> str:
+    try:
+        return f"{Decimal(value):,.2f}"
+    except (InvalidOperation, TypeError, ValueError):
+        return value
 
 
 def explanation_message(code: str, params: Mapping[str, str]) -> str:
@@ -258,6 +268,9 @@ def explanation_message(code: str, params: Mapping[str, str]) -> str:
     for name, choices in _LABELLED_PARAMS.items():
         if shown.get(name) in choices.values:
             shown[name] = str(choices(shown[name]).label)
+    for name in _MONEY_PARAMS:
+        if name in shown:
+            shown[name] = _money_shown(shown[name])
     if "scenarios" in shown:  # scenario codes, comma-separated
         shown["scenarios"] = gettext(", ").join(
             str(Scenario(c).label) if c in Scenario.values else c

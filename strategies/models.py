@@ -18,11 +18,12 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.functional import Promise
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from strategies.encryption import secret_open, secret_seal
+from strategies.formatting import money
 
 DEFAULT_DAILY_CAP = Decimal("50000.00")
 SMALL_AMOUNT_DAILY_CAP = Decimal("100000.00")
@@ -115,7 +116,11 @@ class Membership(models.Model):
         verbose_name_plural = _("staff memberships")
 
     def __str__(self) -> str:
-        return f"{self.user} @ {self.shop.code} ({self.role})"
+        return gettext("%(user)s, %(role)s of %(shop)s") % {
+            "user": self.user,
+            "role": self.get_role_display(),
+            "shop": self.shop.name,
+        }
 
 
 class Product(models.Model):
@@ -251,7 +256,7 @@ class AfterSaleRequest(models.Model):
     platform_deadline = models.DateTimeField(_("platform deadline"), null=True, blank=True)
     payload = models.JSONField(_("raw payload"))
     # SHA-256 of the canonical payload: a retry with the same body is told apart from a conflict.
-    payload_digest = models.CharField(max_length=64)
+    payload_digest = models.CharField(_("payload fingerprint (SHA-256)"), max_length=64)
     status = models.CharField(
         _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.RECEIVED
     )
@@ -487,7 +492,12 @@ class Strategy(models.Model):
 
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"],
+        # Not simple-history's "historical 策略": the pages name a past version as such.
+        verbose_name=_("strategy version"),
+        verbose_name_plural=_("strategy versions"),
+    )
 
     # Archived ones too (history, the decision log's past); related access (decision.strategy)
     # uses Django's plain base manager, so a decision always finds its strategy.
@@ -633,6 +643,17 @@ class Strategy(models.Model):
             raise ValidationError(errors)
 
 
+class PopularStrategy(Strategy):
+    """The menu's 热门策略 (popular strategies), where the seeds put the ready-made
+    small-amount strategy (售后助手 > 热门策略 > 小额自动仅退款): no table of its own, its admin
+    entry opens the template (strategies/admin/popular.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("popular strategy")
+        verbose_name_plural = _("popular strategies")
+
+
 class DailyLedger(models.Model):
     """What one strategy auto-approved on one shop-local day.
 
@@ -665,7 +686,11 @@ class DailyLedger(models.Model):
         indexes = [models.Index(fields=["shop", "day"], name="ledger_shop_day")]
 
     def __str__(self) -> str:
-        return f"{self.strategy_id} {self.day}: {self.consumed}"
+        return gettext("%(strategy)s on %(day)s: %(consumed)s used") % {
+            "strategy": self.strategy.name,
+            "day": self.day.isoformat(),
+            "consumed": money(self.consumed),
+        }
 
 
 class Outcome(models.TextChoices):
@@ -814,7 +839,11 @@ class TrialHit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.strategy_id} {self.day}: {self.amount}"
+        return gettext("%(strategy)s on %(day)s: would approve %(amount)s") % {
+            "strategy": self.strategy.name,
+            "day": self.day.isoformat(),
+            "amount": money(self.amount),
+        }
 
 
 class ExecutionConfirmation(models.Model):
@@ -931,7 +960,11 @@ class Review(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id}: {self.get_action_display()} ({self.username})"
+        return gettext("%(request)s: %(action)s by %(user)s") % {
+            "request": self.request.aftersale_id,
+            "action": self.get_action_display(),
+            "user": self.username,
+        }
 
 
 # --- Backtests (strategies/backtest; docs/backtest.md) ---------------------------------------
@@ -1059,7 +1092,7 @@ class BacktestChange(models.Model):
         indexes = [models.Index(fields=["run", "kind", "decided_at"], name="backtest_change_kind")]
 
     def __str__(self) -> str:
-        return f"{self.aftersale_id}: {self.kind}"
+        return f"{self.aftersale_id}: {self.get_kind_display()}"
 
 
 class Platform(models.TextChoices):
@@ -1138,6 +1171,11 @@ class Channel(models.Model):
     auth_failed_at = models.DateTimeField(_("authentication refused at"), null=True, blank=True)
     auth_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     refresh_expiry_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Pushes refused in a row (wrong message key or app secret); an accepted push resets it.
+    # The alert is claimed once per set of credentials (connect_shop clears the claim), so
+    # refused pushes from anyone who knows the URL cost at most one message.
+    push_refusals = models.PositiveIntegerField(_("pushes refused in a row"), default=0)
+    push_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -1145,7 +1183,7 @@ class Channel(models.Model):
         verbose_name_plural = _("channels")
 
     def __str__(self) -> str:
-        return f"{self.shop_id}: {self.platform}"
+        return f"{self.shop.name}: {self.get_platform_display()}"
 
     def secret(self, name: str) -> str:
         """The plain value of sealed credential ``name`` ("" when unset)."""
@@ -1195,4 +1233,4 @@ class PushMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.platform} {self.event_id}"
+        return f"{self.get_platform_display()} {self.event_id}"

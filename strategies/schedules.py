@@ -77,7 +77,7 @@ def schedules_declare() -> dict[str, str]:
         name="refresh channel tokens",
         task=REFRESH_TASK,
         interval=interval_schedule(every=10, period=IntervalSchedule.MINUTES),
-        description="Refreshes Kuaishou tokens ahead of expiry; alerts before one dies.",
+        description="Refreshes Kuaishou and Douyin tokens ahead of expiry; alerts before one dies.",
     )
     for zone in zones:
         name = f"roll-over {zone}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from strategies.models import (
     AfterSaleRequest,
+    BacktestRun,
     Decision,
     Membership,
     Order,
@@ -234,3 +235,31 @@ def make_log_decision(
     if save:
         decision.save()
     return decision
+
+
+def make_finished_backtest(
+    *,
+    shop: Shop,
+    strategy: Strategy,
+    hits: dict[str, Any] | None = None,
+    kind: str = "edit",
+    candidate_count: int = 1,
+) -> BacktestRun:
+    """A 30-day November backtest that is done, crediting ``strategy`` with ``hits``."""
+    return BacktestRun.objects.create(
+        shop=shop,
+        strategy=strategy,
+        kind=kind,
+        title="tried",
+        first_day=dt.date(2026, 11, 1),
+        last_day=dt.date(2026, 11, 30),
+        created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        status="done",
+        report={
+            "days": [{}] * 30,
+            "candidate": {"count": candidate_count, "amount": "1.00"},
+            "strategies": [
+                {"id": strategy.pk, "hits": hits or {"count": 1204, "amount": "8310.50"}}
+            ],
+        },
+    )

@@ -7,6 +7,7 @@ from strategies.admin import (  # noqa: F401
     channels,
     common,
     platform_data,
+    popular,
     shops,
     strategy,
 )

@@ -26,6 +26,7 @@ HEALTH_FIELDS = (
     "app_key_hint",
     "merchant_id",
     "last_push_at",
+    "push_refusals",
     "last_poll_at",
     "access_expires_at",
     "refresh_expires_at",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.tenancy import OperatorShopFilter
+from strategies.formatting import money
 from strategies.models import (
     RequestStatus,
     Shop,
@@ -50,6 +52,17 @@ def badge(label: Any, colour: str) -> str:
         colour,
         label,
     )
+
+
+def money_column(field: str, description: Any) -> Callable[[Any, Any], str]:
+    """A list column or read-only field showing a money field as ``100,000.00`` (the admin's
+    own rendering of a DecimalField has no thousands separator)."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Any) -> str:
+        return money(getattr(obj, field))
+
+    return column
 
 
 def in_zone(shop: Shop | None) -> AbstractContextManager[Any]:

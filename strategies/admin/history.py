@@ -8,12 +8,13 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.utils import display_for_field, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, DecimalField, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
 )
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -28,6 +29,7 @@ from strategies.admin.tenancy import (
     parse_id,
     shop_context,
 )
+from strategies.formatting import money
 from strategies.models import (
     Reason,
     Shop,
@@ -48,11 +50,68 @@ class _StrategyHistoryHelper(HistoricalRecordContextHelper):
             return ", ".join(str(labels.get(r, r)) for r in value or []) or "—"
         if isinstance(field, BooleanField):
             return gettext("yes") if value else gettext("no")
+        if isinstance(field, DecimalField):
+            return money(value) if value is not None else "—"
         return display_for_field(value, field, "—")
+
+
+# A past version's page shows these through the admin's methods, not as raw values: money as
+# 100,000.00, the reasons by name (the read-only rendering of a JSON list is its code list).
+VERSION_DISPLAYS = {
+    "daily_cap": "version_daily_cap",
+    "per_request_cap": "version_per_request_cap",
+    "reasons": "version_reasons",
+}
+
+
+def showing_a_version(request: HttpRequest) -> bool:
+    """Whether this request renders a past version (every field read-only, nothing to save)."""
+    return bool(getattr(request, "_atom_history_version", False))
+
+
+def version_fieldsets(fieldsets: list[Any]) -> list[Any]:
+    """The form's groups as a past version shows them: the model's settings only (no hidden
+    version, no reason for a change), money and reasons through ``VERSION_DISPLAYS``."""
+
+    def shown(names: Any) -> Any:
+        if isinstance(names, (list, tuple)):
+            kept = [shown(n) for n in names if n not in ("version", "change_reason")]
+            return tuple(k for k in kept if k)
+        return VERSION_DISPLAYS.get(names, names)
+
+    result = []
+    for title, options in fieldsets:
+        fields = shown(options["fields"])
+        if fields:
+            result.append((title, {**options, "fields": fields}))
+    return result
+
+
+def flat_fields(fieldsets: list[Any]) -> list[str]:
+    names: list[str] = []
+    for _title, options in fieldsets:
+        for name in options["fields"]:
+            names.extend(name if isinstance(name, (list, tuple)) else [name])
+    return names
 
 
 class StrategyHistoryAdmin(ShopScopedAdminMixin, SimpleHistoryAdmin):
     """History views of ``StrategyAdmin``: scoped, in the shop's zone, read-only."""
+
+    object_history_form_template = "admin/strategies/strategy/object_history_form.html"
+
+    @admin.display(description=_("daily total cap"))
+    def version_daily_cap(self, obj: Strategy) -> str:
+        return money(obj.daily_cap)
+
+    @admin.display(description=_("per-request cap"))
+    def version_per_request_cap(self, obj: Strategy) -> str:
+        return money(obj.per_request_cap)
+
+    @admin.display(description=_("accepted reasons"))
+    def version_reasons(self, obj: Strategy) -> str:
+        labels = dict(Reason.choices)
+        return ", ".join(str(labels.get(r, r)) for r in obj.reasons or []) or "—"
 
     def _shop_of(self, request: HttpRequest, object_id: str | None) -> Shop | None:
         raise NotImplementedError  # the strategy admin knows which shop a page is about
@@ -115,10 +174,20 @@ class StrategyHistoryAdmin(ShopScopedAdminMixin, SimpleHistoryAdmin):
             self._history_rows(request).filter(id=pk, history_id=history_id).exists()
         ):
             raise Http404
-        with in_zone(self._shop_of(request, object_id)):
-            return rendered(
-                super().history_form_view(request, object_id, version_id, extra_context)
+        request._atom_history_version = True  # type: ignore[attr-defined]
+        context = {
+            "atom_current_url": reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=(pk,)
             )
+            if self.get_queryset(request).filter(pk=pk).exists()
+            else None,
+            **(extra_context or {}),
+        }
+        with in_zone(self._shop_of(request, object_id)):
+            return rendered(super().history_form_view(request, object_id, version_id, context))
+
+    def history_form_view_title(self, request: HttpRequest, obj: Any) -> str:
+        return gettext("Version of “%(name)s” (read-only)") % {"name": obj}
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from strategies.admin.common import (
     REQUEST_STATUS_COLOURS,
     badge,
+    money_column,
     operator_filters,
 )
 from strategies.admin.confirmations import PaymentConfirmationAdmin
@@ -54,9 +55,10 @@ class ProductAdmin(ShopScopedAdminMixin, admin.ModelAdmin):
 
 class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
-    fields = ("product_id", "title", "quantity", "price")
+    fields = ("product_id", "title", "quantity", "display_price")
     readonly_fields = fields
     extra = 0
+    display_price = money_column("price", _("price"))
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The order itself is already scoped to the user's shop.
@@ -82,7 +84,7 @@ class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentCon
         "order",
         "type",
         "reason",
-        "amount",
+        "display_amount",
         "status_badge",
         "received_at",
     )
@@ -91,8 +93,14 @@ class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentCon
     search_fields = ("=aftersale_id", "=order__order_id")
     show_full_result_count = False
     ordering = ("-received_at", "-id")
-    readonly_fields = ("gateway_outcome", "confirmation")
+    readonly_fields = ("display_amount", "gateway_outcome", "confirmation")
     actions = ("confirm_paid", "confirm_not_paid")
+    display_amount = money_column("amount", _("amount"))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # The detail shows the amount as every page does (100,000.00), in the same place.
+        fields = [f for f in super().get_fields(request, obj) if f != "display_amount"]
+        return ["display_amount" if f == "amount" else f for f in fields]
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return operator_filters(request, self.list_filter)

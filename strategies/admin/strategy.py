@@ -28,6 +28,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -47,7 +48,12 @@ from strategies.admin.forms import (
     strategy_fieldsets,
     strategy_risk_warnings,
 )
-from strategies.admin.history import StrategyHistoryAdmin
+from strategies.admin.history import (
+    StrategyHistoryAdmin,
+    flat_fields,
+    showing_a_version,
+    version_fieldsets,
+)
 from strategies.admin.picker import scenario_choices
 from strategies.admin.tenancy import (
     parse_id,
@@ -491,9 +497,14 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         )
         if may_write:
             fieldsets.append((gettext("Reason for this change"), {"fields": ("change_reason",)}))
+        if showing_a_version(request):
+            return version_fieldsets(fieldsets)
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Strategy | None = None) -> Any:
+        if showing_a_version(request):
+            # A past version is shown, never edited: every field read-only, nothing to submit.
+            return flat_fields(self.get_fieldsets(request, obj))
         return ("scenario", "template") if obj is not None else ()
 
     def get_form(
@@ -739,6 +750,11 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
             path("template/", view(self.template_view), name="strategies_strategy_template"),
             path("export/", view(self.export_view), name="strategies_strategy_export"),
             path("import/", view(self.import_view), name="strategies_strategy_import"),
+            path(
+                "<path:object_id>/pause/",
+                view(self.pause_view),
+                name="strategies_strategy_pause",
+            ),
             *super().get_urls(),
         ]
 
@@ -781,6 +797,64 @@ class StrategyAdmin(SortableAdminMixin, StrategyBacktestMixin, _StrategyAdminBas
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             return HttpResponseBadRequest(gettext("Invalid reorder request."))
         return JsonResponse({"positions": {str(s.pk): s.position for s in result}})
+
+    def pause_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Pauses one strategy (sets it inactive) after a confirmation page: the cap alerts'
+        "pause this strategy". Audited like every status change (its history row, by whom, with
+        the reason given). ``next``: where to go back (the notice), this site only."""
+        pk = parse_id(unquote(object_id))
+        strategy = (
+            self.get_queryset(request).select_related("shop").filter(pk=pk).first()
+            if pk is not None
+            else None
+        )
+        if strategy is None:
+            raise Http404
+        if not self.has_change_permission(request, strategy):
+            raise PermissionDenied
+        back = request.POST.get("next") or request.GET.get("next") or ""
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = ""
+        back = (
+            back or f"{self._url('changelist')}?{self._query(request, scenario=strategy.scenario)}"
+        )
+        paused = strategy.status == StrategyStatus.INACTIVE
+        if request.method == "POST" and request.POST.get(CONFIRM_FIELD) == "yes" and not paused:
+            reason = request.POST.get("change_reason", "").strip() or gettext(
+                "Paused from the daily-cap alert"
+            )
+            strategy_set_status(
+                strategies=[strategy],
+                status=StrategyStatus.INACTIVE,
+                actor=request.user,
+                change_reason=reason,
+            )
+            self.message_user(
+                request,
+                gettext(
+                    "“%(name)s” is paused (inactive): it approves nothing until it is switched on "
+                    "again; the requests it would have taken go to the next strategy or to a "
+                    "person."
+                )
+                % {"name": strategy.name},
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Pause “%(name)s”?") % {"name": strategy.name},
+            "opts": self.model._meta,
+            "atom_row": self._confirmation_row(strategy, None),
+            "atom_paused": paused,
+            "atom_next": back,
+            "atom_confirm_field": CONFIRM_FIELD,
+            "atom_reason_max": CHANGE_REASON_MAX_LENGTH,
+            "atom_default_reason": gettext("Paused from the daily-cap alert"),
+            "atom_back_url": back,
+        }
+        return TemplateResponse(request, "admin/strategies/strategy/confirm_pause.html", context)
 
     def template_view(self, request: HttpRequest) -> HttpResponse:
         """Creates the small-amount strategy (小额自动仅退款) and opens it."""

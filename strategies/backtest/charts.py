@@ -45,7 +45,7 @@ def paired_chart(
                     width=round(bar, 2),
                     height=round(height, 2),
                     colour=colour,
-                    title=f"{day.isoformat()} · {label}: {value}",
+                    title=f"{day.isoformat()} · {label}: {value:,}",  # 12,345.60
                 )
             )
         if index % 5 == 0 or index == len(days) - 1:
@@ -54,7 +54,7 @@ def paired_chart(
             )
     for fraction in (Decimal(0), Decimal("0.5"), Decimal(1)):
         value = scale * fraction
-        label = f"{value:.0f}" if value == value.to_integral() else f"{value:.2f}"
+        label = f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
         chart.y_ticks.append(
             Tick(
                 x=LEFT - 6,

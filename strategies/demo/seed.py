@@ -41,6 +41,13 @@ DEMO_LOGINS: tuple[tuple[str, str, str | None], ...] = (
 )
 SMALL_AMOUNT_NAME = gettext_noop("Small-amount automatic refund")
 
+# The second demo shop, connected as a Kuaishou shop to the fake Kuaishou that
+# ``simulate_kuaishou`` runs (the demo starts it): its own owner login, one strategy.
+KUAISHOU_SHOP_CODE = "demo-ks"
+KUAISHOU_SHOP = {"name": "ATOM Demo Kuaishou Shop", "timezone": "Asia/Shanghai"}
+KUAISHOU_LOGIN: tuple[str, str, str] = ("kuaishou", "kuaishou-pass-2026", Membership.Role.OWNER)
+KUAISHOU_STRATEGY_NAME = gettext_noop("Shipped orders: refunds up to 50 (Kuaishou)")
+
 # In priority order within each scenario. Every scenario has at least one; post-shipment
 # refund has two (priority: the small-amount template first); return-and-refund starts with a
 # trial strategy, which is logged as "would approve" and then skipped.
@@ -162,3 +169,28 @@ def demo_seed(*, code: str = DEMO_SHOP_CODE) -> DemoSeed:
         created["strategies"] += 1
     shop.refresh_from_db()
     return DemoSeed(shop=shop, secret=shop.api_secret, created=created)
+
+
+@transaction.atomic
+def kuaishou_shop_seed(*, code: str = KUAISHOU_SHOP_CODE, login: bool = True) -> Shop:
+    """Creates (or completes) the demo's Kuaishou shop: the shop, one active strategy for the
+    refund-only requests on shipped orders the fake pushes, and (``login``) its owner's login.
+    Connecting it to a fake Kuaishou is ``simulate_kuaishou``'s (the fake's keys are new on
+    every run)."""
+    shop = Shop.objects.filter(code=code).first()
+    if shop is None:
+        shop, _secret = shop_create(code=code, **KUAISHOU_SHOP)
+    if not Strategy.objects.filter(shop=shop).exists():
+        strategy = strategy_create(
+            shop=shop,
+            scenario=Scenario.POST_SHIPMENT_REFUND,
+            name=gettext(KUAISHOU_STRATEGY_NAME),
+            per_request_cap=Decimal("50.00"),
+            daily_cap=Decimal("5000.00"),
+        )
+        strategy_set_status(strategies=[strategy], status=StrategyStatus.ACTIVE)
+    if login:
+        username, password, role = KUAISHOU_LOGIN
+        user, _new = _user(username=username, password=password, superuser=False)
+        Membership.objects.update_or_create(user=user, defaults={"shop": shop, "role": role})
+    return shop

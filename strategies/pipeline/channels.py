@@ -12,8 +12,10 @@ and Douyin alike.
   ``done_elsewhere``); an approval not yet carried out is handed back to the execution, which
   re-reads the platform under its lease and supersedes, marks done elsewhere or executes: no
   second writer of a decision's outcome.
-- **Tokens**: one refresh at a time per channel (its row lock held across the call, since the
-  platform discards the old refresh token), the new pair stored in the same transaction.
+- **Tokens** (Kuaishou and Douyin alike): one refresh at a time per channel (its row lock held
+  across the call, since the platform discards the old refresh token), the new pair stored in
+  the same transaction. A Douyin channel without a refresh token (a self-built app) gets a new
+  token from its app credentials (``token.create`` ``authorization_self``) instead.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from strategies.pipeline.intake import PayloadConflict, payload_digest, request_
 from strategies.pipeline.publish import (
     CHANNEL_ALERT_AUTH,
     CHANNEL_ALERT_EXPIRING,
+    CHANNEL_ALERT_PUSH,
     CHANNEL_ALERT_TASK,
     EXECUTE_TASK,
     POLL_CHANNEL_TASK,
@@ -54,6 +57,7 @@ from strategies.platforms.channel import (
     PushRejected,
     TokenRefused,
 )
+from strategies.platforms.douyin.channel import DouyinChannel
 from strategies.platforms.registry import CALL_ERRORS, CONNECTED, adapter_for, is_auth_error
 
 logger = logging.getLogger(__name__)
@@ -63,12 +67,22 @@ logger = logging.getLogger(__name__)
 POLL_MARGIN = dt.timedelta(minutes=10)
 POLL_FIRST_WINDOW = dt.timedelta(days=1)
 # Refresh an access token this long before it expires; alert this long before the refresh
-# token dies (PLATFORMS.md "Tokens").
+# token dies (PLATFORMS.md "Tokens"). A Douyin refresh token lives 14 days and each refresh of
+# its 7-day access token brings a new one: 7 days ahead would alert on every healthy channel
+# just before its refresh, so Douyin alerts 3 days ahead (refreshes failing for 4 days).
 REFRESH_AHEAD = dt.timedelta(hours=6)
 REFRESH_TOKEN_ALERT_AHEAD = dt.timedelta(days=7)
+REFRESH_TOKEN_ALERT_AHEAD_BY_PLATFORM = {
+    Platform.KUAISHOU: REFRESH_TOKEN_ALERT_AHEAD,
+    Platform.DOUYIN: dt.timedelta(days=3),
+}
+REFRESHED = tuple(REFRESH_TOKEN_ALERT_AHEAD_BY_PLATFORM)
 # Per-call deadline of the reads done outside an execution.
 READ_DEADLINE = 10.0
 ACTIVE = (RequestStatus.RECEIVED, RequestStatus.APPROVED)
+# Refused pushes in a row before the merchant is told: a misconfigured key refuses every push,
+# a stray or forged one should not send an SMS.
+PUSH_REFUSALS_ALERT = 3
 
 
 PUSH_INSERT = (
@@ -111,15 +125,35 @@ def push_receive(
         events = adapter.parse_push(body, headers)
     except PushRejected as exc:
         logger.warning("%s push for app %s refused: %s", platform, channels[0].app_key_hint, exc)
+        _push_refused(channels=channels, error=exc.message)
         return PushAnswer(exc.status, {"error": exc.message})
     now = timezone.now()
     with transaction.atomic():
         created = _store_events(platform=platform, channels=channels, events=events, now=now)
-        Channel.objects.filter(pk__in=[c.pk for c in channels]).update(last_push_at=now)
+        Channel.objects.filter(pk__in=[c.pk for c in channels]).update(
+            last_push_at=now, push_refusals=0
+        )
         for message_id, has_channel in created:
             if has_channel:
                 publish_on_commit(PUSH_TASK, message_id)
     return PushAnswer(200, dict(adapter.push_answer), stored=len(created))
+
+
+def _push_refused(*, channels: list[Channel], error: str) -> None:
+    """Counts the refusal on the app's channels and shows it on their health panels; once
+    ``PUSH_REFUSALS_ALERT`` pushes in a row were refused, alerts each channel (once)."""
+    now = timezone.now()
+    pks = [c.pk for c in channels]
+    with transaction.atomic():
+        Channel.objects.filter(pk__in=pks).update(
+            push_refusals=models.F("push_refusals") + 1,
+            last_error=f"push refused: {error}"[:2000],
+            last_error_at=now,
+        )
+        for pk in Channel.objects.filter(
+            pk__in=pks, push_refusals__gte=PUSH_REFUSALS_ALERT, push_alerted_at__isnull=True
+        ).values_list("pk", flat=True):
+            _alert_once(channel_id=pk, kind=CHANNEL_ALERT_PUSH, now=now)
 
 
 def _channel_for(event: PushEvent, channels: list[Channel]) -> Channel | None:
@@ -331,7 +365,7 @@ def channel_note_error(*, row: Channel, error: str, auth: bool = False) -> None:
     token refresh (the refresh alerts if that is refused too)."""
     now = timezone.now()
     Channel.objects.filter(pk=row.pk).update(last_error=error[:2000], last_error_at=now)
-    if auth and row.platform == Platform.KUAISHOU:
+    if auth and row.platform in REFRESHED:
         with transaction.atomic():
             publish_on_commit(REFRESH_CHANNEL_TASK, row.pk, 1)
 
@@ -413,27 +447,54 @@ def channel_poll(*, channel_id: int, now: dt.datetime | None = None) -> PollOutc
 # --- tokens -------------------------------------------------------------------------------------
 
 
+def _refreshable() -> models.QuerySet[Channel]:
+    """The channels the beat keeps a token for: a Kuaishou one with a refresh token, any
+    Douyin one (a refresh token, or a self-built app's credentials)."""
+    return Channel.objects.filter(
+        models.Q(platform=Platform.KUAISHOU) & ~models.Q(refresh_token_sealed="")
+        | models.Q(platform=Platform.DOUYIN)
+    )
+
+
 def channels_refresh_due(*, now: dt.datetime | None = None) -> list[int]:
-    """Queues a refresh of every Kuaishou channel whose access token expires soon, and raises
-    the alert of a refresh token about to die (once); the channels queued."""
+    """Queues a refresh of every Kuaishou and Douyin channel whose access token expires soon,
+    and raises the alert of a refresh token about to die (once); the channels queued."""
     now = now or timezone.now()
-    rows = Channel.objects.filter(platform=Platform.KUAISHOU).exclude(refresh_token_sealed="")
-    due = list(rows.filter(access_expires_at__lte=now + REFRESH_AHEAD).values_list("pk", flat=True))
+    rows = _refreshable()
+    due = list(
+        rows.filter(access_expires_at__lte=now + REFRESH_AHEAD)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     with transaction.atomic():
         for pk in due:
             publish_on_commit(REFRESH_CHANNEL_TASK, pk, 0)
-        for pk in rows.filter(
-            refresh_expires_at__lte=now + REFRESH_TOKEN_ALERT_AHEAD,
-            refresh_expiry_alerted_at__isnull=True,
-        ).values_list("pk", flat=True):
-            _alert_once(channel_id=pk, kind=CHANNEL_ALERT_EXPIRING, now=now)
+        for platform, ahead in REFRESH_TOKEN_ALERT_AHEAD_BY_PLATFORM.items():
+            for pk in (
+                rows.filter(
+                    platform=platform,
+                    refresh_expires_at__lte=now + ahead,
+                    refresh_expiry_alerted_at__isnull=True,
+                )
+                .exclude(refresh_token_sealed="")
+                .values_list("pk", flat=True)
+            ):
+                _alert_once(channel_id=pk, kind=CHANNEL_ALERT_EXPIRING, now=now)
     return due
+
+
+# The Channel field each alert kind claims.
+ALERT_CLAIMS = {
+    CHANNEL_ALERT_AUTH: "auth_alerted_at",
+    CHANNEL_ALERT_EXPIRING: "refresh_expiry_alerted_at",
+    CHANNEL_ALERT_PUSH: "push_alerted_at",
+}
 
 
 def _alert_once(*, channel_id: int, kind: int, now: dt.datetime) -> bool:
     """Claims the alert by a conditional update of its timestamp: one caller wins, ever (until
     a new authorisation clears it); the notifications app raises it after COMMIT."""
-    field = "refresh_expiry_alerted_at" if kind == CHANNEL_ALERT_EXPIRING else "auth_alerted_at"
+    field = ALERT_CLAIMS[kind]
     claimed = Channel.objects.filter(pk=channel_id, **{f"{field}__isnull": True}).update(
         **{field: now}
     )
@@ -452,7 +513,10 @@ def channel_token_refresh(
     started = now or timezone.now()
     with transaction.atomic():
         row = Channel.objects.select_for_update().filter(pk=channel_id).first()
-        if row is None or row.platform != Platform.KUAISHOU or not row.refresh_token_sealed:
+        if row is None or row.platform not in REFRESHED:
+            return "none"
+        self_built = row.platform == Platform.DOUYIN and not row.refresh_token_sealed
+        if not row.refresh_token_sealed and not self_built:
             return "none"
         if row.last_refresh_at is not None and row.last_refresh_at >= started - dt.timedelta(
             seconds=30
@@ -461,10 +525,13 @@ def channel_token_refresh(
         expiring = row.access_expires_at is None or row.access_expires_at <= started + REFRESH_AHEAD
         if not force and not expiring:
             return "fresh"
+        adapter = adapter_for(row, deadline=READ_DEADLINE)
         try:
-            grant = adapter_for(row, deadline=READ_DEADLINE).refresh(
-                refresh_token=row.secret("refresh_token"), now=started
-            )
+            if self_built:
+                assert isinstance(adapter, DouyinChannel)
+                grant = adapter.token(now=started)
+            else:
+                grant = adapter.refresh(refresh_token=row.secret("refresh_token"), now=started)
         except TokenRefused as exc:
             now_ = timezone.now()
             Channel.objects.filter(pk=row.pk).update(

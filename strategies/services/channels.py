@@ -100,6 +100,10 @@ def connect_shop(
         row.access_expires_at = (
             now + dt.timedelta(seconds=given.expires_in) if given.expires_in else None
         )
+    if given.message_key or given.app_secret:
+        # The keys pushes are checked with changed: refusals start afresh, and may alert again.
+        row.push_refusals = 0
+        row.push_alerted_at = None
     if given.refresh_token:
         row.refresh_expiry_alerted_at = None
         row.refresh_expires_at = (
@@ -129,5 +133,7 @@ def _wipe(row: Channel) -> None:
     row.access_expires_at = row.refresh_expires_at = None
     row.poll_high_water = None
     row.auth_failed_at = row.auth_alerted_at = row.refresh_expiry_alerted_at = None
+    row.push_alerted_at = None
+    row.push_refusals = 0
     row.last_error = ""
     row.last_error_at = None

@@ -5,14 +5,13 @@ Any JavaScript error fails the test (the ``page`` fixture)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from strategies.models import BacktestRun, Strategy
-from tests.factories import make_strategy
+from strategies.models import Strategy
+from tests.factories import make_finished_backtest, make_strategy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,31 +42,13 @@ def no_broker(sent) -> list[tuple[str, list]]:
     return sent
 
 
-def backtested(shop, strategy) -> BacktestRun:
-    return BacktestRun.objects.create(
-        shop=shop,
-        strategy=strategy,
-        kind="edit",
-        title="tried",
-        first_day=dt.date(2026, 11, 1),
-        last_day=dt.date(2026, 11, 30),
-        created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
-        status="done",
-        report={
-            "days": [{}] * 30,
-            "candidate": {"count": 1, "amount": "1.00"},
-            "strategies": [{"id": strategy.pk, "hits": {"count": 1204, "amount": "8310.50"}}],
-        },
-    )
-
-
 @pytest.mark.parametrize("language_cookie", ["zh-hans", "en"])
 def test_the_list_action_asks_with_the_sentence_and_the_backtest(
     login, owner, shop, live_server, language_cookie, screenshot
 ):
     text = TEXT[language_cookie]
     night = make_strategy(shop=shop, name="Night", per_request_cap=Decimal("25.50"))
-    run = backtested(shop, night)
+    run = make_finished_backtest(shop=shop, strategy=night)
     page = login(owner)
     page.goto(f"{live_server.url}{LIST}")
     row = page.locator("#result_list tbody tr").filter(has_text="Night")
@@ -101,7 +82,7 @@ def test_the_form_asks_before_switching_on_then_saves(
 ):
     text = TEXT[language_cookie]
     night = make_strategy(shop=shop, name="Night", per_request_cap=Decimal("25.50"))
-    backtested(shop, night)
+    make_finished_backtest(shop=shop, strategy=night)
     page = login(owner)
     page.goto(f"{live_server.url}/admin/strategies/strategy/{night.pk}/change/")
     expect(page.locator(".atom-risk .atom-summary")).to_contain_text(text["sentence"])

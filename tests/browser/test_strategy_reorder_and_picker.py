@@ -32,16 +32,37 @@ def priorities(page: Page) -> list[tuple[str, str]]:
     ]
 
 
+_STANDS_BEFORE = """([moved, onto]) => {
+    const rows = [...document.querySelectorAll("#result_list tbody tr")];
+    const at = (pk) => rows.findIndex((r) => r.querySelector(`.handle[pk="${pk}"]`));
+    return at(moved) >= 0 && at(moved) < at(onto);
+}"""
+
+
 def drag(page: Page, moved: Strategy, onto: Strategy) -> None:
     page.locator(f'div.drag.handle[pk="{moved.pk}"]').scroll_into_view_if_needed()
     handle = page.locator(f'div.drag.handle[pk="{moved.pk}"]').bounding_box()
-    target = page.locator(f'div.drag.handle[pk="{onto.pk}"]').bounding_box()
+    # The target's whole row, not its handle: rows grow with their wrapped summary sentence,
+    # and a drop must pass the row's upper part to land before it.
+    target = (
+        page.locator("#result_list tbody tr")
+        .filter(has=page.locator(f'div.drag.handle[pk="{onto.pk}"]'))
+        .bounding_box()
+    )
     assert handle and target
     x = handle["x"] + handle["width"] / 2
     with page.expect_response(lambda r: "adminsortable2_update" in r.url) as answer:
         page.mouse.move(x, handle["y"] + handle["height"] / 2)
         page.mouse.down()
-        page.mouse.move(x, target["y"] + 2, steps=15)
+        # Release only once the row stands before its target: under load the browser's native
+        # drag starts late, and a release too early drops the row where it was. Sweep over the
+        # target's upper half again until it does.
+        for _sweep in range(5):
+            page.mouse.move(x, target["y"] + target["height"] / 2, steps=10)
+            page.mouse.move(x, target["y"] + 3, steps=10)
+            if page.evaluate(_STANDS_BEFORE, [str(moved.pk), str(onto.pk)]):
+                break
+            page.wait_for_timeout(200)
         page.mouse.up()
     assert answer.value.status == 200, answer.value.text()
 

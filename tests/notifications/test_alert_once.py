@@ -127,7 +127,7 @@ def test_it_writes_the_messages_from_the_templates(settings):
 
     notice = Notice.objects.get()
     assert "96.00% of the daily cap used: Small refunds" in notice.title
-    assert "1920.00 of 2000.00" in notice.body
+    assert "1,920.00 of 2,000.00" in notice.body  # one money format (issue 12)
     sms = Delivery.objects.get(channel="sms")
     assert 'Tea House: strategy "Small refunds" has used 96.00%' in sms.body
     email = Delivery.objects.get(channel="email")

@@ -1,9 +1,12 @@
 """python manage.py demo: the whole system on one machine with nothing installed.
 
-Migrates the embedded database, seeds the demo shop, schedules the periodic tasks, then starts
-and watches four child processes: the web server, a Celery worker, Celery beat and the traffic
-simulator. Ctrl-C (SIGINT) or SIGTERM stops every one of them with what they started (the
-worker's pool processes included), killing what does not stop in time, and checks that nothing
+Migrates the embedded database, seeds the demo shops, schedules the periodic tasks, then starts
+and watches five child processes: the web server, a Celery worker, Celery beat, the traffic
+simulator (signed API requests for the generic shop) and ``kuaishou``: a fake Kuaishou open
+platform (``simulate_kuaishou``) that the second shop is connected to, pushing encrypted refund
+messages to ATOM's push endpoint and listing the approvals it receives on a read-only page.
+Ctrl-C (SIGINT) or SIGTERM stops every one of them with what they started (the worker's pool
+processes included), killing what does not stop in time, and checks that nothing
 is left before the command returns. The supervising is ``strategies.demo.supervisor``'s.
 """
 
@@ -12,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +27,26 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
-from strategies.demo.supervisor import Supervisor, port_free
+from strategies.demo.seed import (
+    DEMO_SHOP_CODE,
+    KUAISHOU_LOGIN,
+    KUAISHOU_SHOP_CODE,
+    demo_seed,
+    kuaishou_shop_seed,
+)
+from strategies.demo.supervisor import Supervisor, healthy, port_free
 
 # The console SMS and e-mail of the 95% alert, and anything going wrong.
 WORKER_HIGHLIGHT = re.compile(r"SMS to |E-mail to |ERROR|CRITICAL|Traceback")
 READY_TIMEOUT = 90.0
 # Traffic first, then the web, then beat; the worker last so in-flight tasks finish.
-STOP_ORDER = ["simulator", "web", "beat", "worker"]
+STOP_ORDER = ["simulator", "kuaishou", "web", "beat", "worker"]
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 class Command(BaseCommand):
@@ -49,6 +66,18 @@ class Command(BaseCommand):
             help="seconds of simulated traffic; 0 (the default) sends until Ctrl-C",
         )
         parser.add_argument("--shop", default=DEMO_SHOP_CODE)
+        parser.add_argument(
+            "--kuaishou-rate",
+            type=float,
+            default=0.5,
+            help="refunds/s the fake Kuaishou pushes; 0: no Kuaishou shop",
+        )
+        parser.add_argument(
+            "--kuaishou-port",
+            type=int,
+            default=0,
+            help="the fake Kuaishou's port; 0 (the default): --port + 1 when free, else any",
+        )
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
         parser.add_argument(
             "--check",
@@ -113,6 +142,9 @@ class Command(BaseCommand):
         self.say(_("demo: database migrated"))
         self.seed = demo_seed(code=options["shop"])
         self.say(_("demo: shop %(code)s seeded") % {"code": self.seed.shop.code})
+        if options["kuaishou_rate"] > 0:
+            kuaishou_shop_seed(code=KUAISHOU_SHOP_CODE)
+            self.say(_("demo: shop %(code)s seeded") % {"code": KUAISHOU_SHOP_CODE})
         if "setup_periodic_tasks" in get_commands():
             call_command("setup_periodic_tasks", verbosity=0)
             self.say(_("demo: periodic tasks scheduled"))
@@ -191,7 +223,42 @@ class Command(BaseCommand):
             ],
             echo=True,
         )
-        self._banner(base_url)
+        watched = [simulator]
+        approvals_url = None
+        if options["kuaishou_rate"] > 0:
+            fake_port = options["kuaishou_port"]
+            if not fake_port:
+                fake_port = options["port"] + 1
+                if not port_free(options["host"], fake_port):
+                    fake_port = free_port(options["host"])
+            watched.append(
+                start(
+                    "kuaishou",
+                    [
+                        *manage,
+                        "simulate_kuaishou",
+                        "--shop",
+                        KUAISHOU_SHOP_CODE,
+                        "--url",
+                        base_url,
+                        "--rate",
+                        f"{options['kuaishou_rate']:g}",
+                        "--port",
+                        str(fake_port),
+                        "--progress-every",
+                        "10",
+                    ],
+                    echo=True,
+                )
+            )
+            # The fake serves on 127.0.0.1 whatever --host is; the banner waits until its page
+            # answers, so the address printed works when it is read.
+            approvals_url = f"http://127.0.0.1:{fake_port}/approvals"
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not healthy(f"{approvals_url}.json") and time.monotonic() < deadline:
+                if self.stop.wait(0.3) or not watched[-1].running():
+                    break
+        self._banner(base_url, approvals_url)
         essential = [web, worker, beat]
         while not self.stop.wait(0.5):
             for child in essential:
@@ -199,13 +266,14 @@ class Command(BaseCommand):
                     self.supervisor.report_death(child)
                     return False
             # The simulator may finish its --duration (0): the site stays up.
-            if simulator.proc is not None and simulator.proc.poll() not in (None, 0):
-                self.supervisor.report_death(simulator)
-                return False
+            for child in watched:
+                if child.proc is not None and child.proc.poll() not in (None, 0):
+                    self.supervisor.report_death(child)
+                    return False
         self.say("\n" + _("demo: stopping…"))
         return True
 
-    def _banner(self, base_url: str) -> None:
+    def _banner(self, base_url: str, approvals_url: str | None) -> None:
         lines = [
             "",
             "=" * 72,
@@ -219,9 +287,24 @@ class Command(BaseCommand):
                 else _("platform operator")
             )
             lines.append(f"    {username:<8} {password:<18} {who}")
+        if approvals_url is not None:
+            username, password, role = KUAISHOU_LOGIN
+            who = _("%(role)s of shop %(code)s") % {"role": role, "code": KUAISHOU_SHOP_CODE}
+            lines += [
+                f"    {username:<8} {password:<18} {who}",
+                "  "
+                + _(
+                    "Shop %(code)s is connected to a fake Kuaishou; its channel health is on "
+                    "the shop's page, the approvals it received on %(url)s"
+                )
+                % {"code": KUAISHOU_SHOP_CODE, "url": approvals_url},
+            ]
         lines += [
             "  "
-            + _("Logs: %(dir)s/<web|worker|beat|simulator>.log (alerts print in worker.log)")
+            + _(
+                "Logs: %(dir)s/<web|worker|beat|simulator|kuaishou>.log (alerts print in "
+                "worker.log)"
+            )
             % {"dir": self.log_dir},
             "  " + _("Ctrl-C stops everything."),
             "=" * 72,

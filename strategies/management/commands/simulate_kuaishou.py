@@ -3,9 +3,10 @@ connects a shop to it as a Kuaishou shop, and pushes encrypted refund messages t
 
     python manage.py simulate_kuaishou --url http://127.0.0.1:8000 [--shop demo-ks] [--rate 1]
 
-Next to ``make demo``: the worker fetches each refund from the fake, decides it against the
-shop's strategies and approves it there; the shop's page shows its channel health, and the fake
-prints every approval it accepted.
+``make demo`` runs it as its ``kuaishou`` process: the worker fetches each refund from the fake,
+decides it against the shop's strategies and approves it there; the shop's page shows its
+channel health, and the fake lists every approval it accepted on a read-only page
+(``/approvals``, ``/approvals.json``) whose address is printed.
 """
 
 from __future__ import annotations
@@ -15,31 +16,20 @@ import random
 import signal
 import threading
 import time
-from decimal import Decimal
+from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from strategies.models import Shop, Strategy, StrategyStatus
+from strategies.demo.seed import KUAISHOU_SHOP_CODE, kuaishou_shop_seed
+from strategies.models import Shop
 from strategies.platforms.kuaishou.fake import FakeKuaishou
 from strategies.services.channels import Credentials, connect_shop
 
 
 def kuaishou_demo_shop(*, code: str, fake: FakeKuaishou) -> Shop:
     """The demo's Kuaishou shop, with one active small-refund strategy, connected to ``fake``."""
-    shop, _ = Shop.objects.get_or_create(code=code, defaults={"name": "Demo Kuaishou shop"})
-    if not shop.api_secret_sealed:
-        shop.api_secret = f"unused-{code}-".ljust(40, "x")
-        shop.save()
-    if not Strategy.objects.filter(shop=shop).exists():
-        Strategy.objects.create(
-            shop=shop,
-            scenario="post_shipment_refund",
-            name="Small refunds (Kuaishou)",
-            position=1,
-            status=StrategyStatus.ACTIVE,
-            daily_cap=Decimal("5000.00"),
-        )
+    shop = kuaishou_shop_seed(code=code, login=False)
     access, refresh = fake.issue_tokens()
     connect_shop(
         shop=shop,
@@ -65,10 +55,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="ATOM's base URL")
-        parser.add_argument("--shop", default="demo-ks", help="the Kuaishou shop's code")
+        parser.add_argument("--shop", default=KUAISHOU_SHOP_CODE, help="the Kuaishou shop's code")
         parser.add_argument("--rate", type=float, default=1.0, help="refunds per second")
         parser.add_argument("--count", type=int, default=0, help="refunds to push; 0: no end")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--port", type=int, default=0, help="the fake's port; 0 (the default): any free one"
+        )
+        parser.add_argument(
+            "--progress-every",
+            type=float,
+            default=0.0,
+            help="seconds between progress lines; 0 (the default): a line per push",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["rate"] <= 0:
@@ -76,12 +75,17 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         rng = random.Random(options["seed"])
-        fake = FakeKuaishou().start()
+        fake = FakeKuaishou(port=options["port"]).start()
+        every = options["progress_every"]
+        next_progress = time.monotonic() + every
         try:
             shop = kuaishou_demo_shop(code=options["shop"], fake=fake)
             url = f"{options['url'].rstrip('/')}/platforms/kuaishou/push/{fake.app_key}"
             self.stdout.write(f"fake Kuaishou on {fake.url}; shop {shop.code} pushes to {url}")
+            self.stdout.write(f"approvals received: {fake.approvals_url}")
+            self.stdout.flush()
             base = int(time.time())
+            statuses: Counter[str] = Counter()
             for n in itertools.count(1):
                 if stop.is_set() or (options["count"] and n > options["count"]):
                     break
@@ -95,7 +99,16 @@ class Command(BaseCommand):
                 except Exception as exc:  # ATOM not up yet: say so and go on
                     status = type(exc).__name__
                 approved = len(fake.approvals)
-                self.stdout.write(f"push {refund_id} ({fen} fen): {status}; approved {approved}")
+                statuses[str(status)] += 1
+                if not every:
+                    self.stdout.write(
+                        f"push {refund_id} ({fen} fen): {status}; approved {approved}"
+                    )
+                elif time.monotonic() >= next_progress:
+                    parts = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+                    self.stdout.write(f"{n} pushes (answers {parts}); approved {approved}")
+                    next_progress += every
+                self.stdout.flush()
                 stop.wait(1 / options["rate"])
             # Leave time for the last approvals to arrive, then report them.
             stop.wait(0 if options["count"] == 0 else 2)

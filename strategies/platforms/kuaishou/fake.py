@@ -16,6 +16,7 @@ Where the real platform's behaviour is not documented, the fake's choice is writ
 from __future__ import annotations
 
 import base64
+import html
 import itertools
 import json
 import secrets
@@ -42,6 +43,10 @@ from strategies.platforms.kuaishou.messages import ADD_REFUND, UPDATE_REFUND, en
 from strategies.platforms.kuaishou.signing import signature_matches
 
 REFRESH = "oauth2.refresh_token"
+# The fake's own read-only pages (no platform has them): what it approved, for the demo's user.
+APPROVALS_PAGE = "fake.approvals"
+APPROVALS_JSON = "fake.approvals.json"
+PAGE_ROWS = 200
 DAY_MS = 24 * 3600 * 1000
 
 # The 返回码 of the refund APIs (开发文档 "返回码说明").
@@ -108,6 +113,7 @@ class FakeKuaishou(ScriptedServer):
     approvals: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     rejections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     reject_reasons: list[dict[str, Any]] = field(default_factory=lambda: list(REJECT_REASON_LIST))
+    approved_at: dict[str, float] = field(default_factory=dict)  # refund id -> clock() (s)
     # access token -> expiry (s); refresh token -> (expiry, discarded at or None)
     access_tokens: dict[str, float] = field(default_factory=dict)
     refresh_tokens: dict[str, tuple[float, float | None]] = field(default_factory=dict)
@@ -208,6 +214,52 @@ class FakeKuaishou(ScriptedServer):
         with self.lock:
             return [param for rid, param in self.rejections if rid == refund_id]
 
+    @property
+    def approvals_url(self) -> str:
+        return f"{self.url}/approvals"
+
+    def approvals_summary(self) -> dict[str, Any]:
+        """What the read-only pages show: the count and the latest approvals, newest first."""
+        with self.lock:
+            latest = self.approvals[-PAGE_ROWS:][::-1]
+            return {
+                "approved": len(self.approvals),
+                "refunds": len(self.refunds),
+                "approvals": [
+                    {
+                        "refundId": rid,
+                        "api": api,
+                        "refundAmount": param.get("refundAmount"),
+                        "approvedAt": int(self.approved_at.get(rid, 0) * 1000),
+                    }
+                    for rid, api, param in latest
+                ],
+            }
+
+    def _approvals_page(self, call: FakeCall) -> Reply:
+        summary = self.approvals_summary()
+        if call.api == APPROVALS_JSON:
+            return json_reply(summary)
+        rows = "".join(
+            "<tr><td>{}</td><td>{}</td><td>{:.2f}</td><td>{}</td></tr>".format(
+                html.escape(a["refundId"]),
+                html.escape(a["api"]),
+                (a["refundAmount"] or 0) / 100,
+                time.strftime("%H:%M:%S", time.localtime(a["approvedAt"] / 1000)),
+            )
+            for a in summary["approvals"]
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' "
+            "content='5'><title>Fake Kuaishou: approvals</title></head><body>"
+            f"<h1>Fake Kuaishou open platform</h1><p>{summary['approved']} approval(s) of "
+            f"{summary['refunds']} refund(s); the latest {PAGE_ROWS} below (JSON: "
+            "<a href='/approvals.json'>/approvals.json</a>).</p><table border='1'>"
+            "<tr><th>refundId</th><th>API</th><th>refundAmount (yuan)</th><th>at</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+        return Reply(200, page.encode("utf-8"), content_type="text/html;charset=utf-8")
+
     # --- pushes -----------------------------------------------------------------------------
 
     def envelope(
@@ -275,6 +327,10 @@ class FakeKuaishou(ScriptedServer):
     def api_of(self, verb: str, path: str, params: dict[str, str]) -> str:
         if path == "/oauth2/refresh_token":
             return REFRESH
+        if verb == "GET" and path in ("/", "/approvals"):
+            return APPROVALS_PAGE
+        if verb == "GET" and path == "/approvals.json":
+            return APPROVALS_JSON
         return path.strip("/").replace("/", ".")
 
     def rate_limited_answer(self, call: FakeCall) -> Reply:
@@ -298,6 +354,8 @@ class FakeKuaishou(ScriptedServer):
     def handle(self, call: FakeCall) -> Reply:
         if call.api == REFRESH:
             return self._refresh(call)
+        if call.api in (APPROVALS_PAGE, APPROVALS_JSON):
+            return self._approvals_page(call)
         problem = self._authenticate(call)
         if problem is not None:
             return json_reply(problem)
@@ -411,6 +469,7 @@ class FakeKuaishou(ScriptedServer):
             updateTime=max(now_ms(self.clock), refund["updateTime"] + 1),
         )
         self.approvals.append((str(refund["refundId"]), call.api, param))
+        self.approved_at[str(refund["refundId"])] = self.clock()
         call.done = True
         return json_reply({"result": 1, "data": {}})
 
@@ -430,6 +489,7 @@ class FakeKuaishou(ScriptedServer):
             updateTime=max(now_ms(self.clock), refund["updateTime"] + 1),
         )
         self.approvals.append((str(refund["refundId"]), call.api, param))
+        self.approved_at[str(refund["refundId"])] = self.clock()
         call.done = True
         return json_reply({"result": 1, "data": {}})
 

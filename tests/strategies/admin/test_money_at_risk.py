@@ -16,7 +16,7 @@ from django.urls import reverse
 from strategies.models import BacktestRun, Strategy
 from strategies.services.strategies import strategy_create_from_template
 from strategies.services.strategy_files import strategies_export
-from tests.factories import make_ledger, make_strategy
+from tests.factories import make_finished_backtest, make_ledger, make_strategy
 from tests.strategies.admin.test_admin_strategies import form_data
 
 pytestmark = pytest.mark.django_db
@@ -33,24 +33,6 @@ def change_url(strategy):
 
 def history_url(strategy):
     return reverse("admin:strategies_strategy_history", args=[strategy.pk])
-
-
-def done_backtest(shop, strategy, count=1204, amount="8310.50"):
-    return BacktestRun.objects.create(
-        shop=shop,
-        strategy=strategy,
-        kind="edit",
-        title="tried",
-        first_day=dt.date(2026, 11, 1),
-        last_day=dt.date(2026, 11, 30),
-        created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
-        status="done",
-        report={
-            "days": [{}] * 30,
-            "candidate": {"count": 1, "amount": "1.00"},
-            "strategies": [{"id": strategy.pk, "hits": {"count": count, "amount": amount}}],
-        },
-    )
 
 
 def strategy_form(strategy, **overrides):
@@ -70,7 +52,7 @@ def strategy_form(strategy, **overrides):
 def test_the_activate_action_asks_first_with_the_summary_and_the_backtest(as_owner, shop):
     night = make_strategy(shop=shop, name="Night", per_request_cap=Decimal("25.50"))
     other = make_strategy(shop=shop, name="Other")
-    run = done_backtest(shop, night)
+    run = make_finished_backtest(shop=shop, strategy=night)
     page = as_owner.post(
         LIST, {"action": "make_active", "_selected_action": [night.pk, other.pk], "index": 0}
     )
@@ -124,7 +106,7 @@ def test_deactivating_needs_no_confirmation(as_owner, shop):
 
 def test_switching_on_in_the_form_asks_first_and_keeps_what_was_typed(as_owner, shop):
     night = make_strategy(shop=shop, name="Night", per_request_cap=Decimal("20.00"))
-    done_backtest(shop, night)
+    make_finished_backtest(shop=shop, strategy=night)
     post = strategy_form(night, status="active", remark="typed", version=night.version)
     page = as_owner.post(change_url(night), post)
     assert page.status_code == 200

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import translation
 
 from strategies.demo.seed import demo_seed
 from strategies.models import (
@@ -28,6 +29,7 @@ def counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
+@translation.override("en")  # what an earlier test left active must not pick the language
 def test_it_seeds_the_same_rows_when_run_twice(capsys):
     call_command("seed_demo")
     first = counts()

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from strategies.models import STRATEGY_SETTING_GROUPS, BacktestRun, Scenario
+from strategies.models import STRATEGY_SETTING_GROUPS, Scenario
 from strategies.services.summary import (
     backtest_headline,
     phrase_keys,
@@ -16,7 +16,7 @@ from strategies.services.summary import (
     strategy_save_risks,
     strategy_summary,
 )
-from tests.factories import make_product, make_strategy
+from tests.factories import make_finished_backtest, make_product, make_strategy
 
 pytestmark = pytest.mark.django_db
 
@@ -119,26 +119,8 @@ def test_the_fixed_order_is_said_in_chinese():
     assert text.index("1. ") < text.index("5. ")
 
 
-def _run(shop, strategy, hits):
-    return BacktestRun.objects.create(
-        shop=shop,
-        strategy=strategy,
-        kind="current",
-        title="t",
-        first_day=dt.date(2026, 11, 1),
-        last_day=dt.date(2026, 11, 30),
-        created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
-        status="done",
-        report={
-            "days": [{}] * 30,
-            "candidate": {"count": 9999, "amount": "1.00"},
-            "strategies": [{"id": strategy.pk, "hits": hits}],
-        },
-    )
-
-
 def test_the_backtest_headline_names_the_strategys_own_hits(shop, night):
-    run = _run(shop, night, {"count": 1204, "amount": "8310.50"})
+    run = make_finished_backtest(shop=shop, strategy=night, kind="current", candidate_count=9999)
     with translation.override("en"):
         text = backtest_headline(run=run, strategy_id=night.pk)
     assert text == "backtested 30 days: would approve 1,204 requests, 8,310.50"

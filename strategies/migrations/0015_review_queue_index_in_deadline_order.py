@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('strategies', '0012_channel'),
+        ('strategies', '0014_wording'),
     ]
 
     operations = [
