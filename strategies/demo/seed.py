@@ -194,3 +194,9 @@ def kuaishou_shop_seed(*, code: str = KUAISHOU_SHOP_CODE, login: bool = True) ->
         user, _new = _user(username=username, password=password, superuser=False)
         Membership.objects.update_or_create(user=user, defaults={"shop": shop, "role": role})
     return shop
+
+
+def role_label(role: str) -> str:
+    """A membership role as the interface names it (owner → 主账号), for the demo's banners."""
+    roles = Membership.Role
+    return str(roles(role).label) if role in roles.values else role

@@ -33,6 +33,7 @@ from strategies.demo.seed import (
     KUAISHOU_SHOP_CODE,
     demo_seed,
     kuaishou_shop_seed,
+    role_label,
 )
 from strategies.demo.supervisor import Supervisor, healthy, port_free
 
@@ -282,14 +283,18 @@ class Command(BaseCommand):
         ]
         for username, password, role in self.seed.logins:
             who = (
-                _("%(role)s of shop %(code)s") % {"role": role, "code": self.seed.shop.code}
+                _("%(role)s of shop %(code)s")
+                % {"role": role_label(role), "code": self.seed.shop.code}
                 if role
                 else _("platform operator")
             )
             lines.append(f"    {username:<8} {password:<18} {who}")
         if approvals_url is not None:
             username, password, role = KUAISHOU_LOGIN
-            who = _("%(role)s of shop %(code)s") % {"role": role, "code": KUAISHOU_SHOP_CODE}
+            who = _("%(role)s of shop %(code)s") % {
+                "role": role_label(role),
+                "code": KUAISHOU_SHOP_CODE,
+            }
             lines += [
                 f"    {username:<8} {password:<18} {who}",
                 "  "

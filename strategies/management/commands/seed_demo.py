@@ -6,8 +6,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed
-from strategies.models import Membership
+from strategies.demo.seed import DEMO_SHOP_CODE, demo_seed, role_label
 
 
 class Command(BaseCommand):
@@ -36,11 +35,6 @@ class Command(BaseCommand):
                 _("  login %(username)s / %(password)s  (%(who)s)")
                 % {"username": username, "password": password, "who": who}
             )
-
-
-def role_label(role: str) -> str:
-    roles = Membership.Role
-    return str(roles(role).label) if role in roles.values else role
 
 
 def created_text(what: str, n: int) -> str:

@@ -20,6 +20,8 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from strategies.demo.seed import KUAISHOU_SHOP_CODE, kuaishou_shop_seed
 from strategies.models import Shop
@@ -71,7 +73,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["rate"] <= 0:
-            raise CommandError("--rate must be above zero.")
+            raise CommandError(_("--rate must be above zero."))
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         rng = random.Random(options["seed"])
@@ -81,8 +83,11 @@ class Command(BaseCommand):
         try:
             shop = kuaishou_demo_shop(code=options["shop"], fake=fake)
             url = f"{options['url'].rstrip('/')}/platforms/kuaishou/push/{fake.app_key}"
-            self.stdout.write(f"fake Kuaishou on {fake.url}; shop {shop.code} pushes to {url}")
-            self.stdout.write(f"approvals received: {fake.approvals_url}")
+            self.stdout.write(
+                _("fake Kuaishou on %(fake)s; shop %(code)s pushes to %(url)s")
+                % {"fake": fake.url, "code": shop.code, "url": url}
+            )
+            self.stdout.write(_("approvals received: %(url)s") % {"url": fake.approvals_url})
             self.stdout.flush()
             base = int(time.time())
             statuses: Counter[str] = Counter()
@@ -102,17 +107,33 @@ class Command(BaseCommand):
                 statuses[str(status)] += 1
                 if not every:
                     self.stdout.write(
-                        f"push {refund_id} ({fen} fen): {status}; approved {approved}"
+                        _("push %(refund)s (%(fen)d fen): %(status)s; approved %(approved)d")
+                        % {"refund": refund_id, "fen": fen, "status": status, "approved": approved}
                     )
                 elif time.monotonic() >= next_progress:
                     parts = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-                    self.stdout.write(f"{n} pushes (answers {parts}); approved {approved}")
+                    self.stdout.write(
+                        ngettext(
+                            "%(n)d push (answers %(parts)s); approved %(approved)d",
+                            "%(n)d pushes (answers %(parts)s); approved %(approved)d",
+                            n,
+                        )
+                        % {"n": n, "parts": parts, "approved": approved}
+                    )
                     next_progress += every
                 self.stdout.flush()
                 stop.wait(1 / options["rate"])
             # Leave time for the last approvals to arrive, then report them.
             stop.wait(0 if options["count"] == 0 else 2)
-            self.stdout.write(f"the fake Kuaishou approved {len(fake.approvals)} refund(s)")
+            done = len(fake.approvals)
+            self.stdout.write(
+                ngettext(
+                    "the fake Kuaishou approved %(n)d refund",
+                    "the fake Kuaishou approved %(n)d refunds",
+                    done,
+                )
+                % {"n": done}
+            )
         except KeyboardInterrupt:
             pass
         finally:
