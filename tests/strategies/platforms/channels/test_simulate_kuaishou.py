@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from strategies.models import Channel, PushMessage
 from strategies.pipeline.publish import PUSH_TASK
@@ -12,6 +13,7 @@ from strategies.pipeline.publish import PUSH_TASK
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@translation.override("en")  # the progress lines are read below
 def test_it_connects_a_kuaishou_shop_and_its_pushes_are_stored(live_server, sent):
     out = io.StringIO()
     call_command(
