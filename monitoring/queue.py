@@ -19,7 +19,7 @@ from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -45,6 +45,7 @@ from strategies.models import (
     RequestStatus,
     Review,
     ReviewAction,
+    ReviewResult,
     Scenario,
     Shop,
 )
@@ -74,7 +75,16 @@ class QueueTabFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if value in (RequestStatus.FAILED, RequestStatus.UNKNOWN):
+        if value == RequestStatus.UNKNOWN:
+            # Automatic executions left unknown, and people's reviews left unknown (their
+            # request still waits, held by the review): both await "paid" / "not paid".
+            return queryset.filter(
+                Q(status=value)
+                | Exists(
+                    Review.objects.filter(request_id=OuterRef("pk"), result=ReviewResult.UNKNOWN)
+                )
+            )
+        if value == RequestStatus.FAILED:
             return queryset.filter(status=value)
         if value == NO_SCENARIO:
             return queryset.filter(status=RequestStatus.MANUAL_REVIEW).filter(

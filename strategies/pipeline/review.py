@@ -30,8 +30,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, F, Q, Sum, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Sum, TextField, Value, When
 from django.db.models.expressions import Expression
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from strategies.models import (
@@ -40,12 +41,14 @@ from strategies.models import (
     AfterSaleType,
     Channel,
     Decision,
+    ExecutionConfirmation,
     Order,
     OrderItem,
     Outcome,
     RequestStatus,
     Review,
     ReviewAction,
+    ReviewConfirmation,
     ReviewResult,
 )
 from strategies.pipeline.channels import channel_note_error, request_refresh
@@ -410,6 +413,64 @@ def _finish(review: Review, result: str, detail: str) -> bool:
         detail,
     )
     return bool(finished)
+
+
+# --- a person confirms what the platform could not ------------------------------------------
+
+
+def review_confirm_paid(*, review_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that a review left ``unknown`` was carried out on the platform: the
+    review becomes ``done`` (counted in "refunded today" on the day confirmed, as the execution
+    confirmations count on theirs) and the request takes the action's final status. Audited;
+    True if this call confirmed it, False if the review is not (or no longer) awaiting one."""
+    return _confirm(review_id=review_id, user=user, verdict=ExecutionConfirmation.Verdict.PAID)
+
+
+def review_confirm_not_paid(*, review_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that a review left ``unknown`` was NOT carried out: the review becomes
+    ``failed`` (which frees the request's unique index) and the request is back in the queue,
+    actionable again by a new review. Audited; True if this call confirmed it."""
+    return _confirm(review_id=review_id, user=user, verdict=ExecutionConfirmation.Verdict.NOT_PAID)
+
+
+def _confirm(*, review_id: int, user: AbstractBaseUser, verdict: str) -> bool:
+    now = timezone.now()
+    paid = verdict == ExecutionConfirmation.Verdict.PAID
+    username = user.get_username()
+    note = f"confirmed {'paid' if paid else 'not paid'} by {username}"
+    with transaction.atomic():
+        # The claim: of two staff confirming at once, one UPDATE matches `unknown`; the other,
+        # blocked on the row until this commits, then matches nothing and is told so.
+        # Review first, then its request: the order ``_finish`` writes them in.
+        claimed = Review.objects.filter(pk=review_id, result=ReviewResult.UNKNOWN).update(
+            result=ReviewResult.DONE if paid else ReviewResult.FAILED,
+            detail=Case(
+                When(detail="", then=Value(note)),
+                default=Concat(F("detail"), Value(f"; {note}"), output_field=TextField()),
+                output_field=TextField(),
+            ),
+            finished_at=now,
+            lease_until=None,
+            sent_at=None,
+        )
+        if not claimed:
+            return False
+        review = Review.objects.only("pk", "request_id", "action").get(pk=review_id)
+        ReviewConfirmation.objects.create(
+            review_id=review_id,
+            verdict=verdict,
+            user_id=user.pk,
+            username=username,
+            confirmed_at=now,
+        )
+        # Paid: the request is finished as the action says. Not paid: it stays where it was
+        # (still waiting for a person); its version moves so a page seen before is re-read.
+        AfterSaleRequest.objects.filter(pk=review.request_id, status__in=ACTIONABLE).update(
+            **({"status": _FINAL_STATUS[ReviewAction(review.action)]} if paid else {}),
+            updated_at=now,
+        )
+    logger.warning("review %s confirmed %s by %s", review_id, verdict, username)
+    return True
 
 
 def reviews_stuck(*, now: dt.datetime, older_than: dt.timedelta) -> list[int]:
