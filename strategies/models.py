@@ -957,6 +957,8 @@ class Review(models.Model):
                 name="review_shop_done",
                 condition=Q(result="done"),
             ),
+            # The queue's "unknown" tab reads the few reviews awaiting a confirmation.
+            models.Index(fields=["request"], name="review_unknown", condition=Q(result="unknown")),
         ]
 
     def __str__(self) -> str:

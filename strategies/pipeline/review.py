@@ -12,6 +12,10 @@ Claim, then act, as the execution service does (``execute.py``):
   UPDATE, calls the gateway OUTSIDE any transaction with the review's own ``Idempotency-Key``,
   and records the outcome by conditional updates guarded by ``result = 'pending'``.
 
+A review left ``unknown`` (the platform would not say whether an attempt went through) holds
+its request until a person confirms it: ``review_confirm_paid`` / ``review_confirm_not_paid``,
+claimed by a conditional UPDATE on ``result = 'unknown'`` and audited (``ReviewConfirmation``).
+
 Money: a manual approval reserves nothing in any strategy's daily ledger (the strategies' caps
 say what ATOM may do on its own; a person's approval is not that), but the order-total rule
 still holds: approved decisions not released plus approvals by people never exceed the order's
@@ -61,7 +65,8 @@ from strategies.platforms.registry import CONNECTED, adapter_for, stored_version
 logger = logging.getLogger(__name__)
 
 # What waits for a person. `unknown` is in the queue too, but its actions are the
-# confirmations "paid" / "not paid" (execute.py), not these.
+# confirmations "paid" / "not paid" (execute.py; a review left unknown: ``_confirm`` below),
+# not these.
 ACTIONABLE = (RequestStatus.MANUAL_REVIEW, RequestStatus.FAILED)
 # The results that hold a request (its unique index): no second review while one stands.
 OPEN_OR_DONE = (ReviewResult.PENDING, ReviewResult.DONE, ReviewResult.UNKNOWN)

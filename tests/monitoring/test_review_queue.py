@@ -254,14 +254,15 @@ def review_left_unknown(shop, user, aftersale_id: str) -> Review:
 
 
 def test_a_review_left_unknown_is_confirmed_in_the_unknown_tab_through_the_shared_page(
-    as_owner, shop, owner
+    as_owner, shop, owner, other_shop
 ):
     from strategies.models import ExecutionConfirmation, ReviewConfirmation
 
     review = review_left_unknown(shop, owner, "AS-R-UNSURE")
+    review_left_unknown(other_shop, owner, "AS-R-THEIRS")
     waiting(shop, "AS-PLAIN")  # waits for a person, nothing to confirm
     tab = as_owner.get(reverse(QUEUE), {"tab": "unknown"}).content.decode()
-    assert "AS-R-UNSURE" in tab and "AS-PLAIN" not in tab
+    assert "AS-R-UNSURE" in tab and "AS-PLAIN" not in tab and "AS-R-THEIRS" not in tab
     assert "confirm_not_paid" in tab
     data = {"action": "confirm_not_paid", ACTION_CHECKBOX_NAME: [review.request_id]}
     page = as_owner.post(reverse(QUEUE), data).content.decode()
