@@ -957,6 +957,8 @@ class Review(models.Model):
                 name="review_shop_done",
                 condition=Q(result="done"),
             ),
+            # The queue's "unknown" tab reads the few reviews awaiting a confirmation.
+            models.Index(fields=["request"], name="review_unknown", condition=Q(result="unknown")),
         ]
 
     def __str__(self) -> str:
@@ -965,6 +967,39 @@ class Review(models.Model):
             "action": self.get_action_display(),
             "user": self.username,
         }
+
+
+class ReviewConfirmation(models.Model):
+    """The audit of a person confirming a review left ``unknown`` (an ambiguous attempt the
+    platform could not settle): who said it was carried out ("paid") or not, and when. One per
+    review, as ``ExecutionConfirmation`` is one per decision."""
+
+    review = models.OneToOneField(
+        Review,
+        on_delete=models.PROTECT,
+        related_name="confirmation",
+        verbose_name=_("review"),
+    )
+    verdict = models.CharField(
+        _("verdict"), max_length=8, choices=ExecutionConfirmation.Verdict.choices
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("confirmed by"),
+    )
+    # Kept as typed at the time: the audit still names the person if the account is deleted.
+    username = models.CharField(_("user name"), max_length=150)
+    confirmed_at = models.DateTimeField(_("confirmed at"))
+
+    class Meta:
+        verbose_name = _("review confirmation")
+        verbose_name_plural = _("review confirmations")
+
+    def __str__(self) -> str:
+        return f"{self.review_id}: {self.get_verdict_display()} ({self.username})"
 
 
 # --- Backtests (strategies/backtest; docs/backtest.md) ---------------------------------------

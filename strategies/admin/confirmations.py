@@ -4,8 +4,10 @@ after-sales request list's admin (platform data) and the review queue (docs/revi
 
 Thin: the intermediate page shows what is confirmed before the money record changes (posted
 back with ``post=yes``), then each request goes through the execution service's audited
-``decision_confirm_paid`` / ``decision_confirm_not_paid``. Who may confirm is the admin's
-``has_confirm_permission`` (owners, and operators where the admin allows them).
+``decision_confirm_paid`` / ``decision_confirm_not_paid``, or, for a person's review left
+``unknown``, the review service's ``review_confirm_paid`` / ``review_confirm_not_paid``. Who
+may confirm is the admin's ``has_confirm_permission`` (owners, and operators where the admin
+allows them).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from strategies.admin.tenancy import shop_context
-from strategies.models import ExecutionConfirmation, RequestStatus
+from strategies.models import ExecutionConfirmation, RequestStatus, Review, ReviewResult
 from strategies.pipeline.execute import decision_confirm_not_paid, decision_confirm_paid
+from strategies.pipeline.review import review_confirm_not_paid, review_confirm_paid
 
 CONFIRM_TEMPLATE = "admin/strategies/aftersalerequest/confirm_execution.html"
 
@@ -59,11 +62,29 @@ class PaymentConfirmationAdmin(admin.ModelAdmin):
     def _confirm(
         self, request: HttpRequest, queryset: QuerySet, *, paid: bool
     ) -> HttpResponse | None:
+        # Two kinds wait for a confirmation: an automatic execution left ``unknown`` (the
+        # request's status) and a person's review left ``unknown`` (the request still waits
+        # in the queue, held by the review). One page and one message for both.
         waiting = list(
             queryset.filter(status=RequestStatus.UNKNOWN, decision__isnull=False).select_related(
                 "decision"
             )
         )
+        for r in waiting:
+            r.confirm_review_id = None
+            r.confirm_detail = r.decision.failure_reason
+        unknown_reviews = {
+            review.request_id: review
+            for review in Review.objects.filter(
+                request__in=queryset.exclude(status=RequestStatus.UNKNOWN).values("pk"),
+                result=ReviewResult.UNKNOWN,
+            ).only("pk", "request_id", "detail")
+        }
+        for r in queryset.filter(pk__in=list(unknown_reviews)):
+            review = unknown_reviews[r.pk]
+            r.confirm_review_id = review.pk
+            r.confirm_detail = review.detail
+            waiting.append(r)
         if not waiting:
             self.message_user(
                 request,
@@ -88,6 +109,7 @@ class PaymentConfirmationAdmin(admin.ModelAdmin):
                     "title": gettext("Confirm paid") if paid else gettext("Confirm not paid"),
                     "opts": opts,
                     "requests": waiting,
+                    "reviews": any(r.confirm_review_id is not None for r in waiting),
                     "paid": paid,
                     "action": "confirm_paid" if paid else "confirm_not_paid",
                     "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -99,7 +121,13 @@ class PaymentConfirmationAdmin(admin.ModelAdmin):
         if not isinstance(user, AbstractBaseUser):  # an action needs a signed-in user
             raise PermissionDenied
         confirm = decision_confirm_paid if paid else decision_confirm_not_paid
-        done = sum(confirm(decision_id=r.decision.pk, user=user) for r in waiting)
+        confirm_review = review_confirm_paid if paid else review_confirm_not_paid
+        done = sum(
+            confirm_review(review_id=r.confirm_review_id, user=user)
+            if r.confirm_review_id is not None
+            else confirm(decision_id=r.decision.pk, user=user)
+            for r in waiting
+        )
         verdict = (
             ExecutionConfirmation.Verdict.PAID.label
             if paid

@@ -12,6 +12,10 @@ Claim, then act, as the execution service does (``execute.py``):
   UPDATE, calls the gateway OUTSIDE any transaction with the review's own ``Idempotency-Key``,
   and records the outcome by conditional updates guarded by ``result = 'pending'``.
 
+A review left ``unknown`` (the platform would not say whether an attempt went through) holds
+its request until a person confirms it: ``review_confirm_paid`` / ``review_confirm_not_paid``,
+claimed by a conditional UPDATE on ``result = 'unknown'`` and audited (``ReviewConfirmation``).
+
 Money: a manual approval reserves nothing in any strategy's daily ledger (the strategies' caps
 say what ATOM may do on its own; a person's approval is not that), but the order-total rule
 still holds: approved decisions not released plus approvals by people never exceed the order's
@@ -30,8 +34,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, F, Q, Sum, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Sum, TextField, Value, When
 from django.db.models.expressions import Expression
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from strategies.models import (
@@ -40,12 +45,14 @@ from strategies.models import (
     AfterSaleType,
     Channel,
     Decision,
+    ExecutionConfirmation,
     Order,
     OrderItem,
     Outcome,
     RequestStatus,
     Review,
     ReviewAction,
+    ReviewConfirmation,
     ReviewResult,
 )
 from strategies.pipeline.channels import channel_note_error, request_refresh
@@ -58,7 +65,8 @@ from strategies.platforms.registry import CONNECTED, adapter_for, stored_version
 logger = logging.getLogger(__name__)
 
 # What waits for a person. `unknown` is in the queue too, but its actions are the
-# confirmations "paid" / "not paid" (execute.py), not these.
+# confirmations "paid" / "not paid" (execute.py; a review left unknown: ``_confirm`` below),
+# not these.
 ACTIONABLE = (RequestStatus.MANUAL_REVIEW, RequestStatus.FAILED)
 # The results that hold a request (its unique index): no second review while one stands.
 OPEN_OR_DONE = (ReviewResult.PENDING, ReviewResult.DONE, ReviewResult.UNKNOWN)
@@ -410,6 +418,64 @@ def _finish(review: Review, result: str, detail: str) -> bool:
         detail,
     )
     return bool(finished)
+
+
+# --- a person confirms what the platform could not ------------------------------------------
+
+
+def review_confirm_paid(*, review_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that a review left ``unknown`` was carried out on the platform: the
+    review becomes ``done`` (counted in "refunded today" on the day confirmed, as the execution
+    confirmations count on theirs) and the request takes the action's final status. Audited;
+    True if this call confirmed it, False if the review is not (or no longer) awaiting one."""
+    return _confirm(review_id=review_id, user=user, verdict=ExecutionConfirmation.Verdict.PAID)
+
+
+def review_confirm_not_paid(*, review_id: int, user: AbstractBaseUser) -> bool:
+    """A person confirms that a review left ``unknown`` was NOT carried out: the review becomes
+    ``failed`` (which frees the request's unique index) and the request is back in the queue,
+    actionable again by a new review. Audited; True if this call confirmed it."""
+    return _confirm(review_id=review_id, user=user, verdict=ExecutionConfirmation.Verdict.NOT_PAID)
+
+
+def _confirm(*, review_id: int, user: AbstractBaseUser, verdict: str) -> bool:
+    now = timezone.now()
+    paid = verdict == ExecutionConfirmation.Verdict.PAID
+    username = user.get_username()
+    note = f"confirmed {'paid' if paid else 'not paid'} by {username}"
+    with transaction.atomic():
+        # The claim: of two staff confirming at once, one UPDATE matches `unknown`; the other,
+        # blocked on the row until this commits, then matches nothing and is told so.
+        # Review first, then its request: the order ``_finish`` writes them in.
+        claimed = Review.objects.filter(pk=review_id, result=ReviewResult.UNKNOWN).update(
+            result=ReviewResult.DONE if paid else ReviewResult.FAILED,
+            detail=Case(
+                When(detail="", then=Value(note)),
+                default=Concat(F("detail"), Value(f"; {note}"), output_field=TextField()),
+                output_field=TextField(),
+            ),
+            finished_at=now,
+            lease_until=None,
+            sent_at=None,
+        )
+        if not claimed:
+            return False
+        review = Review.objects.only("pk", "request_id", "action").get(pk=review_id)
+        ReviewConfirmation.objects.create(
+            review_id=review_id,
+            verdict=verdict,
+            user_id=user.pk,
+            username=username,
+            confirmed_at=now,
+        )
+        # Paid: the request is finished as the action says. Not paid: it stays where it was
+        # (still waiting for a person); its version moves so a page seen before is re-read.
+        AfterSaleRequest.objects.filter(pk=review.request_id, status__in=ACTIONABLE).update(
+            **({"status": _FINAL_STATUS[ReviewAction(review.action)]} if paid else {}),
+            updated_at=now,
+        )
+    logger.warning("review %s confirmed %s by %s", review_id, verdict, username)
+    return True
 
 
 def reviews_stuck(*, now: dt.datetime, older_than: dt.timedelta) -> list[int]:

@@ -239,3 +239,79 @@ def test_the_search_is_the_exact_after_sales_id_or_order_id_of_the_shop(
     client.force_login(operator)
     for term in ("AS-THEIRS", theirs.order.order_id):
         assert rows(client, term) == {"AS-THEIRS"}
+
+
+def review_left_unknown(shop, user, aftersale_id: str) -> Review:
+    """A person's approval the platform could not settle, as the review service leaves it."""
+    from strategies.pipeline.review import _finish, review_submit
+
+    request = waiting(shop, aftersale_id)
+    _, review = review_submit(
+        request_id=request.pk, action="approve", user=user, seen_version=request.updated_at
+    )
+    _finish(review, "unknown", "kuaishou: timeout, the platform did not say")
+    return review
+
+
+def test_a_review_left_unknown_is_confirmed_in_the_unknown_tab_through_the_shared_page(
+    as_owner, shop, owner, other_shop
+):
+    from strategies.models import ExecutionConfirmation, ReviewConfirmation
+
+    review = review_left_unknown(shop, owner, "AS-R-UNSURE")
+    review_left_unknown(other_shop, owner, "AS-R-THEIRS")
+    waiting(shop, "AS-PLAIN")  # waits for a person, nothing to confirm
+    tab = as_owner.get(reverse(QUEUE), {"tab": "unknown"}).content.decode()
+    assert "AS-R-UNSURE" in tab and "AS-PLAIN" not in tab and "AS-R-THEIRS" not in tab
+    assert "confirm_not_paid" in tab
+    data = {"action": "confirm_not_paid", ACTION_CHECKBOX_NAME: [review.request_id]}
+    page = as_owner.post(reverse(QUEUE), data).content.decode()
+    # The same page as the executions' (confirm_execution.html), with the platform's last word.
+    assert "AS-R-UNSURE" in page and "Yes, they were not paid" in page
+    assert "the platform did not say" in page and "back to the review queue" in page
+    assert Review.objects.get(pk=review.pk).result == "unknown"
+    done = as_owner.post(reverse(QUEUE), {**data, "post": "yes"}, follow=True)
+    assert "1 request confirmed" in done.content.decode()
+    assert Review.objects.get(pk=review.pk).result == "failed"
+    assert ReviewConfirmation.objects.get().username == "owner-a"
+    assert not ExecutionConfirmation.objects.exists()
+    # Back in the queue, out of the unknown tab, actionable again.
+    assert "AS-R-UNSURE" not in as_owner.get(reverse(QUEUE), {"tab": "unknown"}).content.decode()
+    assert AfterSaleRequest.objects.get(pk=review.request_id).status == "manual_review"
+    again = as_owner.post(reverse(QUEUE), {**data, "post": "yes"}, follow=True)
+    assert "nothing done" in again.content.decode()
+    assert ReviewConfirmation.objects.count() == 1
+
+
+def test_paid_for_a_review_left_unknown_executes_the_request(as_owner, shop, owner):
+    review = review_left_unknown(shop, owner, "AS-R-PAID")
+    data = {"action": "confirm_paid", ACTION_CHECKBOX_NAME: [review.request_id], "post": "yes"}
+    as_owner.post(f"{reverse(QUEUE)}?tab=unknown", data, follow=True)
+    assert Review.objects.get(pk=review.pk).result == "done"
+    assert AfterSaleRequest.objects.get(pk=review.request_id).status == "executed"
+
+
+def test_a_viewer_cannot_confirm_a_review_left_unknown(as_viewer, shop, owner):
+    review = review_left_unknown(shop, owner, "AS-R-VIEW")
+    assert "AS-R-VIEW" in as_viewer.get(reverse(QUEUE), {"tab": "unknown"}).content.decode()
+    for action in ("confirm_paid", "confirm_not_paid"):
+        response = as_viewer.post(
+            reverse(QUEUE),
+            {"action": action, ACTION_CHECKBOX_NAME: [review.request_id], "post": "yes"},
+        )
+        assert response.status_code == 403
+    assert Review.objects.get(pk=review.pk).result == "unknown"
+
+
+def test_an_operator_confirms_a_review_left_unknown_only_after_choosing_the_shop(
+    client, shop, owner, django_user_model
+):
+    from strategies.models import ReviewConfirmation
+
+    client.force_login(django_user_model.objects.create_superuser("op", password="pw-for-tests-1"))
+    review = review_left_unknown(shop, owner, "AS-R-OP")
+    data = {"action": "confirm_paid", ACTION_CHECKBOX_NAME: [review.request_id], "post": "yes"}
+    assert client.post(reverse(QUEUE), data).status_code == 403
+    assert Review.objects.get(pk=review.pk).result == "unknown"
+    client.post(f"{reverse(QUEUE)}?shop={shop.pk}", data)
+    assert ReviewConfirmation.objects.get().username == "op"

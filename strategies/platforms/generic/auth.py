@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest
 from django.utils.encoding import iri_to_uri
 from django.utils.translation import gettext
@@ -173,7 +174,19 @@ def _review_view(
     review = (
         Review.objects.filter(request_id=request.pk)
         .order_by("-created_at", "-id")
-        .only("action", "username", "created_at", "finished_at", "reason", "result", "detail")
+        .select_related("confirmation")
+        .only(
+            "action",
+            "username",
+            "created_at",
+            "finished_at",
+            "reason",
+            "result",
+            "detail",
+            "confirmation__verdict",
+            "confirmation__username",
+            "confirmation__confirmed_at",
+        )
         .first()
     )
     if review is None:
@@ -190,6 +203,20 @@ def _review_view(
             if review.finished_at
             else None
         ),
+        # A review left unknown and confirmed by a person ("paid" / "not paid"), or None.
+        "confirmation": _review_confirmation_view(review, local),
+    }
+
+
+def _review_confirmation_view(review: Review, local: Any) -> dict[str, Any] | None:
+    try:
+        confirmation = review.confirmation
+    except ObjectDoesNotExist:
+        return None
+    return {
+        "verdict": confirmation.verdict,
+        "by": confirmation.username,
+        "at": confirmation.confirmed_at.astimezone(local).isoformat(timespec="milliseconds"),
     }
 
 
