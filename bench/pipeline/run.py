@@ -182,8 +182,8 @@ def reset_and_seed(shops: int) -> list[tuple[str, str]]:
 
 def seed_kuaishou(fake: Any) -> Any:
     """The Kuaishou shop: one active strategy per scenario (no limits), connected to ``fake``."""
+    from strategies.demo.seed import connect_to_fake_kuaishou
     from strategies.models import SCENARIO_ORDER, Shop, Strategy
-    from strategies.services.channels import Credentials, connect_shop
 
     shop, _ = Shop.objects.get_or_create(
         code="pipe-ks", defaults={"name": "Pipeline Kuaishou", "api_secret": "pipe-secret-ks"}
@@ -195,23 +195,7 @@ def seed_kuaishou(fake: Any) -> Any:
             name=f"Bench {scenario}",
             defaults={"status": "active", "position": position, "daily_cap": BIG_CAP},
         )
-    access, refresh = fake.issue_tokens()
-    connect_shop(
-        shop=shop,
-        platform="kuaishou",
-        credentials=Credentials(
-            app_key=fake.app_key,
-            app_secret=fake.app_secret,
-            sign_secret=fake.sign_secret,
-            message_key=fake.message_key,
-            access_token=access,
-            refresh_token=refresh,
-            expires_in=fake.access_ttl,
-            refresh_expires_in=fake.refresh_ttl,
-            merchant_id=fake.open_id,
-            api_base=fake.url,
-        ),
-    )
+    connect_to_fake_kuaishou(shop, fake)
     return shop
 
 

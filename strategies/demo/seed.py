@@ -200,3 +200,26 @@ def role_label(role: str) -> str:
     """A membership role as the interface names it (owner → 主账号), for the demo's banners."""
     roles = Membership.Role
     return str(roles(role).label) if role in roles.values else role
+
+
+def connect_to_fake_kuaishou(shop: Shop, fake: Any, **changes: Any) -> None:
+    """Connects ``shop`` to a running ``FakeKuaishou`` with a fresh authorisation from it (the
+    demo's Kuaishou shop, bench/pipeline's Kuaishou workload, the channel tests); ``changes``
+    override single credentials."""
+    from strategies.services.channels import Credentials, connect_shop
+
+    access, refresh = fake.issue_tokens()
+    fields = {
+        "app_key": fake.app_key,
+        "app_secret": fake.app_secret,
+        "sign_secret": fake.sign_secret,
+        "message_key": fake.message_key,
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": fake.access_ttl,
+        "refresh_expires_in": fake.refresh_ttl,
+        "merchant_id": fake.open_id,
+        "api_base": fake.url,
+        **changes,
+    }
+    connect_shop(shop=shop, platform="kuaishou", credentials=Credentials(**fields))

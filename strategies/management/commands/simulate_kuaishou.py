@@ -23,32 +23,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from strategies.demo.seed import KUAISHOU_SHOP_CODE, kuaishou_shop_seed
+from strategies.demo.seed import KUAISHOU_SHOP_CODE, connect_to_fake_kuaishou, kuaishou_shop_seed
 from strategies.models import Shop
 from strategies.platforms.kuaishou.fake import FakeKuaishou
-from strategies.services.channels import Credentials, connect_shop
 
 
 def kuaishou_demo_shop(*, code: str, fake: FakeKuaishou) -> Shop:
     """The demo's Kuaishou shop, with one active small-refund strategy, connected to ``fake``."""
     shop = kuaishou_shop_seed(code=code, login=False)
-    access, refresh = fake.issue_tokens()
-    connect_shop(
-        shop=shop,
-        platform="kuaishou",
-        credentials=Credentials(
-            app_key=fake.app_key,
-            app_secret=fake.app_secret,
-            sign_secret=fake.sign_secret,
-            message_key=fake.message_key,
-            access_token=access,
-            refresh_token=refresh,
-            expires_in=fake.access_ttl,
-            refresh_expires_in=fake.refresh_ttl,
-            merchant_id=fake.open_id,
-            api_base=fake.url,
-        ),
-    )
+    connect_to_fake_kuaishou(shop, fake)
     return shop
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from strategies.demo.seed import connect_to_fake_kuaishou
 from strategies.models import Shop
 from strategies.pipeline import channels as pipeline_channels
 from strategies.pipeline.decide import NothingToDecide, request_decide
@@ -39,22 +40,7 @@ def dy_fake() -> Iterator[FakeDouyin]:
     server.stop()
 
 
-def connect_kuaishou(shop: Shop, fake: FakeKuaishou, **changes) -> None:
-    access, refresh = fake.issue_tokens()
-    fields = {
-        "app_key": fake.app_key,
-        "app_secret": fake.app_secret,
-        "sign_secret": fake.sign_secret,
-        "message_key": fake.message_key,
-        "access_token": access,
-        "refresh_token": refresh,
-        "expires_in": fake.access_ttl,
-        "refresh_expires_in": fake.refresh_ttl,
-        "merchant_id": fake.open_id,
-        "api_base": fake.url,
-        **changes,
-    }
-    connect_shop(shop=shop, platform="kuaishou", credentials=Credentials(**fields))
+connect_kuaishou = connect_to_fake_kuaishou  # the name the channel tests import
 
 
 def connect_douyin(shop: Shop, fake: FakeDouyin) -> None:
