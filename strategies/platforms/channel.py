@@ -157,6 +157,38 @@ class ApproveResult:
     calls: list[str] = field(default_factory=list)  # the platform methods called, in order
 
 
+def refusal_blocked(
+    *,
+    platform: str,
+    refused: bool,
+    awaiting_seller: bool,
+    status: Any,
+    version: int | None,
+    current_version: int,
+    after_ambiguous: bool,
+    calls: list[str],
+) -> ApproveResult | None:
+    """Why a refusal must not be sent on what was just read, or None to go on (both channels'
+    ``reject``): refused already (ours after an ambiguous attempt of ours, else elsewhere), no
+    longer waiting for the seller, or changed since the person saw ``version``."""
+    if refused:
+        state = ApproveState.EXECUTED if after_ambiguous else ApproveState.DONE_ELSEWHERE
+        return ApproveResult(state, "already refused", calls=calls)
+    if not awaiting_seller:
+        return ApproveResult(
+            ApproveState.SUPERSEDED,
+            f"no longer waiting for the seller (status {status})",
+            calls=calls,
+        )
+    if version is not None and current_version != version:
+        return ApproveResult(
+            ApproveState.SUPERSEDED,
+            f"changed on {platform} since it was seen (version {version}, now {current_version})",
+            calls=calls,
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class TokenGrant:
     access_token: str

@@ -40,6 +40,7 @@ from strategies.platforms.channel import (
     Snapshot,
     TokenGrant,
     from_seconds,
+    refusal_blocked,
 )
 from strategies.platforms.douyin.client import (
     AFTERSALE_DETAIL,
@@ -240,22 +241,18 @@ class DouyinChannel:
             snap = self._read(aftersale_id, calls)
         except DouyinError as exc:
             return _retry(exc, calls)
-        if snap.status == REFUSED:
-            # After an attempt of ours that may have gone through, the refusal is ours.
-            state = ApproveState.EXECUTED if after_ambiguous else ApproveState.DONE_ELSEWHERE
-            return ApproveResult(state, "already refused", calls=calls)
-        if snap.status != AWAITING_SELLER:
-            return ApproveResult(
-                ApproveState.SUPERSEDED,
-                f"no longer waiting for the seller (status {snap.status})",
-                calls=calls,
-            )
-        if version is not None and snap.version != version:
-            return ApproveResult(
-                ApproveState.SUPERSEDED,
-                f"changed on Douyin since it was seen (version {version}, now {snap.version})",
-                calls=calls,
-            )
+        blocked = refusal_blocked(
+            platform="Douyin",
+            refused=snap.status == REFUSED,
+            awaiting_seller=snap.status == AWAITING_SELLER,
+            status=snap.status,
+            version=version,
+            current_version=snap.version,
+            after_ambiguous=after_ambiguous,
+            calls=calls,
+        )
+        if blocked is not None:
+            return blocked
         if snap.handling != AfterSaleType.REFUND_ONLY:
             return ApproveResult(
                 ApproveState.FAILED,

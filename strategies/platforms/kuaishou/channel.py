@@ -40,6 +40,7 @@ from strategies.platforms.channel import (
     Snapshot,
     TokenGrant,
     from_millis,
+    refusal_blocked,
     yuan_to_fen,
 )
 from strategies.platforms.kuaishou.client import (
@@ -253,22 +254,18 @@ class KuaishouChannel:
             snap = self._read(aftersale_id, calls)
         except KuaishouError as exc:
             return _retry(exc, calls)
-        if snap.status == SELLER_REFUSED:
-            # After an attempt of ours that may have gone through, the refusal is ours.
-            state = ApproveState.EXECUTED if after_ambiguous else ApproveState.DONE_ELSEWHERE
-            return ApproveResult(state, "already refused", calls=calls)
-        if not snap.awaiting_seller:
-            return ApproveResult(
-                ApproveState.SUPERSEDED,
-                f"no longer waiting for the seller (status {snap.status})",
-                calls=calls,
-            )
-        if version is not None and snap.version != version:
-            return ApproveResult(
-                ApproveState.SUPERSEDED,
-                f"changed on Kuaishou since it was seen (version {version}, now {snap.version})",
-                calls=calls,
-            )
+        blocked = refusal_blocked(
+            platform="Kuaishou",
+            refused=snap.status == SELLER_REFUSED,
+            awaiting_seller=snap.awaiting_seller,
+            status=snap.status,
+            version=version,
+            current_version=snap.version,
+            after_ambiguous=after_ambiguous,
+            calls=calls,
+        )
+        if blocked is not None:
+            return blocked
         try:
             calls.append(REJECT_REASONS)
             reasons = self.client.reject_reasons(aftersale_id)
