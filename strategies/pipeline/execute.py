@@ -75,6 +75,10 @@ class ExecutionResult:
     retry_after: float = 0.0
 
 
+# A claim lost to a holder that gives the lease back at that very moment is tried once more.
+CLAIM_ATTEMPTS = 2
+
+
 def lease_seconds_required() -> float:
     """The shortest safe lease: an attempt's two calls (the approval, then the status check),
     each bounded by the gateway timeout, plus the margin for the clocks of other workers."""
@@ -98,13 +102,16 @@ def decision_execute(
     # Both deadlines count from before the claim, so they end inside the lease it takes.
     started = time.monotonic()
     now = now or timezone.now()
-    claim = decision_claim_execution(
-        decision_id=decision_id,
-        now=now,
-        lease_until=now + dt.timedelta(seconds=_lease_seconds()),
-    )
-    if claim is None:
-        lease = (
+    claim: ClaimedExecution | None = None
+    for _ in range(CLAIM_ATTEMPTS):
+        claim = decision_claim_execution(
+            decision_id=decision_id,
+            now=now,
+            lease_until=now + dt.timedelta(seconds=_lease_seconds()),
+        )
+        if claim is not None:
+            break
+        still_open = (
             Decision.objects.filter(
                 pk=decision_id,
                 outcome=Outcome.APPROVED,
@@ -112,14 +119,21 @@ def decision_execute(
                 failed_at__isnull=True,
                 request__status=RequestStatus.APPROVED,
             )
-            .values_list("execution_lease_until", flat=True)
+            .values("execution_lease_until")
             .first()
         )
-        if lease is None:
+        if still_open is None:
             return ExecutionResult(ExecutionState.DONE)
-        return ExecutionResult(
-            ExecutionState.BUSY, retry_after=max((lease - now).total_seconds(), 0.0) + 1
-        )
+        lease = still_open["execution_lease_until"]
+        if lease is not None and lease > now:
+            return ExecutionResult(
+                ExecutionState.BUSY, retry_after=(lease - now).total_seconds() + 1
+            )
+        # The holder gave the lease back between our claim and this read (its attempt ended):
+        # still open and free, so claim again rather than stop as if it were done.
+        now = timezone.now()
+    if claim is None:
+        return ExecutionResult(ExecutionState.BUSY, retry_after=1.0)
 
     request_type, channel_id = (
         AfterSaleRequest.objects.filter(pk=claim.request_id, shop__channel__platform__in=CONNECTED)

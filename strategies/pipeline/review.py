@@ -201,34 +201,48 @@ def _lease_seconds() -> float:
     )
 
 
+# A claim lost to a holder that gives the lease back at that very moment is tried once more.
+CLAIM_ATTEMPTS = 2
+
+
+def _review_claim(*, review_id: int, now: dt.datetime) -> bool:
+    """Takes the lease of a pending review in one conditional UPDATE."""
+    return bool(
+        Review.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            pk=review_id,
+            result=ReviewResult.PENDING,
+        ).update(
+            lease_until=now + dt.timedelta(seconds=_lease_seconds()),
+            attempts=F("attempts") + 1,
+            # A previous attempt still marked as sent never reported: ambiguous.
+            ambiguous_at=_coalesce_ambiguous(),
+            sent_at=now,
+        )
+    )
+
+
 def review_execute(*, review_id: int, retry_in: float = 0.0) -> ReviewOutcome:
     """Carries out ``review_id`` once. Raises ``GatewayError(permanent=False)`` when a retry may
     succeed (the task retries; the lease is kept until ``retry_in`` has passed)."""
     started = time.monotonic()
-    now = timezone.now()
-    lease_until = now + dt.timedelta(seconds=_lease_seconds())
-    claimed = Review.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        pk=review_id,
-        result=ReviewResult.PENDING,
-    ).update(
-        lease_until=lease_until,
-        attempts=F("attempts") + 1,
-        # A previous attempt still marked as sent never reported: ambiguous.
-        ambiguous_at=_coalesce_ambiguous(),
-        sent_at=now,
-    )
-    if not claimed:
-        lease = (
-            Review.objects.filter(pk=review_id, result=ReviewResult.PENDING)
-            .values_list("lease_until", flat=True)
-            .first()
+    for _ in range(CLAIM_ATTEMPTS):
+        now = timezone.now()
+        if _review_claim(review_id=review_id, now=now):
+            break
+        still_pending = Review.objects.filter(pk=review_id, result=ReviewResult.PENDING).values(
+            "lease_until"
         )
-        if lease is None:
+        row = still_pending.first()
+        if row is None:
             return ReviewOutcome(ReviewState.NOTHING)
-        return ReviewOutcome(
-            ReviewState.BUSY, retry_after=max((lease - now).total_seconds(), 0) + 1
-        )
+        lease = row["lease_until"]
+        if lease is not None and lease > now:
+            return ReviewOutcome(ReviewState.BUSY, retry_after=(lease - now).total_seconds() + 1)
+        # The holder gave the lease back between our claim and this read: claim again rather
+        # than stop as if there were nothing to do.
+    else:
+        return ReviewOutcome(ReviewState.BUSY, retry_after=1.0)
     review = Review.objects.select_related("request").get(pk=review_id)
     request = review.request
     # Re-read before sending: a request that left the queue meanwhile (the platform closed it,

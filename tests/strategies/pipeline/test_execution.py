@@ -120,6 +120,34 @@ def test_a_lease_left_by_a_dead_worker_expires_and_the_rerun_executes_once(
     assert state(decision) == ("executed", True, False, 2)
 
 
+def test_a_copy_that_loses_the_claim_as_the_holder_gives_the_lease_back_claims_again(
+    decision, gateway_server, monkeypatch
+):
+    """The holder's attempt ends (lease given back, still open) between this copy's lost claim
+    and its look at the lease: the copy must not stop as if the approval were done."""
+    from strategies.pipeline import execute
+
+    real_claim = execute.decision_claim_execution
+    claims: list[object] = []
+
+    def claim_raced_by_the_holder(**kwargs):
+        if not claims:
+            held = timezone.now() + dt.timedelta(seconds=30)
+            Decision.objects.filter(pk=decision.pk).update(execution_lease_until=held)
+            claims.append(real_claim(**kwargs))  # lost: the lease is held
+            # ... and the holder's failed attempt gives it back just after.
+            Decision.objects.filter(pk=decision.pk).update(execution_lease_until=None)
+            return claims[-1]
+        claims.append(real_claim(**kwargs))
+        return claims[-1]
+
+    monkeypatch.setattr(execute, "decision_claim_execution", claim_raced_by_the_holder)
+    assert decision_execute(decision_id=decision.pk).state is ExecutionState.EXECUTED
+    assert claims[0] is None and claims[1] is not None
+    assert len(gateway_server.calls) == 1
+    assert state(decision) == ("executed", True, False, 1)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_copies_running_at_once_make_one_gateway_call(gateway_server):
     shop = make_shop()

@@ -216,3 +216,39 @@ def test_intake_stores_the_platform_deadline(shop):
     )
     request_receive(shop=shop, request=data, payload={"x": 1})
     assert AfterSaleRequest.objects.get(aftersale_id="AS-DEADLINE").platform_deadline == deadline
+
+
+def test_a_copy_that_loses_the_claim_as_the_holder_gives_the_lease_back_claims_again(
+    gateway_server, shop, staff, monkeypatch
+):
+    """The holder's attempt ends (lease given back, still pending) between this copy's lost
+    claim and its look at the lease: the copy carries the review out instead of stopping."""
+    from strategies.pipeline import review as reviews
+
+    request = waiting(shop, "AS-RACE")
+    _, review = review_submit(
+        request_id=request.pk,
+        action="refuse",
+        user=staff,
+        seen_version=request.updated_at,
+        reason="Goods already used",
+    )
+    assert review is not None
+    real_claim = reviews._review_claim
+    claims: list[bool] = []
+
+    def claim_raced_by_the_holder(**kwargs):
+        if not claims:
+            held = timezone.now() + dt.timedelta(seconds=30)
+            Review.objects.filter(pk=review.pk).update(lease_until=held)
+            claims.append(real_claim(**kwargs))  # lost: the lease is held
+            Review.objects.filter(pk=review.pk).update(lease_until=None)  # ... and given back
+            return claims[-1]
+        claims.append(real_claim(**kwargs))
+        return claims[-1]
+
+    monkeypatch.setattr(reviews, "_review_claim", claim_raced_by_the_holder)
+    assert review_execute(review_id=review.pk).state.value == "done"
+    assert claims == [False, True]
+    assert len(gateway_server.calls) == 1
+    assert AfterSaleRequest.objects.get(pk=request.pk).status == "refused"
