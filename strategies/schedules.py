@@ -14,7 +14,13 @@ from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from strategies.models import Shop
-from strategies.pipeline.publish import POLL_TASK, REFRESH_TASK, ROLL_OVER_TASK, SWEEP_TASK
+from strategies.pipeline.publish import (
+    POLL_TASK,
+    RECHECK_TASK,
+    REFRESH_TASK,
+    ROLL_OVER_TASK,
+    SWEEP_TASK,
+)
 
 
 def interval_schedule(*, every: int, period: str) -> IntervalSchedule:
@@ -65,6 +71,13 @@ def schedules_declare() -> dict[str, str]:
             interval=interval_schedule(every=30, period=IntervalSchedule.SECONDS),
         )
     }
+    # API.md `unknown`: the reservation is kept and the platform asked again until it says.
+    results["recheck unknown executions"] = schedule_declare(
+        name="recheck unknown executions",
+        task=RECHECK_TASK,
+        interval=interval_schedule(every=5, period=IntervalSchedule.MINUTES),
+        description="Asks the platform again whether each execution left unknown was paid.",
+    )
     # Each connected channel is polled every KUAISHOU_POLL_SECONDS / DOUYIN_POLL_SECONDS; this
     # beat only looks for the ones due.
     results["poll connected channels"] = schedule_declare(

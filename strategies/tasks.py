@@ -20,6 +20,7 @@ from strategies.pipeline.publish import (
     POLL_CHANNEL_TASK,
     POLL_TASK,
     PUSH_TASK,
+    RECHECK_TASK,
     REFRESH_CHANNEL_TASK,
     REFRESH_TASK,
     REVIEW_TASK,
@@ -111,6 +112,18 @@ def sweep_stuck_requests() -> dict[str, int]:
 
     result = requests_sweep_stuck()
     return {"decide": len(result.decide), "execute": len(result.execute)}
+
+
+@shared_task(name=RECHECK_TASK)
+def recheck_unknown_executions() -> dict[str, int]:
+    from strategies.pipeline.recheck import unknown_executions_recheck
+
+    result = unknown_executions_recheck()
+    return {
+        "paid": len(result.paid),
+        "not_paid": len(result.not_paid),
+        "still_unknown": len(result.still_unknown),
+    }
 
 
 @shared_task(name=ROLL_OVER_TASK)

@@ -123,8 +123,11 @@ class AfterSaleRequestAdmin(ReadOnlyAdminMixin, ShopScopedAdminMixin, PaymentCon
         confirmation = getattr(decision, "confirmation", None) if decision else None
         if confirmation is None:
             return ""
-        return gettext("%(verdict)s, by %(user)s at %(at)s") % {
+        values = {
             "verdict": confirmation.get_verdict_display(),
             "user": confirmation.username,
             "at": confirmation.confirmed_at.astimezone(obj.shop.zone).strftime("%Y-%m-%d %H:%M"),
         }
+        if not confirmation.username:  # settled by asking the platform again (pipeline.recheck)
+            return gettext("%(verdict)s, by the platform's status check at %(at)s") % values
+        return gettext("%(verdict)s, by %(user)s at %(at)s") % values

@@ -237,7 +237,7 @@ def aftersale_sync(*, row: Channel, aftersale_id: str, kind: str) -> str:
     if stored is None:
         if kind in (PushKind.CLOSED, PushKind.AGREED):
             return "not known here: nothing to do"
-        fetched = _fetch(row, aftersale_id)
+        fetched = channel_fetch(row, aftersale_id)
         if fetched.request is None:
             # Exchanges, resends, price protection...: never decided automatically; the merchant
             # handles them on the platform (docs/platforms/).
@@ -284,7 +284,7 @@ def _update(*, row: Channel, request: AfterSaleRequest, kind: str, fetched: Fetc
     if kind == PushKind.AGREED:
         moved = _move(request, None, RequestStatus.DONE_ELSEWHERE, now)
         return "handled elsewhere" if moved else "raced"
-    fetched = fetched or _fetch(row, request.aftersale_id)
+    fetched = fetched or channel_fetch(row, request.aftersale_id)
     if fetched.snapshot.done:
         moved = _move(request, None, RequestStatus.DONE_ELSEWHERE, now)
         return "handled elsewhere" if moved else "raced"
@@ -318,7 +318,7 @@ def request_refresh(*, row: Channel, request_id: int) -> str:
     if request is None:
         return "gone"
     try:
-        fetched = _fetch(row, request.aftersale_id)
+        fetched = channel_fetch(row, request.aftersale_id)
     except ChannelUnavailable as exc:
         logger.warning("request %s not re-read: %s", request_id, exc)
         return "unavailable"
@@ -352,7 +352,9 @@ def _move(request: AfterSaleRequest, source: str | None, target: str, now: dt.da
     )
 
 
-def _fetch(row: Channel, aftersale_id: str) -> Fetched:
+def channel_fetch(row: Channel, aftersale_id: str) -> Fetched:
+    """Reads one request from the platform; ``ChannelUnavailable`` (noted on the health panel)
+    when the platform did not answer."""
     try:
         return adapter_for(row, deadline=READ_DEADLINE).fetch(aftersale_id)
     except CALL_ERRORS as exc:

@@ -399,10 +399,19 @@ def decision_confirm_not_paid(*, decision_id: int, user: AbstractBaseUser) -> bo
     )
 
 
-def _confirm(*, decision_id: int, user: AbstractBaseUser, verdict: str) -> bool:
+def decision_confirm_by_platform(*, decision_id: int, paid: bool) -> bool:
+    """The platform's status check, asked again later, settled an ``unknown`` execution: the
+    same record as a person's confirmation, with no user and no user name (the audit shows
+    "the platform's status check"). True if this call confirmed it."""
+    verdict = ExecutionConfirmation.Verdict.PAID if paid else ExecutionConfirmation.Verdict.NOT_PAID
+    return _confirm(decision_id=decision_id, user=None, verdict=verdict)
+
+
+def _confirm(*, decision_id: int, user: AbstractBaseUser | None, verdict: str) -> bool:
     now = timezone.now()
     paid = verdict == ExecutionConfirmation.Verdict.PAID
-    username = user.get_username()
+    username = user.get_username() if user is not None else ""
+    by = username or "the platform's status check"
     with transaction.atomic():
         # The decision first, then its request: the order the execution writes them in.
         decision = (
@@ -421,7 +430,7 @@ def _confirm(*, decision_id: int, user: AbstractBaseUser, verdict: str) -> bool:
         ExecutionConfirmation.objects.create(
             decision_id=decision_id,
             verdict=verdict,
-            user_id=user.pk,
+            user_id=user.pk if user is not None else None,
             username=username,
             confirmed_at=now,
         )
@@ -431,9 +440,9 @@ def _confirm(*, decision_id: int, user: AbstractBaseUser, verdict: str) -> bool:
             Decision.objects.filter(pk=decision_id).update(
                 failed_at=now,
                 failure_reason="; ".join(
-                    filter(None, [decision.failure_reason, f"confirmed not paid by {username}"])
+                    filter(None, [decision.failure_reason, f"confirmed not paid by {by}"])
                 )[:2000],
             )
             ledger_release(decision_id=decision_id, now=now)
-    logger.warning("decision %s confirmed %s by %s", decision_id, verdict, username)
+    logger.warning("decision %s confirmed %s by %s", decision_id, verdict, by)
     return True

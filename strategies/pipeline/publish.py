@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 DECIDE_TASK = "strategies.decide_request"
 EXECUTE_TASK = "strategies.execute_decision"
 SWEEP_TASK = "strategies.sweep_stuck_requests"
+RECHECK_TASK = "strategies.recheck_unknown_executions"
 ROLL_OVER_TASK = "strategies.roll_over_day"
 ALERT_TASK = "notifications.check_ledger_alerts"
 SEND_DELIVERY_TASK = "notifications.send_delivery"

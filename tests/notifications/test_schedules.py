@@ -31,6 +31,9 @@ def test_it_declares_every_schedule_with_one_roll_over_per_time_zone():
     sweep = tasks["sweep stuck requests"]
     assert sweep.task == "strategies.sweep_stuck_requests"
     assert (sweep.interval.every, sweep.interval.period) == (30, IntervalSchedule.SECONDS)
+    recheck = tasks["recheck unknown executions"]
+    assert recheck.task == "strategies.recheck_unknown_executions"
+    assert (recheck.interval.every, recheck.interval.period) == (5, IntervalSchedule.MINUTES)
     alerts = tasks["sweep alerts"]
     assert alerts.task == "notifications.sweep_alerts"
     assert (alerts.interval.every, alerts.interval.period) == (1, IntervalSchedule.MINUTES)

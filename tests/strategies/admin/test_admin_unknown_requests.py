@@ -140,3 +140,17 @@ def test_no_banner_with_the_http_gateway(as_owner, settings):
     settings.ATOM_GATEWAY = "http"
     settings.ATOM_GATEWAY_URL = "http://127.0.0.1:9"
     assert "atom-simulated-gateway" not in as_owner.get(reverse("admin:index")).content.decode()
+
+
+def test_one_settled_by_the_platform_s_status_check_says_so(as_owner, shop):
+    from django.utils import translation
+
+    from strategies.pipeline.execute import decision_confirm_by_platform
+
+    request = unknown_request(shop, "AS-CHECKED")
+    assert decision_confirm_by_platform(decision_id=request.decision.pk, paid=True) is True
+    change = reverse("admin:strategies_aftersalerequest_change", args=[request.pk])
+    assert "Paid, by the platform&#x27;s status check at" in as_owner.get(change).content.decode()
+    with translation.override("zh-hans"):
+        said = translation.gettext("%(verdict)s, by the platform's status check at %(at)s")
+    assert "由平台状态核对于" in said

@@ -266,3 +266,28 @@ def test_the_open_id_picks_the_shop_among_the_channels_of_one_app_and_a_stranger
     assert mine.channel.shop == ks_shop
     assert unknown.channel is None and unknown.note
     assert [name for name, _ in sent] == [PUSH_TASK]
+
+
+def test_an_unknown_execution_is_settled_paid_once_kuaishou_shows_it_refunded(
+    client, ks_fake, ks_shop, shipped_990, drain
+):
+    from strategies.pipeline.recheck import unknown_executions_recheck
+
+    request = decided(client, ks_fake, shipped_990, drain)
+    # Left `unknown` by an attempt Kuaishou never answered clearly.
+    AfterSaleRequest.objects.filter(pk=request.pk).update(status="unknown")
+    ledger = DailyLedger.objects.get(pk=request.decision.ledger_id)
+
+    # Still waiting for the seller: a late agreement may yet land, so only a person says.
+    assert unknown_executions_recheck().still_unknown == [request.decision.pk]
+    request.refresh_from_db()
+    assert request.status == "unknown"
+
+    ks_fake.refunds[shipped_990]["status"] = 60  # refunded
+    assert unknown_executions_recheck().paid == [request.decision.pk]
+    request.refresh_from_db()
+    assert request.status == "executed"
+    ledger.refresh_from_db()
+    assert ledger.consumed == Decimal("9.90")
+    # Only read, never acted on again.
+    assert ks_fake.calls_of(REFUND_APPROVE) == []
