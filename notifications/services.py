@@ -491,7 +491,11 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
     the notice already there and adds nothing: the channel's row lock serialises the look and
     the insert."""
     from strategies.models import Channel as ShopChannel
-    from strategies.pipeline.publish import CHANNEL_ALERT_EXPIRING, CHANNEL_ALERT_PUSH
+    from strategies.pipeline.publish import (
+        CHANNEL_ALERT_EXPIRING,
+        CHANNEL_ALERT_POLL,
+        CHANNEL_ALERT_PUSH,
+    )
 
     with transaction.atomic():
         row = (
@@ -500,13 +504,11 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
         if row is None:
             return None
         expiring = kind == CHANNEL_ALERT_EXPIRING
-        claimed_at = (
-            row.refresh_expiry_alerted_at
-            if expiring
-            else row.push_alerted_at
-            if kind == CHANNEL_ALERT_PUSH
-            else row.auth_alerted_at
-        )
+        claimed_at = {
+            CHANNEL_ALERT_EXPIRING: row.refresh_expiry_alerted_at,
+            CHANNEL_ALERT_PUSH: row.push_alerted_at,
+            CHANNEL_ALERT_POLL: row.poll_alerted_at,
+        }.get(kind, row.auth_alerted_at)
         if claimed_at is None:
             return None  # cleared by a new authorisation since
         with translation.override(settings.LANGUAGE_CODE):
@@ -521,6 +523,18 @@ def channel_alert_raise(*, channel_id: int, kind: int) -> Notice | None:
                 ) % {
                     "platform": platform,
                     "count": row.push_refusals,
+                    "error": row.last_error or "?",
+                }
+            elif kind == CHANNEL_ALERT_POLL:
+                title = _("%(platform)s cannot be read for this shop") % {"platform": platform}
+                body = _(
+                    "ATOM failed to poll this shop's %(platform)s %(count)s times in a row "
+                    "(%(error)s). Pushes still come in, but a lost push is no longer found "
+                    "until polling works again; the channel's health panel shows the latest "
+                    "error."
+                ) % {
+                    "platform": platform,
+                    "count": row.poll_failures,
                     "error": row.last_error or "?",
                 }
             elif expiring:

@@ -1211,6 +1211,11 @@ class Channel(models.Model):
     # refused pushes from anyone who knows the URL cost at most one message.
     push_refusals = models.PositiveIntegerField(_("pushes refused in a row"), default=0)
     push_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Polls that failed in a row (the platform down, slowing us down, answering garbage; an
+    # authentication refusal has its own alert); a poll that succeeds resets both, so the
+    # next outage alerts again.
+    poll_failures = models.PositiveIntegerField(_("polls failed in a row"), default=0)
+    poll_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

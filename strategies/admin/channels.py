@@ -28,6 +28,7 @@ HEALTH_FIELDS = (
     "last_push_at",
     "push_refusals",
     "last_poll_at",
+    "poll_failures",
     "access_expires_at",
     "refresh_expires_at",
     "last_refresh_at",

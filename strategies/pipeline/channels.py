@@ -42,6 +42,7 @@ from strategies.pipeline.intake import PayloadConflict, payload_digest, request_
 from strategies.pipeline.publish import (
     CHANNEL_ALERT_AUTH,
     CHANNEL_ALERT_EXPIRING,
+    CHANNEL_ALERT_POLL,
     CHANNEL_ALERT_PUSH,
     CHANNEL_ALERT_TASK,
     EXECUTE_TASK,
@@ -83,6 +84,10 @@ ACTIVE = (RequestStatus.RECEIVED, RequestStatus.APPROVED)
 # Refused pushes in a row before the merchant is told: a misconfigured key refuses every push,
 # a stray or forged one should not send an SMS.
 PUSH_REFUSALS_ALERT = 3
+# Polls failed in a row before the merchant is told: about five minutes at Kuaishou's period,
+# long enough that one slow minute of the platform says nothing. Lost pushes are found only
+# by the poller, so from here on they may be missed.
+POLL_FAILURES_ALERT = 5
 
 
 PUSH_INSERT = (
@@ -417,7 +422,10 @@ def channel_poll(*, channel_id: int, now: dt.datetime | None = None) -> PollOutc
     try:
         result = adapter_for(row, deadline=READ_DEADLINE).poll(since=since, until=now)
     except CALL_ERRORS as exc:
-        channel_note_error(row=row, error=str(exc), auth=is_auth_error(exc))
+        auth = is_auth_error(exc)
+        channel_note_error(row=row, error=str(exc), auth=auth)
+        if not auth:
+            _poll_failed(channel_id=row.pk, now=now)
         raise ChannelUnavailable(str(exc)) from exc
     ids = [refund.aftersale_id for refund in result.refunds]
     known = dict(
@@ -437,13 +445,23 @@ def channel_poll(*, channel_id: int, now: dt.datetime | None = None) -> PollOutc
         synced[refund.aftersale_id] = aftersale_sync(
             row=row, aftersale_id=refund.aftersale_id, kind=kind
         )
-    updates: dict[str, Any] = {"last_poll_at": now}
+    updates: dict[str, Any] = {"last_poll_at": now, "poll_failures": 0, "poll_alerted_at": None}
     if result.high_water is not None and (
         row.poll_high_water is None or result.high_water > row.poll_high_water
     ):
         updates["poll_high_water"] = result.high_water
     Channel.objects.filter(pk=row.pk).update(**updates)
     return PollOutcome(seen=len(result.refunds), synced=synced, calls=result.calls)
+
+
+def _poll_failed(*, channel_id: int, now: dt.datetime) -> None:
+    """Counts a failed poll; the ``POLL_FAILURES_ALERT``-th in a row alerts (once per outage)."""
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel_id).update(poll_failures=models.F("poll_failures") + 1)
+        if Channel.objects.filter(
+            pk=channel_id, poll_failures__gte=POLL_FAILURES_ALERT, poll_alerted_at__isnull=True
+        ).exists():
+            _alert_once(channel_id=channel_id, kind=CHANNEL_ALERT_POLL, now=now)
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -490,6 +508,7 @@ ALERT_CLAIMS = {
     CHANNEL_ALERT_AUTH: "auth_alerted_at",
     CHANNEL_ALERT_EXPIRING: "refresh_expiry_alerted_at",
     CHANNEL_ALERT_PUSH: "push_alerted_at",
+    CHANNEL_ALERT_POLL: "poll_alerted_at",
 }
 
 

@@ -44,6 +44,7 @@ CHANNEL_ALERT_TASK = "notifications.raise_channel_alert"
 CHANNEL_ALERT_AUTH = 1  # the platform refused the channel's credentials or their refresh
 CHANNEL_ALERT_EXPIRING = 2  # the refresh token dies soon: the merchant must authorise again
 CHANNEL_ALERT_PUSH = 3  # the platform's pushes are refused (wrong message key or app secret)
+CHANNEL_ALERT_POLL = 4  # the poller cannot read the platform (down, rate limited, garbage)
 
 # One quick retry: a pooled connection gone stale after a broker restart is replaced.
 RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

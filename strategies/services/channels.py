@@ -135,5 +135,7 @@ def _wipe(row: Channel) -> None:
     row.auth_failed_at = row.auth_alerted_at = row.refresh_expiry_alerted_at = None
     row.push_alerted_at = None
     row.push_refusals = 0
+    row.poll_alerted_at = None
+    row.poll_failures = 0
     row.last_error = ""
     row.last_error_at = None

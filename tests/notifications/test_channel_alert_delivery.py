@@ -190,3 +190,57 @@ def test_douyin_pushes_with_a_wrong_event_sign_count_too(client, sent):
             assert answer.status_code == 401
     channel = Channel.objects.get(shop=shop)
     assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_PUSH]]
+
+
+def test_polls_failing_in_a_row_alert_once_per_outage_and_a_good_poll_rearms_it(
+    ks_fake, ks_shop, sent, published, smtp_server, sms_provider
+):
+    from strategies.pipeline.channels import POLL_FAILURES_ALERT, ChannelUnavailable, channel_poll
+    from strategies.pipeline.publish import CHANNEL_ALERT_POLL
+    from strategies.platforms.kuaishou.client import REFUND_LIST
+
+    channel = Channel.objects.get(shop=ks_shop)
+
+    def polls_failing(n: int, *steps) -> None:
+        ks_fake.script(REFUND_LIST, *steps * n)
+        for _ in range(n):
+            with pytest.raises(ChannelUnavailable):
+                channel_poll(channel_id=channel.pk)
+
+    polls_failing(POLL_FAILURES_ALERT - 1, 500)
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == []
+    channel_poll(channel_id=channel.pk)  # one good poll: the count starts again
+    assert Channel.objects.get(pk=channel.pk).poll_failures == 0
+    polls_failing(POLL_FAILURES_ALERT - 1, "rate_limit")
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == []
+    polls_failing(3, "garbage")  # the fifth in a row alerts, the later ones do not
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_POLL]]
+    assert Channel.objects.get(pk=channel.pk).poll_failures == POLL_FAILURES_ALERT + 2
+
+    assert raise_alerts(sent) == [True, False]
+    send_all(published)
+    [notice] = Notice.objects.filter(shop=ks_shop)
+    assert f"连续 {POLL_FAILURES_ALERT + 2} 次轮询" in notice.body  # the shop's language
+    assert len(smtp_server.handler.messages) == 1 and len(sms_provider.received) == 1
+
+    # Polling works again: the next outage is told too.
+    sent.clear()
+    channel_poll(channel_id=channel.pk)
+    assert Channel.objects.get(pk=channel.pk).poll_alerted_at is None
+    polls_failing(POLL_FAILURES_ALERT, 500)
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == [[channel.pk, CHANNEL_ALERT_POLL]]
+
+
+def test_a_poll_refused_for_its_token_counts_for_the_auth_alert_not_this_one(
+    ks_fake, ks_shop, sent
+):
+    from strategies.pipeline.channels import POLL_FAILURES_ALERT, ChannelUnavailable, channel_poll
+    from strategies.platforms.kuaishou.client import REFUND_LIST
+
+    channel = Channel.objects.get(shop=ks_shop)
+    ks_fake.script(REFUND_LIST, *["auth"] * POLL_FAILURES_ALERT)
+    for _ in range(POLL_FAILURES_ALERT):
+        with pytest.raises(ChannelUnavailable):
+            channel_poll(channel_id=channel.pk)
+    assert Channel.objects.get(pk=channel.pk).poll_failures == 0
+    assert [a for n, a in sent if n == CHANNEL_ALERT_TASK] == []
