@@ -64,7 +64,8 @@ from strategies.platforms.douyin.messages import PUSH_ANSWER, push_events
 AGREE_REFUND = 201
 AGREE_RETURN = 101
 # Refuse a refund-only request: 202 (拒绝仅退款) in a public SDK's operate constants beside 201
-# (docs/platforms/douyin.md); the refusal of a return request is not confirmed, so not sent.
+# (docs/platforms/douyin.md). A return request's refusal (102/112) needs evidence images ATOM
+# cannot attach, so it is left to the Douyin console.
 REFUSE_REFUND = 202
 REFUSED = 27  # after_sale_status 拒绝申请
 # What "agreed" looks like after each action: 12 succeeded (or refund_status refunding /
