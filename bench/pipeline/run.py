@@ -1,10 +1,11 @@
 """Benchmark of the whole pipeline: signed HTTP intake -> broker -> Celery workers -> gateway.
 
-gunicorn (gthread: keep-alive, a few workers) serves ``atomsite.wsgi`` against the bench's own
-database; a real ``celery -A atomsite worker`` pool (prefork) decides and executes through the
-simulated gateway; the broker is Redis (db 8), RabbitMQ (a vhost of its own), or each in turn
-(``--broker both``, the default). Bodies come from ``strategies.demo.traffic`` (realistic mixes of
-order states, reasons and amounts), each signed as API.md says.
+gunicorn (sync workers, as the production API pool; ``--web-threads`` for gthread) serves
+``atomsite.wsgi`` against the bench's own database; a real ``celery -A atomsite worker`` pool
+(prefork) decides and executes through the simulated gateway; the broker is Redis (db 8),
+RabbitMQ (a vhost of its own), or each in turn (``--broker both``, the default). Bodies come
+from ``strategies.demo.traffic`` (realistic mixes of order states, reasons and amounts), each
+signed as API.md says.
 
 - Phase 1 (throughput): Debian's ``wrk`` (``--load-generator wrk``, the default when installed)
   sends ``--rate`` x ``--duration`` requests signed beforehand by Python, closed-loop over
@@ -117,8 +118,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-duration", type=float, default=30.0, help="phase 2 seconds")
     parser.add_argument("--latency-rate", type=float, default=LATENCY_RATE)
     parser.add_argument("--shops", type=int, default=4)
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
-    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn process")
+    # The production API pool's settings (deploy/gunicorn/api.py: sync workers behind nginx,
+    # API_CONCURRENCY=3): bench/pipeline/api_pool.py measured them the cheapest per request.
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn processes")
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=0,
+        help="threads per gunicorn process (gthread); 0: the sync worker, as in production",
+    )
     parser.add_argument("--celery-concurrency", type=int, default=3)
     parser.add_argument("--celery-pool", default="prefork")
     parser.add_argument("--senders", type=int, default=2, help="Python sender processes")
@@ -476,6 +484,12 @@ def wait_kuaishou(*, shop: Any, expected: int, timeout: float) -> float:
     return time.time() - t0
 
 
+def web_pool(args: argparse.Namespace) -> str:
+    if args.web_threads:
+        return f"{args.web_workers}x{args.web_threads} gthread"
+    return f"{args.web_workers} sync"
+
+
 def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[str, Any]:
     """Both phases on one broker: its own API pool and worker, started and stopped here."""
     from bench.chaos.core import broker as pointing_at
@@ -500,8 +514,11 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
             "--config=python:bench.pipeline.gunicorn_probe",
             f"--bind=127.0.0.1:{port}",
             f"--workers={args.web_workers}",
-            "--worker-class=gthread",
-            f"--threads={args.web_threads}",
+            *(
+                ["--worker-class=gthread", f"--threads={args.web_threads}"]
+                if args.web_threads
+                else ["--worker-class=sync"]
+            ),
             "--keep-alive=30",
             "--backlog=2048",
         ],
@@ -539,7 +556,7 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
             wait_for_port(port)
             wait_worker_ready()
             print(
-                f"[{broker}] gunicorn {args.web_workers}x{args.web_threads} gthread on :{port}; "
+                f"[{broker}] gunicorn {web_pool(args)} on :{port}; "
                 f"celery {args.celery_pool} x{args.celery_concurrency}; {args.shops} shops; "
                 f"execute in decision {args.execute_in_decision}",
                 flush=True,
