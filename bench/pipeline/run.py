@@ -210,10 +210,34 @@ def seed_kuaishou(fake: Any) -> Any:
 # --- load generator -------------------------------------------------------------------------
 
 
+def presigned_requests(
+    shops: list[tuple[str, str]], prefix: str, count: int
+) -> list[tuple[bytes, dict[str, str]]]:
+    """``count`` bodies with their API.md headers, built before the phase starts (each signature
+    stays valid for the 300 s window): while sending, the sender only sends."""
+    from strategies.demo.traffic import TrafficGenerator
+    from strategies.platforms.generic.signing import signed_headers
+
+    gens = [
+        TrafficGenerator(
+            seed=hash((prefix, n)) % 10**6, id_prefix=f"{prefix}T{n:02d}-", retry_rate=0
+        )
+        for n in range(len(shops))
+    ]
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for i in range(count):
+        code, secret = shops[i % len(shops)]
+        body = gens[i % len(shops)].next_body(now)
+        headers = signed_headers(shop_code=code, secret=secret, body=body)
+        headers["Content-Type"] = "application/json"
+        out.append((body, headers))
+    return out
+
+
 def sender(
     url: str,
-    shops: list[tuple[str, str]],
-    prefix: str,
+    prepared: list[tuple[bytes, dict[str, str]]],
     rate: float,
     duration: float,
     threads: int,
@@ -221,24 +245,22 @@ def sender(
     results: Any,
 ) -> None:  # pragma: no cover - runs in a child process
     """Paced open loop: request i leaves at ``start_at + i / rate`` (wall clock), on whichever
-    of ``threads`` keep-alive connections is free."""
-    import requests
+    of ``threads`` connections is free. Bodies are built and signed beforehand and sent with
+    ``http.client`` (about a third of ``requests``' CPU per call): on this 2-core machine the
+    sender's CPU is taken from ATOM's."""
+    import http.client
+    from urllib.parse import urlsplit
 
-    from strategies.demo.traffic import TrafficGenerator, post_signed
-
+    parts = urlsplit(url)
     lock = threading.Lock()
     state = {"next": 0}
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     late: list[float] = []
-    total = int(rate * duration)
+    total = min(int(rate * duration), len(prepared))
 
     def run(t: int) -> None:
-        session = requests.Session()
-        code, secret = shops[t % len(shops)]
-        gen = TrafficGenerator(
-            seed=hash((prefix, t)) % 10**6, id_prefix=f"{prefix}T{t:02d}-", retry_rate=0.0
-        )
+        conn: http.client.HTTPConnection | None = None
         while True:
             with lock:
                 i = state["next"]
@@ -247,19 +269,29 @@ def sender(
             # Open loop for ``duration`` seconds: what could not leave in time is not sent (the
             # achieved rate is reported next to the offered one).
             if i >= total or time.time() > start_at + duration:
+                if conn is not None:
+                    conn.close()
                 return
             wait = due - time.time()
             if wait > 0:
                 time.sleep(wait)
-            body = gen.next_body(dt.datetime.now(dt.UTC))
+            body, headers = prepared[i]
             t0 = time.perf_counter()
             try:
-                response = post_signed(
-                    session=session, url=url, shop_code=code, secret=secret, body=body
-                )
-                key = str(response.status_code)
-            except requests.RequestException:
+                if conn is None:
+                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+                conn.request("POST", parts.path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                key = str(response.status)
+                if response.will_close:  # gunicorn's sync worker closes after each answer
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
                 key = "error"
+                if conn is not None:
+                    conn.close()
+                conn = None
             elapsed = time.perf_counter() - t0
             with lock:
                 statuses[key] += 1
@@ -279,11 +311,13 @@ def offer(
 ) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     results = ctx.Queue()
+    each = int(rate / senders * duration)
+    prepared = [presigned_requests(shops, f"{prefix}{s}", each) for s in range(senders)]
     start_at = time.time() + 1.0
     procs = [
         ctx.Process(
             target=sender,
-            args=(url, shops, f"{prefix}{s}", rate / senders, duration, threads, start_at, results),
+            args=(url, prepared[s], rate / senders, duration, threads, start_at, results),
         )
         for s in range(senders)
     ]
