@@ -353,7 +353,8 @@ def orm_claim_execution(*, decision_id: int, now: dt.datetime, lease_until: dt.d
     row = Decision.objects.values(
         "aftersale_id", "action", "amount", "idempotency_key", "request_id"
     ).get(pk=decision_id)
-    return ClaimedExecution(**row)
+    # The ORM's share only: the plain claim also marks the attempt and reads the channel.
+    return ClaimedExecution(**row, after_ambiguous=False, request_type="", channel_id=None)
 
 
 _ORDER_UPDATED = ["status", "paid_at", "shipped_at", "received_at", "tags", "updated_at"]

@@ -1,10 +1,13 @@
 """Carrying an approved decision out through the gateway, exactly once.
 
 Claim, then act: a conditional UPDATE takes a lease on the decision (only one of several copies
-of the task running at once wins it), the gateway is called OUTSIDE any transaction, and the
-outcome is recorded by conditional updates guarded by the state (``executed_at``/``failed_at``
-still empty, request still ``approved``). The ``Idempotency-Key`` is the decision's own, so a
-retry after a crash mid-call is recognised by the platform.
+of the task running at once wins it) and, in the same statement, marks the attempt as sent
+before it is (``rows.EXECUTION_CLAIM``: a worker that dies at any moment after the claim counts
+as possibly-sent, hence ambiguous on the next attempt, even if it died before calling), the
+gateway is called OUTSIDE any transaction, and the outcome is recorded by conditional updates
+guarded by the state (``executed_at``/``failed_at`` still empty, request still ``approved``).
+The ``Idempotency-Key`` is the decision's own, so a retry after a crash mid-call is recognised
+by the platform.
 
 The lease outlives the attempt: the approval call ends by ``ATOM_GATEWAY_TIMEOUT`` after the
 claim and the status check by twice that (each a whole-call deadline), and the lease is at
@@ -30,7 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -52,7 +55,7 @@ from strategies.pipeline.rows import (
 from strategies.platforms.base import Gateway, GatewayError
 from strategies.platforms.channel import ApproveState
 from strategies.platforms.generic.gateways import gateway_get
-from strategies.platforms.registry import CONNECTED, adapter_for
+from strategies.platforms.registry import adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -135,26 +138,19 @@ def decision_execute(
     if claim is None:
         return ExecutionResult(ExecutionState.BUSY, retry_after=1.0)
 
-    request_type, channel_id = (
-        AfterSaleRequest.objects.filter(pk=claim.request_id, shop__channel__platform__in=CONNECTED)
-        .values_list("type", "shop__channel__id")
-        .first()
-    ) or ("", None)
-    if channel_id is not None:
+    if claim.channel_id is not None:
         return _execute_on_channel(
             claim=claim,
             decision_id=decision_id,
-            channel_id=channel_id,
-            request_type=request_type,
+            channel_id=claim.channel_id,
             now=now,
             retry_in=retry_in,
         )
     try:
         gateway = gateway_get()
     except BaseException:  # misconfigured: nothing was sent, the lease is given back
-        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        _attempt_not_sent(decision_id=decision_id)
         raise
-    _attempt_start(decision_id=decision_id, now=now)
     budget = float(settings.ATOM_GATEWAY_TIMEOUT)
     try:
         gateway.approve(
@@ -183,10 +179,9 @@ def decision_execute(
         _attempt_end(decision_id=decision_id, ambiguous=True, lease_until=None)
         raise
 
-    with transaction.atomic():
-        done = decision_mark_executed(
-            decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
-        )
+    done = decision_mark_executed(
+        decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+    )
     return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
 
 
@@ -195,7 +190,6 @@ def _execute_on_channel(
     claim: ClaimedExecution,
     decision_id: int,
     channel_id: int,
-    request_type: str,
     now: dt.datetime,
     retry_in: float,
 ) -> ExecutionResult:
@@ -209,19 +203,15 @@ def _execute_on_channel(
         row = Channel.objects.get(pk=channel_id)
         adapter = adapter_for(row, deadline=budget * 2 / 5)
     except BaseException:  # misconfigured: nothing was sent, the lease is given back
-        Decision.objects.filter(pk=decision_id).update(execution_lease_until=None)
+        _attempt_not_sent(decision_id=decision_id)
         raise
-    _attempt_start(decision_id=decision_id, now=now)
-    after_ambiguous = Decision.objects.filter(
-        pk=decision_id, execution_ambiguous_at__isnull=False
-    ).exists()
     try:
         result = adapter.approve(
             aftersale_id=claim.aftersale_id,
             action=claim.action,
             amount=claim.amount,
-            request_type=request_type,
-            after_ambiguous=after_ambiguous,
+            request_type=claim.request_type,
+            after_ambiguous=claim.after_ambiguous,
         )
     except BaseException:
         _attempt_end(decision_id=decision_id, ambiguous=True, lease_until=None)
@@ -229,10 +219,9 @@ def _execute_on_channel(
     state = result.state
     reason = f"{row.platform}: {result.message}" if result.message else row.platform
     if state == ApproveState.EXECUTED:
-        with transaction.atomic():
-            done = decision_mark_executed(
-                decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
-            )
+        done = decision_mark_executed(
+            decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+        )
         return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
     if state == ApproveState.SUPERSEDED:
         _decision_close(decision_id=decision_id, reason=reason, status=RequestStatus.SUPERSEDED)
@@ -261,19 +250,11 @@ def _execute_on_channel(
     raise GatewayError(reason, permanent=False)
 
 
-def _attempt_start(*, decision_id: int, now: dt.datetime) -> None:
-    """Marks this attempt as sent (before it is). An earlier attempt still marked never
-    reported: its worker died mid-call, after sending perhaps, so it counts as ambiguous."""
+def _attempt_not_sent(*, decision_id: int) -> None:
+    """The claim marked this attempt sent, but it failed before anything was sent (a
+    misconfigured gateway or channel): the mark and the lease are given back."""
     Decision.objects.filter(pk=decision_id).update(
-        execution_ambiguous_at=Case(
-            When(
-                execution_ambiguous_at__isnull=True,
-                execution_sent_at__isnull=False,
-                then=F("execution_sent_at"),
-            ),
-            default=F("execution_ambiguous_at"),
-        ),
-        execution_sent_at=now,
+        execution_sent_at=None, execution_lease_until=None
     )
 
 
@@ -310,10 +291,9 @@ def _refused(
             decision_id,
             reason,
         )
-        with transaction.atomic():
-            done = decision_mark_executed(
-                decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
-            )
+        done = decision_mark_executed(
+            decision_id=decision_id, request_id=claim.request_id, now=timezone.now()
+        )
         return ExecutionResult(ExecutionState.EXECUTED if done else ExecutionState.DONE)
     if approved is False:
         decision_fail(

@@ -8,7 +8,8 @@ database's own work on these statements).
   strategies with their products, history id and today's ledger, and what the order already
   had approved);
 - the cap's conditional upsert, ``ledger_reserve_on_day``, and the buyer's lock, ``buyer_lock``;
-- the execution claim, ``decision_claim_execution``, one ``UPDATE ... RETURNING``;
+- the execution claim, ``decision_claim_execution``, one ``UPDATE ... RETURNING`` that also
+  marks the attempt sent and reads the channel, and ``decision_mark_executed``, one statement;
 - intake's replacement of an order's items, ``order_items_replace``.
 
 The writes around them use the ORM: through it they cost at most about twice as much, a
@@ -34,7 +35,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from django.utils import timezone
@@ -133,6 +134,7 @@ _FROM_DB: dict[str, Callable[[Any], Any]] = {
     "cap_refused_at": _aware,
     "order_refunded": lambda value: _money(value) or Decimal("0.00"),
     "idempotency_key": _uuid,
+    "after_ambiguous": bool,
 }
 
 
@@ -445,10 +447,19 @@ def buyer_lock(*, shop_id: int, buyer_id: str) -> None:
 # --- execution -----------------------------------------------------------------------------------
 
 # Only an approval still to be carried out (its request still ``approved``, no lease running).
+# The same statement marks the attempt as sent (before it is: a worker that dies from here on
+# may have sent it) and promotes an earlier attempt still marked sent, whose worker died
+# mid-call, to ambiguous. It returns what the call needs, the request's connected channel (if
+# any) and whether an attempt was ever ambiguous: one statement where claim, channel lookup,
+# attempt start and the ambiguity read were four (issue 16).
 EXECUTION_CLAIM = """
 UPDATE "strategies_decision"
    SET "execution_lease_until" = %(lease_until)s,
-       "execution_attempts" = "execution_attempts" + 1
+       "execution_attempts" = "execution_attempts" + 1,
+       "execution_ambiguous_at" = CASE
+           WHEN "execution_ambiguous_at" IS NULL AND "execution_sent_at" IS NOT NULL
+           THEN "execution_sent_at" ELSE "execution_ambiguous_at" END,
+       "execution_sent_at" = %(now)s
  WHERE "id" = %(decision_id)s
    AND "outcome" = %(approved)s
    AND "executed_at" IS NULL AND "failed_at" IS NULL
@@ -456,33 +467,50 @@ UPDATE "strategies_decision"
                 WHERE r."id" = "strategies_decision"."request_id"
                   AND r."status" = %(request_approved)s)
    AND ("execution_lease_until" IS NULL OR "execution_lease_until" <= %(now)s)
-RETURNING "aftersale_id", "action", "amount", "idempotency_key", "request_id"
+RETURNING "aftersale_id", "action", "amount", "idempotency_key", "request_id",
+    ("execution_ambiguous_at" IS NOT NULL) AS "after_ambiguous",
+    (SELECT r."type" FROM "strategies_aftersalerequest" r
+      WHERE r."id" = "strategies_decision"."request_id") AS "request_type",
+    (SELECT c."id" FROM "strategies_channel" c
+      WHERE c."shop_id" = "strategies_decision"."shop_id"
+        AND c."platform" IN (%(platform_1)s, %(platform_2)s)) AS "channel_id"
 """
 
 
 @dataclass(slots=True, frozen=True)
 class ClaimedExecution:
-    """What the gateway call needs of an approval whose execution lease this caller won."""
+    """What the gateway call needs of an approval whose execution lease this caller won; the
+    attempt is already marked sent."""
 
     aftersale_id: str
     action: str
     amount: Decimal
     idempotency_key: uuid.UUID
     request_id: int
+    after_ambiguous: bool  # an earlier attempt of this decision was ambiguous
+    request_type: str
+    channel_id: int | None  # the shop's connected marketplace channel; None: the generic API
 
 
 def decision_claim_execution(
     *, decision_id: int, now: dt.datetime, lease_until: dt.datetime
 ) -> ClaimedExecution | None:
-    """Takes the execution lease of an approval in one conditional UPDATE; None if another copy
-    holds it or there is nothing to do."""
+    """Takes the execution lease of an approval and marks the attempt sent, in one conditional
+    UPDATE; None if another copy holds it or there is nothing to do."""
+    from strategies.platforms.registry import CONNECTED
+
     ops = connection.ops
+    platforms = sorted(CONNECTED)
+    if len(platforms) != 2:  # the statement has two slots
+        raise ValueError(f"EXECUTION_CLAIM expects 2 connected platforms, not {platforms}")
     params = {
         "decision_id": decision_id,
         "approved": Outcome.APPROVED.value,
         "request_approved": RequestStatus.APPROVED.value,
         "now": ops.adapt_datetimefield_value(now),
         "lease_until": ops.adapt_datetimefield_value(lease_until),
+        "platform_1": platforms[0],
+        "platform_2": platforms[1],
     }
     rows = _fetch(EXECUTION_CLAIM, params)
     return ClaimedExecution(**rows[0]) if rows else None
@@ -526,15 +554,46 @@ def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> Non
     AfterSaleRequest.objects.filter(pk=request_id).update(status=status, updated_at=now)
 
 
+# The decision (if still open), then its request, in one statement: the order the other
+# writers lock them in. The count says whether the decision was recorded by this call.
+MARK_EXECUTED = """
+WITH d AS (
+    UPDATE "strategies_decision"
+       SET "executed_at" = %(now)s, "execution_lease_until" = NULL
+     WHERE "id" = %(decision_id)s AND "executed_at" IS NULL AND "failed_at" IS NULL
+    RETURNING "request_id"
+), r AS (
+    UPDATE "strategies_aftersalerequest"
+       SET "status" = %(executed)s, "updated_at" = %(now)s
+      FROM d
+     WHERE "strategies_aftersalerequest"."id" = d."request_id"
+       AND "strategies_aftersalerequest"."status" = %(approved)s
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM d) AS "recorded", (SELECT COUNT(*) FROM r) AS "moved"
+"""
+
+
 def decision_mark_executed(*, decision_id: int, request_id: int, now: dt.datetime) -> bool:
     """Records the gateway's confirmation once: the decision ``executed_at`` (if still open),
-    then its request ``executed``. Call inside a transaction. True if this call recorded it."""
-    recorded = Decision.objects.filter(
-        pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
-    ).update(executed_at=now, execution_lease_until=None)
-    if not recorded:
-        return False
-    AfterSaleRequest.objects.filter(pk=request_id, status=RequestStatus.APPROVED).update(
-        status=RequestStatus.EXECUTED, updated_at=now
-    )
+    then its request ``executed``, atomically (on PostgreSQL in one statement). True if this
+    call recorded it."""
+    if connection.vendor == "postgresql":
+        params = {
+            "decision_id": decision_id,
+            "now": connection.ops.adapt_datetimefield_value(now),
+            "executed": RequestStatus.EXECUTED.value,
+            "approved": RequestStatus.APPROVED.value,
+        }
+        return bool(_fetch(MARK_EXECUTED, params)[0]["recorded"])
+    # SQLite (the demo) has no data-modifying CTE: two statements in one transaction.
+    with transaction.atomic():
+        recorded = Decision.objects.filter(
+            pk=decision_id, executed_at__isnull=True, failed_at__isnull=True
+        ).update(executed_at=now, execution_lease_until=None)
+        if not recorded:
+            return False
+        AfterSaleRequest.objects.filter(pk=request_id, status=RequestStatus.APPROVED).update(
+            status=RequestStatus.EXECUTED, updated_at=now
+        )
     return True
