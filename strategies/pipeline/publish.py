@@ -66,13 +66,20 @@ ACQUIRE_TIMEOUT = 1.0
 # connection to it; the process id, so a forked child never shares its parent's.
 _connections: dict[tuple[int, int, str], Connection] = {}
 # Reading the write URL goes through Django's settings (a sixth of a publish's CPU), so it is
-# read once per app and per value of the two variables that override it (tests and benches
-# point the app elsewhere through them; bench/chaos's ``broker()`` sets both).
-_write_urls: dict[tuple[int, str | None, str | None], str] = {}
+# read once per app and per value of what can override it: the two environment variables and
+# an assignment to the app's configuration at run time (tests and benches point it elsewhere).
+_write_urls: dict[tuple[Any, ...], str] = {}
 
 
 def _write_url(app: Celery) -> str:
-    key = (id(app), os.environ.get("CELERY_BROKER_WRITE_URL"), os.environ.get("CELERY_BROKER_URL"))
+    changes = app.conf.changes  # run-time assignments; a plain dict look-up, unlike the conf
+    key = (
+        id(app),
+        os.environ.get("CELERY_BROKER_WRITE_URL"),
+        os.environ.get("CELERY_BROKER_URL"),
+        changes.get("broker_write_url"),
+        changes.get("broker_url"),
+    )
     url = _write_urls.get(key)
     if url is None:
         url = _write_urls[key] = app.conf.broker_write_url
