@@ -4,12 +4,14 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import task_postrun, task_prerun
 
-from .broker import use_atomic_filesystem_transport
+from .broker import use_atomic_filesystem_transport, use_lean_redis_transport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomsite.settings")
 
 # The demo's folder broker, without kombu's partial-file race (see broker.py).
 use_atomic_filesystem_transport()
+# One Redis client per connection pool, not one per command (see broker.py).
+use_lean_redis_transport()
 
 app = Celery("atom")
 app.config_from_object("django.conf:settings", namespace="CELERY")
