@@ -64,7 +64,7 @@ def main() -> int:
         ids = create_requests(targets, args.requests, f"w{time.time_ns()}")
         counts["statements"] = 0
         states: dict[str, int] = {}
-        profiler = cProfile.Profile() if args.profile else None
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         db0, py0 = backend_cpu_seconds(pid), time.process_time()
         with connection.execute_wrapper(counting):
             if profiler:

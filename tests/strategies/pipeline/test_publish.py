@@ -20,10 +20,7 @@ from kombu import Connection, Queue
 
 from atomsite.broker import RedisChannel
 from bench.chaos.core import broker as pointing_at
-from bench.common import ensure_rabbitmq_vhost
 from strategies.pipeline import publish
-from tests.strategies.pipeline.test_rabbitmq import URL as RABBITMQ_URL
-from tests.strategies.pipeline.test_rabbitmq import purge
 
 QUEUE = "celery"
 # Every task name the application publishes, so a task given options later (a time limit, a
@@ -44,15 +41,6 @@ def redis_queue(redis_broker) -> Iterator[redis.Redis]:
     with pointing_at(redis_broker):
         yield client
     client.close()
-
-
-@pytest.fixture
-def rabbitmq() -> Iterator[str]:
-    ensure_rabbitmq_vhost(RABBITMQ_URL)
-    purge(RABBITMQ_URL)
-    with pointing_at(RABBITMQ_URL):
-        yield RABBITMQ_URL
-    purge(RABBITMQ_URL)
 
 
 def comparable(headers: dict, properties: dict, body: Any) -> dict[str, Any]:

@@ -9,47 +9,23 @@ sweep. Exactly once still rests on PostgreSQL (the decision's unique row, the ex
 claim, the one idempotency key), and the sweeper's backlog check reads RabbitMQ's queue length.
 
 The tests run on a vhost of their own (``TEST_RABBITMQ_URL``, created with rabbitmqctl when
-missing), purged before and after each test.
+missing), purged before and after each test (the ``rabbitmq`` fixture, conftest.py).
 """
 
 from __future__ import annotations
 
-import os
 import signal
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from celery import current_app
-from kombu import Connection
 
-from bench.chaos.core import broker as pointing_at
-from bench.common import ensure_rabbitmq_vhost
 from strategies.models import AfterSaleRequest, DailyLedger, Decision
 from strategies.pipeline import sweep
 from tests.factories import make_request, make_shop, make_strategy
 from tests.worker import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
-
-URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/atom_test")
-
-
-def purge(url: str) -> None:
-    with Connection(url) as conn, conn.channel() as channel:
-        # Declared as Celery declares it, so the worker finds the same queue.
-        channel.queue_declare("celery", durable=True, auto_delete=False)
-        channel.queue_purge("celery")
-
-
-@pytest.fixture
-def rabbitmq() -> Iterator[str]:
-    """The in-process app (intake, sweeper) points at the tests' RabbitMQ vhost, purged."""
-    ensure_rabbitmq_vhost(URL)
-    purge(URL)
-    with pointing_at(URL):
-        yield URL
-    purge(URL)
 
 
 def final(request: AfterSaleRequest) -> str:
