@@ -588,6 +588,11 @@ def cases(data: Seeded) -> list[Case]:
         return found[0] if found else None
 
     status = {"request_id": data.request.pk, "status": "received", "now": now}
+
+    def orm_decision_insert(unsaved: Decision) -> None:
+        unsaved.save(force_insert=True)
+        rows.request_set_status(request_id=unsaved.request_id, status="manual_review", now=now)
+
     executed = {"decision_id": data.approved.pk, "request_id": data.approved.request_id}
 
     def sql_mark_executed(_: int) -> bool:
@@ -654,10 +659,11 @@ def cases(data: Seeded) -> list[Case]:
             lambda _: Product.objects.bulk_create(products(), ignore_conflicts=True),
         ),
         Case(
-            "decision insert",
-            "orm",
-            lambda i: sql_insert(decision(i)),
-            lambda i: rows.decision_insert(decision(i)),
+            # One statement (a data-modifying CTE) against the ORM's two.
+            "decision insert + request status",
+            "sql",
+            lambda i: rows.decision_insert(decision(i), request_status="manual_review"),
+            lambda i: orm_decision_insert(decision(i)),
         ),
         Case(
             "request insert",

@@ -64,7 +64,6 @@ from strategies.pipeline.rows import (
     decision_insert,
     ledger_reserve_on_day,
     request_lock_and_load,
-    request_set_status,
     strategies_load,
 )
 from strategies.selectors import shop_today
@@ -231,9 +230,9 @@ def request_decide(
                 buyer_id=snapshot.buyer_id,
                 ledger_id=reserved.ledger_id if reserved else None,
                 decided_at=now,
-            )
+            ),
+            request_status=status,
         )
-        request_set_status(request_id=request.id, status=status, now=now)
         _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
 
         _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)

@@ -544,9 +544,42 @@ def order_items_replace(*, order_id: int, items: Sequence[OrderItem]) -> None:
 # --- the ORM's share, called by name by the decision and execution services --------------------
 
 
-def decision_insert(decision: Decision) -> Decision:
-    """Inserts an unsaved ``decision``; the request's unique constraint makes a second one fail."""
-    decision.save(force_insert=True)
+@cache
+def _decision_insert_and_status() -> str:
+    """The decision's INSERT (every column but the id) and its request's new status, in one
+    statement: one round trip fewer per decision (issue 16)."""
+    columns = [str(f.column) for f in Decision._meta.concrete_fields if not f.primary_key]
+    # Only the model's own column names are spliced in; every value is a bound parameter.
+    return f"""
+WITH d AS (
+    INSERT INTO "strategies_decision" ({", ".join(f'"{c}"' for c in columns)})
+    VALUES ({", ".join(f"%({c})s" for c in columns)})
+    RETURNING "id"
+), r AS (
+    UPDATE "strategies_aftersalerequest"
+       SET "status" = %(request_status__)s, "updated_at" = %(request_updated_at__)s
+     WHERE "id" = %(request_id)s
+)
+SELECT "id" FROM d
+"""  # noqa: S608
+
+
+def decision_insert(decision: Decision, *, request_status: str) -> Decision:
+    """Inserts an unsaved ``decision`` and moves its request to ``request_status`` (updated at
+    the decision's time); the request's unique constraint makes a second decision fail."""
+    now = decision.decided_at
+    if connection.vendor != "postgresql":  # SQLite (the demo): two ORM statements
+        decision.save(force_insert=True)
+        request_set_status(request_id=decision.request_id, status=request_status, now=now)
+        return decision
+    params = _model_params(decision)
+    params["request_status__"] = request_status
+    params["request_updated_at__"] = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_decision_insert_and_status(), params)
+        (decision.pk,) = cursor.fetchone()
+    decision._state.adding = False  # as save() leaves it: a saved row of this database
+    decision._state.db = connection.alias
     return decision
 
 
