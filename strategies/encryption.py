@@ -8,6 +8,11 @@ decrypting (so the key itself can be rotated). When it is empty the key is deriv
 ``ATOM_SECRETS_KEY`` later (or rotating ``SECRET_KEY`` with the old one kept as a fallback)
 still reads what was sealed before; a secret is sealed again under the first key when it is
 next written.
+
+What a process opened is remembered (``SECRET_OPEN_CACHE_SIZE`` sealed values, least recently
+used first out): the same ciphertext under the same keys always opens to the same text, and the
+signed API opens two per request. A rotation seals a new ciphertext, so it is never answered
+from the memory; a change of keys empties it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,25 @@ def secret_seal(plain: str) -> str:
     return _fernet().encrypt(plain.encode("utf-8")).decode("ascii")
 
 
+# Bounded: the sealed values come from the database only (shops' current and previous
+# secrets, and the dummy), never from a caller; 1024 covers every shop of a large deployment.
+SECRET_OPEN_CACHE_SIZE = 1024
+
+
 def secret_open(sealed: str) -> str:
-    """The text ``secret_seal`` sealed; ``SecretUnreadable`` if no configured key opens it."""
+    """The text ``secret_seal`` sealed; ``SecretUnreadable`` if no configured key opens it.
+
+    Opened once per process and ciphertext (an error is never remembered)."""
+    return _secret_open_cached(sealed)
+
+
+@functools.lru_cache(maxsize=SECRET_OPEN_CACHE_SIZE)
+def _secret_open_cached(sealed: str) -> str:
+    return secret_open_uncached(sealed)
+
+
+def secret_open_uncached(sealed: str) -> str:
+    """``secret_open`` without the memory: every call decrypts (bench/intake compares both)."""
     try:
         return _fernet().decrypt(sealed.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError) as exc:
@@ -83,3 +105,4 @@ def _keys_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in _KEY_SETTINGS:
         _fernet.cache_clear()
         secret_sealed_dummy.cache_clear()
+        _secret_open_cached.cache_clear()  # a key taken away must stop opening what it sealed

@@ -9,8 +9,11 @@
   ``PayloadConflict`` and changes nothing. There is no look-up before the insert: a retry, a
   conflict or a second identical post at the same moment loses the insert, its transaction
   is rolled back whole, and it is answered from the stored row (claim, then act).
-- **Plain SQL** only to replace the order's items (``rows``: the ORM cost twice as much there,
-  bench/decide/statements.py); the ORM for the order upsert, new products and the request.
+- **Two statements on PostgreSQL** (``rows.intake_store``): the order upsert with the request
+  insert, then the items' replacement with the new products; not one, as a statement's
+  snapshot predates the order's row lock it may wait for (rows.py says why). SQLite (the demo)
+  takes the ORM's path: the order upsert, the items in plain SQL (``rows``: the ORM cost twice
+  as much there, bench/decide/statements.py), new products and the request.
 - **Queued on commit** through ``publish``: a rollback sends nothing, and a broker error never
   fails the request (it stays ``received`` and the sweeper enqueues it later).
 """
@@ -23,11 +26,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
 from strategies.pipeline.publish import DECIDE_TASK, publish_on_commit
-from strategies.pipeline.rows import order_items_replace
+from strategies.pipeline.rows import intake_store, order_items_replace
 from strategies.platforms.base import AfterSaleIn
 
 logger = logging.getLogger(__name__)
@@ -97,6 +100,15 @@ _ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "upd
 
 
 def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
+    """PostgreSQL: two statements (``rows.intake_store``); SQLite (the demo): the ORM's five."""
+    if connection.vendor == "postgresql":
+        return _store_postgresql(shop=shop, data=data, payload=payload, digest=digest)
+    return _store_orm(shop=shop, data=data, payload=payload, digest=digest)
+
+
+def _unsaved(
+    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str
+) -> tuple[Order, AfterSaleRequest, list[OrderItem], list[Product]]:
     placed = data.order
     order = Order(
         shop_id=shop.pk,
@@ -107,39 +119,22 @@ def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> After
         received_at=placed.received_at,
         tags=placed.tags,
     )
-    # The latest payload wins; the row lock the upsert takes serializes concurrent requests on
-    # one order until COMMIT.
-    (order,) = Order.objects.bulk_create(
-        [order],
-        update_conflicts=True,
-        unique_fields=["shop", "order_id"],
-        update_fields=_ORDER_UPDATED,
-    )
-    order_items_replace(
-        order_id=order.pk,
-        items=[
-            OrderItem(
-                order_id=order.pk,
-                product_id=item.product_id,
-                title=item.title,
-                quantity=item.quantity,
-                price=item.price,
-            )
-            for item in placed.items
-        ],
-    )
+    items = [
+        OrderItem(
+            product_id=item.product_id, title=item.title, quantity=item.quantity, price=item.price
+        )
+        for item in placed.items
+    ]
     # New products by id, in a fixed order (no deadlock between concurrent inserts).
     titles: dict[str, str] = {}
     for item in placed.items:
         titles.setdefault(item.product_id, item.title)
-    Product.objects.bulk_create(
-        [Product(shop_id=shop.pk, product_id=pid, title=titles[pid]) for pid in sorted(titles)],
-        ignore_conflicts=True,
-    )
-    return AfterSaleRequest.objects.create(
+    products = [
+        Product(shop_id=shop.pk, product_id=pid, title=titles[pid]) for pid in sorted(titles)
+    ]
+    request = AfterSaleRequest(
         shop=shop,
         aftersale_id=data.aftersale_id,
-        order=order,
         buyer_id=data.buyer_id,
         type=data.type,
         reason=data.reason,
@@ -150,6 +145,34 @@ def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> After
         payload=payload,
         payload_digest=digest,
     )
+    return order, request, items, products
+
+
+def _store_postgresql(
+    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str
+) -> AfterSaleRequest:
+    order, request, items, products = _unsaved(shop=shop, data=data, payload=payload, digest=digest)
+    intake_store(order=order, request=request, items=items, products=products)
+    return request
+
+
+def _store_orm(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
+    order, request, items, products = _unsaved(shop=shop, data=data, payload=payload, digest=digest)
+    # The latest payload wins; the row lock the upsert takes serializes concurrent requests on
+    # one order until COMMIT.
+    (order,) = Order.objects.bulk_create(
+        [order],
+        update_conflicts=True,
+        unique_fields=["shop", "order_id"],
+        update_fields=_ORDER_UPDATED,
+    )
+    for item in items:
+        item.order_id = order.pk
+    order_items_replace(order_id=order.pk, items=items)
+    Product.objects.bulk_create(products, ignore_conflicts=True)
+    request.order = order
+    request.save(force_insert=True)
+    return request
 
 
 def _violated_constraint(exc: IntegrityError) -> str | None:

@@ -69,3 +69,62 @@ def test_a_shops_secret_is_sealed_in_the_database(db):
     assert SECRET not in sealed and previous == ""
     assert secret_open(sealed) == SECRET
     assert Shop.objects.get(pk=shop.pk).api_secret == SECRET
+
+
+# --- what a process opened is remembered ---------------------------------------------------------
+
+
+@pytest.fixture
+def decrypts(monkeypatch):
+    """Counts the real decryptions behind ``secret_open``, from an empty memory."""
+    from strategies import encryption
+
+    counts = {"n": 0}
+    uncached = encryption.secret_open_uncached
+
+    def counting(sealed):
+        counts["n"] += 1
+        return uncached(sealed)
+
+    monkeypatch.setattr(encryption, "secret_open_uncached", counting)
+    encryption._secret_open_cached.cache_clear()
+    yield counts
+    encryption._secret_open_cached.cache_clear()
+
+
+def test_a_sealed_value_is_decrypted_once_per_process(decrypts):
+    first, second = secret_seal(SECRET), secret_seal(SECRET)
+    assert [secret_open(first) for _ in range(3)] == [SECRET] * 3
+    assert decrypts["n"] == 1
+    assert secret_open(second) == SECRET  # another ciphertext (a rotation makes one): decrypted
+    assert decrypts["n"] == 2
+
+
+def test_an_unreadable_value_is_never_remembered(decrypts):
+    for _ in range(2):
+        with pytest.raises(SecretUnreadable):
+            secret_open("not a token")
+    assert decrypts["n"] == 2
+
+
+def test_a_key_taken_away_stops_opening_what_it_sealed_even_if_opened_before(settings, decrypts):
+    sealed = secret_seal(SECRET)
+    assert secret_open(sealed) == SECRET
+    settings.SECRET_KEY = "a-brand-new-django-secret-key-0123456789-abcdefghijklmnop"
+    with pytest.raises(SecretUnreadable):
+        secret_open(sealed)
+
+
+def test_the_memory_is_bounded(decrypts):
+    from strategies import encryption
+
+    size = encryption.SECRET_OPEN_CACHE_SIZE
+    sealed = [secret_seal(f"{SECRET}-{i}") for i in range(size + 1)]
+    for value in sealed:
+        secret_open(value)
+    assert encryption._secret_open_cached.cache_info().currsize == size
+    assert decrypts["n"] == size + 1
+    secret_open(sealed[-1])  # the newest stayed
+    assert decrypts["n"] == size + 1
+    assert secret_open(sealed[0]) == f"{SECRET}-0"  # the oldest went out: decrypted again
+    assert decrypts["n"] == size + 2

@@ -65,7 +65,8 @@ def shop_for_signed_request(
     ``ATOM_SIGNATURE_MAX_SKEW_SECONDS`` of ``now``. A shop's previous secret still signs until
     its grace period ends (``rotate_shop_secret``). An unknown shop and a wrong signature are
     rejected alike and cost the same work: two secrets opened, two signatures computed and
-    compared in constant time, whichever shop is named and whether it is mid-rotation.
+    compared in constant time, whichever shop is named and whether it is mid-rotation. Opening
+    is a look-up once a process decrypted that ciphertext (``secret_open``), the dummy's too.
     """
     for name, value in (
         (SHOP_HEADER, shop_code),

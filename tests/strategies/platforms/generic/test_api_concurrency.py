@@ -77,3 +77,24 @@ def test_it_rejects_a_different_payload_racing_the_first_as_a_conflict(shop):
     stored = AfterSaleRequest.objects.get()
     assert str(stored.amount) == "9.90"
     assert Order.objects.get().status == "shipped"  # the loser's order update rolled back
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_behind_another_on_the_same_order_replaces_the_items_it_committed(shop):
+    # The second waits for the first's lock on the order, then must see (and delete) the items
+    # the first committed meanwhile: in one statement, its snapshot would predate them.
+    first = payload(aftersale_id="AS-FIRST")
+    first["order"]["items"] = [
+        {"product_id": "P-A", "title": "A", "quantity": 1, "price": "5.00"},
+        {"product_id": "P-B", "title": "B", "quantity": 1, "price": "4.90"},
+    ]
+    second = payload(aftersale_id="AS-SECOND", amount="3.00", order={"status": "received"})
+    second["order"]["items"] = [{"product_id": "P-C", "title": "C", "quantity": 3, "price": "1.00"}]
+    outcome = _race(shop, first, second)
+
+    assert outcome["first"].created is True
+    assert outcome["second"].created is True, outcome["second"]
+    order = Order.objects.get()
+    assert order.status == "received"  # the latest payload wins
+    assert list(order.items.values_list("product_id", "quantity")) == [("P-C", 3)]
+    assert AfterSaleRequest.objects.count() == 2

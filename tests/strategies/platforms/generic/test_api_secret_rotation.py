@@ -90,6 +90,55 @@ def test_a_rotated_shop_over_http(client, shop, monkeypatch):
     }
 
 
+def test_secrets_opened_before_a_rotation_do_not_outlive_it(db):
+    # Opened (and remembered) before the rotation: the new secret signs at once, the old one
+    # within its grace only, and not at all after a rotation without grace.
+    shop = make_shop(code="rot")
+    old = shop.api_secret
+    assert check(shop, old, now=time.time()) == shop
+    new = shop_secret_rotate(shop=shop, grace_seconds=3600)
+    now = time.time()
+    assert check(shop, new, now=now) == shop
+    assert check(shop, old, now=now) == shop
+    with pytest.raises(SignatureRejected):
+        check(shop, old, now=now + 3601)
+    newest = shop_secret_rotate(shop=shop, grace_seconds=0)
+    for secret in (old, new):
+        with pytest.raises(SignatureRejected):
+            check(shop, secret, now=time.time())
+    assert check(shop, newest, now=time.time()) == shop
+
+
+def test_a_signed_request_decrypts_no_secret_once_they_were_opened(db, monkeypatch):
+    # The two sealed secrets are opened per request (the same work for every shop), but each
+    # is decrypted once per process: then a known and an unknown shop both cost two HMACs.
+    from strategies import encryption
+
+    decrypted: list[str] = []
+    uncached = encryption.secret_open_uncached
+
+    def counting(sealed):
+        decrypted.append(sealed)
+        return uncached(sealed)
+
+    monkeypatch.setattr(encryption, "secret_open_uncached", counting)
+    encryption._secret_open_cached.cache_clear()
+    known = make_shop(code="known")
+    rotated = make_shop(code="rotated")
+    shop_secret_rotate(shop=rotated, grace_seconds=3600)
+    decrypted.clear()
+    for code in ("known", "rotated", "nobody"):
+        _attempt(code, "w" * 43)
+    # Each once: the dummy, the known shop's secret, the rotated shop's current and previous.
+    assert len(decrypted) == len(set(decrypted)) == 4
+    decrypted.clear()
+    for code in ("known", "rotated", "nobody", "known"):
+        _attempt(code, "w" * 43)
+    assert decrypted == []
+    assert check(known, known.api_secret, now=time.time()) == known
+    encryption._secret_open_cached.cache_clear()
+
+
 # --- the same work for a known and an unknown shop ---------------------------------------------
 
 
