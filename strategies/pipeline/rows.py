@@ -641,34 +641,43 @@ def intake_store(
                 "new_titles": [p.title for p in products],
             },
         )
-    order.pk = order_id
-    order._state.adding, order._state.db = False, connection.alias
-    request.pk = request_id
+    _saved(order, order_id)
+    _saved(request, request_id)
     request.order = order
-    request._state.adding, request._state.db = False, connection.alias
 
 
 # --- the ORM's share, called by name by the decision and execution services --------------------
 
 
-@cache
-def _decision_insert_and_status() -> str:
-    """The decision's INSERT (every column but the id) and its request's new status, in one
-    statement: one round trip fewer per decision (issue 16)."""
-    columns = [str(f.column) for f in Decision._meta.concrete_fields if not f.primary_key]
-    # Only the model's own column names are spliced in; every value is a bound parameter.
-    return f"""
-WITH d AS (
-    INSERT INTO "strategies_decision" ({", ".join(f'"{c}"' for c in columns)})
-    VALUES ({", ".join(f"%({c})s" for c in columns)})
+# The decision inserted (every column but the id) and its request moved to the decision's
+# status, in one statement: one round trip fewer per decision (issue 16).
+DECISION_AND_REQUEST_STATUS = """
+WITH "d" AS (
+    INSERT INTO "strategies_decision" ({columns})
+    VALUES ({values})
     RETURNING "id"
-), r AS (
+), "r" AS (
     UPDATE "strategies_aftersalerequest"
        SET "status" = %(request_status__)s, "updated_at" = %(request_updated_at__)s
      WHERE "id" = %(request_id)s
 )
-SELECT "id" FROM d
-"""  # noqa: S608
+SELECT "id" FROM "d"
+"""
+
+
+@cache
+def _decision_and_request_status() -> str:
+    columns = _columns(Decision)
+    return DECISION_AND_REQUEST_STATUS.format(
+        columns=", ".join(f'"{c}"' for c in columns),
+        values=", ".join(f"%({c})s" for c in columns),
+    )
+
+
+def _saved(instance: Model, pk: int) -> None:
+    """Leaves an instance inserted by plain SQL as ``save()`` would: with its id, saved here."""
+    instance.pk = pk
+    instance._state.adding, instance._state.db = False, connection.alias
 
 
 def decision_insert(decision: Decision, *, request_status: str) -> Decision:
@@ -683,10 +692,8 @@ def decision_insert(decision: Decision, *, request_status: str) -> Decision:
     params["request_status__"] = request_status
     params["request_updated_at__"] = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        cursor.execute(_decision_insert_and_status(), params)
-        (decision.pk,) = cursor.fetchone()
-    decision._state.adding = False  # as save() leaves it: a saved row of this database
-    decision._state.db = connection.alias
+        cursor.execute(_decision_and_request_status(), params)
+        _saved(decision, cursor.fetchone()[0])
     return decision
 
 
