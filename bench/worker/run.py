@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.common import database_url, setup_django
+from bench.common import analyze, database_url, setup_django
 from bench.decide.run import create_requests, seed_shops
 from bench.decide.statements import backend_cpu_seconds
 
@@ -62,6 +62,7 @@ def main() -> int:
     results = []
     for _ in range(args.rounds):
         ids = create_requests(targets, args.requests, f"w{time.time_ns()}")
+        analyze(args.database_url)  # statistics, as autovacuum would keep them
         counts["statements"] = 0
         states: dict[str, int] = {}
         profiler = cProfile.Profile(time.process_time) if args.profile else None
