@@ -14,9 +14,9 @@ An immediate publish (no ``countdown``) skips Celery's ``send_task``: its routin
 execution options, the message's fixed headers and the merged retry policy are worked out once
 per process and task name (``_Template``), and each publish fills in the id and the args and
 hands the message to kombu's producer, declaring the queue only on a connection that has not
-declared it yet. That is the same message ``send_task`` sends (tests compare them byte for
-byte after the ids) for a third of the CPU (issue 16). A delayed publish (a retry) is rare
-and keeps ``send_task``, which also knows the brokers' delayed-delivery variants.
+declared it yet. That is the same message ``send_task`` sends (tests compare every header,
+property and body field but the ids) for a third of the CPU (issue 16). A delayed publish (a
+retry) is rare and keeps ``send_task``, which also knows the brokers' delayed-delivery variants.
 Tests replace ``publish_now`` to see what would be sent: this module is the broker seam.
 """
 
