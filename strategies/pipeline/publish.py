@@ -29,8 +29,11 @@ from typing import Any
 
 from celery import Celery, current_app
 from celery.utils import uuid
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 from kombu import Connection, Queue, pools
+from kombu.common import maybe_declare
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +94,32 @@ def _write_connection() -> Connection:
     key = (os.getpid(), id(app), _write_url(app))
     connection = _connections.get(key)
     if connection is None:
-        connection = app.connection_for_write(transport_options=TRANSPORT_OPTIONS)
+        # kombu copies a publish's retry policy into the connection's transport options, and
+        # its producer pools are keyed by their repr: with the policy there from the start the
+        # key never changes, so every publish draws from the same pool.
+        options = {**TRANSPORT_OPTIONS, **_retry_policy(app)}
+        connection = app.connection_for_write(transport_options=options)
         _connections[key] = connection
     return connection
+
+
+def _declare_known_queues(channel: Any) -> None:
+    """kombu's ``on_revive``: after reconnecting inside a retried publish kombu has forgotten
+    what it declared, and the retry reuses the first attempt's (empty) list of what to declare;
+    declare the lean publish's queues on the new connection first, or RabbitMQ drops a message
+    for a queue it lost (a rebuilt node)."""
+    queues = {t.queue.name: t.queue for t in _templates.values() if t is not None}
+    for queue in queues.values():
+        maybe_declare(queue, channel)
+
+
+def _retry_policy(app: Celery) -> dict[str, Any]:
+    """Celery's publish retry policy with ours on top, as send_task merges them."""
+    return {
+        **(app.conf.task_publish_retry_policy or {}),
+        **RETRY_POLICY,
+        "on_revive": _declare_known_queues,
+    }
 
 
 @dataclass(frozen=True)
@@ -106,23 +132,33 @@ class _Template:
     publish_options: dict[str, Any]  # exchange, routing key, serializer, retry policy...
 
 
-# (process, app, task name) -> its template: the process, because the ``origin`` header names it.
-_templates: dict[tuple[int, int, str], _Template] = {}
+# (process, app, task name) -> its template, or None where the lean publish does not mirror
+# send_task (the task then keeps send_task); the process, as the ``origin`` header names it.
+_templates: dict[tuple[int, int, str], _Template | None] = {}
 
 
-def _template(app: Celery, name: str) -> _Template:
+def _template(app: Celery, name: str) -> _Template | None:
     key = (os.getpid(), id(app), name)
-    template = _templates.get(key)
-    if template is None:
-        template = _templates[key] = _build_template(app, name)
-    return template
+    if key not in _templates:
+        _templates[key] = _build_template(app, name)
+    return _templates[key]
 
 
-# Execution options that travel as message properties (priority from a route or the task).
-_MESSAGE_OPTIONS = frozenset({"priority", "expiration", "mandatory", "immediate"})
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    """A test that overrides a Celery setting gets a write URL and templates read anew."""
+    _write_urls.clear()
+    _templates.clear()
 
 
-def _build_template(app: Celery, name: str) -> _Template:
+# The task options the template mirrors; any other (``expires``, an explicit exchange or
+# routing key, a topic exchange...) sends that task through send_task instead.
+_MIRRORED_OPTIONS = frozenset(
+    {"time_limit", "soft_time_limit", "ignore_result", "serializer", "compression"}
+)
+
+
+def _build_template(app: Celery, name: str) -> _Template | None:
     # The steps of Celery's send_task and send_task_message for a plain call (celery/app/base.py
     # and amqp.py): the registered task's execution options, then the router.
     task = app.tasks.get(name)
@@ -131,44 +167,37 @@ def _build_template(app: Celery, name: str) -> _Template:
         for key, value in (task._get_exec_options() if task is not None else {}).items()
         if value is not None
     }
-    time_limit = options.pop("time_limit", None)
-    soft_time_limit = options.pop("soft_time_limit", None)
-    options.pop("expires", None)
-    ignore_result = options.pop("ignore_result", None)
-    options = app.amqp.router.route(options, name, (), {}, task)
-    queue = options.pop("queue")
+    if set(options) - _MIRRORED_OPTIONS or app.conf.task_inherit_parent_priority:
+        return None
+    # What the routes add to a plain call: the default queue alone is mirrored.
+    routed = app.amqp.router.route({}, name, (), {}, task)
+    queue = routed.pop("queue", None)
+    if routed or not isinstance(queue, Queue) or queue.exchange.type != "direct":
+        return None
     headers, _properties, body, _ = app.amqp.as_task_v2(
         "",
         name,
         (),
         {},
-        time_limit=time_limit,
-        soft_time_limit=soft_time_limit,
-        ignore_result=ignore_result,
+        time_limit=options.get("time_limit"),
+        soft_time_limit=options.get("soft_time_limit"),
+        ignore_result=options.get("ignore_result"),
         reply_to="",
     )
-    exchange = options.pop("exchange", None)
-    routing_key = options.pop("routing_key", None)
-    if (not exchange or not routing_key) and queue.exchange.type == "direct":
-        exchange, routing_key = "", queue.name  # the anonymous exchange, as Celery does
-    retry_policy = dict(app.conf.task_publish_retry_policy or {}, **RETRY_POLICY)
+
     publish_options = {
-        "exchange": exchange,
-        "routing_key": routing_key,
-        "serializer": options.pop("serializer", None) or app.conf.task_serializer,
-        "compression": options.pop("compression", None) or app.conf.task_compression,
-        "delivery_mode": options.pop("delivery_mode", None)
-        or queue.exchange.delivery_mode
-        or app.conf.task_default_delivery_mode,
+        "exchange": "",  # the anonymous exchange, routed by queue name, as Celery does
+        "routing_key": queue.name,
+        "serializer": options.get("serializer") or app.conf.task_serializer,
+        "compression": options.get("compression") or app.conf.task_compression,
+        "delivery_mode": queue.exchange.delivery_mode or app.conf.task_default_delivery_mode,
         "retry": True,
-        "retry_policy": retry_policy,
-        **{key: value for key, value in options.items() if key in _MESSAGE_OPTIONS},
+        "retry_policy": _retry_policy(app),
     }
     return _Template(queue=queue, headers=headers, embed=body[2], publish_options=publish_options)
 
 
-def _publish_lean(producer: Any, app: Celery, name: str, args: list[int]) -> None:
-    template = _template(app, name)
+def _publish_lean(producer: Any, app: Celery, template: _Template, args: list[int]) -> None:
     task_id = uuid()
     headers = dict(template.headers, id=task_id, root_id=task_id, argsrepr=repr(args))
     parent = app.current_worker_task
@@ -195,8 +224,9 @@ def publish_now(name: str, args: list[int], *, countdown: float | None = None) -
         with pools.producers[_write_connection()].acquire(
             block=True, timeout=ACQUIRE_TIMEOUT
         ) as producer:
-            if countdown is None:
-                _publish_lean(producer, app, name, args)
+            template = None if countdown is not None else _template(app, name)
+            if template is not None:
+                _publish_lean(producer, app, template, args)
             else:
                 app.send_task(
                     name,

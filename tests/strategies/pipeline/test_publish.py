@@ -18,6 +18,7 @@ import redis
 from celery import current_app
 from kombu import Connection, Queue
 
+import strategies.tasks  # the tasks registered, with their options (time limits), as in a worker
 from atomsite.broker import RedisChannel
 from bench.chaos.core import broker as pointing_at
 from strategies.pipeline import publish
@@ -43,10 +44,15 @@ def redis_queue(redis_broker) -> Iterator[redis.Redis]:
     client.close()
 
 
-def comparable(headers: dict, properties: dict, body: Any) -> dict[str, Any]:
+def comparable(
+    headers: dict, properties: dict, body: Any, *, in_task: bool = False
+) -> dict[str, Any]:
     """A message less what differs between any two sends of the same call."""
     assert headers["id"] == properties["correlation_id"]
-    assert headers["root_id"] == headers["id"]  # not published from a task
+    if not in_task:
+        assert headers["root_id"] == headers["id"]
+    else:  # the trace ids of the task that published it
+        headers = {k: v for k, v in headers.items() if k != "root_id"}
     return {
         "headers": {k: v for k, v in headers.items() if k not in PER_MESSAGE_HEADERS},
         "properties": {k: v for k, v in properties.items() if k not in PER_MESSAGE_PROPERTIES},
@@ -54,13 +60,13 @@ def comparable(headers: dict, properties: dict, body: Any) -> dict[str, Any]:
     }
 
 
-def from_redis(raw: bytes) -> dict[str, Any]:
+def from_redis(raw: bytes, *, in_task: bool = False) -> dict[str, Any]:
     message = json.loads(raw)
     body = json.loads(base64.b64decode(message.pop("body")))
     headers = message.pop("headers")
     properties = message.pop("properties")
     properties.pop("body_encoding")
-    return {**comparable(headers, properties, body), "envelope": message}
+    return {**comparable(headers, properties, body, in_task=in_task), "envelope": message}
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
@@ -106,7 +112,70 @@ def test_on_rabbitmq_it_sends_what_send_task_sends(rabbitmq, name):
     lean, celery_own = received
     assert lean == celery_own
     assert lean["body"][0] == [7, 8]
-    assert lean["headers"]["timelimit"] == celery_own["headers"]["timelimit"]
+    if name == publish.BACKTEST_TASK:
+        limits = [strategies.tasks.BACKTEST_TIME_LIMIT, strategies.tasks.BACKTEST_SOFT_TIME_LIMIT]
+        assert lean["headers"]["timelimit"] == limits
+
+
+def test_published_from_a_running_task_it_carries_the_tasks_trace_ids(redis_queue):
+    from celery._state import _task_stack
+
+    task = current_app.tasks[publish.DECIDE_TASK]
+    task.push_request(id="parent-id", root_id="root-id", called_directly=False)
+    _task_stack.push(task)
+    try:
+        assert publish.publish_now(publish.EXECUTE_TASK, [5])
+        current_app.send_task(publish.EXECUTE_TASK, args=[5])
+    finally:
+        _task_stack.pop()
+        task.pop_request()
+
+    celery_sent, lean_sent = redis_queue.lrange(QUEUE, 0, -1)
+    assert from_redis(lean_sent, in_task=True) == from_redis(celery_sent, in_task=True)
+    headers = json.loads(lean_sent)["headers"]
+    assert (headers["root_id"], headers["parent_id"]) == ("root-id", "parent-id")
+
+
+def test_a_task_with_options_it_does_not_mirror_keeps_send_task(redis_queue, monkeypatch):
+    # An expiry (or a queue, an exchange, a priority) is left to Celery: the message still
+    # carries it.
+    monkeypatch.setattr(current_app.tasks[publish.SWEEP_TASK], "expires", 60)
+    monkeypatch.setattr(current_app.tasks[publish.SWEEP_TASK], "_exec_options", None)
+    publish._templates.clear()
+    assert publish.publish_now(publish.SWEEP_TASK, [])
+    (raw,) = redis_queue.lrange(QUEUE, 0, -1)
+    assert json.loads(raw)["headers"]["expires"] is not None
+    publish._templates.clear()
+
+
+@pytest.mark.worker
+def test_on_rabbitmq_a_publish_that_reconnects_declares_the_queue_again(rabbitmq, monkeypatch):
+    # The queue is declared by the first publish; then RabbitMQ loses it (a node rebuilt) and
+    # the next publish's first attempt meets a broken connection. kombu reconnects inside its
+    # retry, forgetting what it declared, and retries with the first attempt's list of what to
+    # declare (empty): the message must still land in a queue, not be dropped.
+    from kombu.messaging import Producer
+
+    assert publish.publish_now(publish.DECIDE_TASK, [1])
+    with Connection(rabbitmq) as conn, conn.channel() as channel:
+        channel.queue_delete(QUEUE)
+    attempts: list[list] = []
+    original = Producer._publish
+
+    def breaking_once(self, *args, **kwargs):
+        attempts.append(list(args[10]))  # what this attempt declares
+        if len(attempts) == 1:
+            raise ConnectionResetError("the broker went away")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Producer, "_publish", breaking_once)
+    assert publish.publish_now(publish.DECIDE_TASK, [2])
+    assert attempts == [[], []]  # declared on neither attempt: by the reconnection itself
+
+    with Connection(rabbitmq) as conn, conn.channel() as channel:
+        message = channel.basic_get(QUEUE, no_ack=True)  # fails if the queue was not declared
+        assert message is not None
+        assert json.loads(message.body)[0] == [2]
 
 
 def test_a_delayed_publish_carries_its_eta(redis_queue):
