@@ -357,9 +357,6 @@ def orm_claim_execution(*, decision_id: int, now: dt.datetime, lease_until: dt.d
     return ClaimedExecution(**row, after_ambiguous=False, request_type="", channel_id=None)
 
 
-_ORDER_UPDATED = ["status", "paid_at", "shipped_at", "received_at", "tags", "updated_at"]
-
-
 # --- plain SQL for what production leaves to the ORM ----------------------------------------
 
 
@@ -648,7 +645,7 @@ def cases(data: Seeded) -> list[Case]:
                     [new_order()],
                     update_conflicts=True,
                     unique_fields=["shop", "order_id"],
-                    update_fields=_ORDER_UPDATED,
+                    update_fields=rows.ORDER_UPDATED,
                 )[0].pk
             ),
         ),

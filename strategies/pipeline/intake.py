@@ -30,7 +30,7 @@ from django.db import IntegrityError, connection, transaction
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
 from strategies.pipeline.publish import DECIDE_TASK, publish_on_commit
-from strategies.pipeline.rows import intake_store, order_items_replace
+from strategies.pipeline.rows import ORDER_UPDATED, intake_store, order_items_replace
 from strategies.platforms.base import AfterSaleIn
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,6 @@ def _replay(existing: AfterSaleRequest, digest: str) -> Receipt:
     if existing.payload_digest != digest:
         raise PayloadConflict(existing)
     return Receipt(request=existing, created=False)
-
-
-_ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
 
 
 def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
@@ -164,7 +161,7 @@ def _store_orm(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> A
         [order],
         update_conflicts=True,
         unique_fields=["shop", "order_id"],
-        update_fields=_ORDER_UPDATED,
+        update_fields=ORDER_UPDATED,
     )
     for item in items:
         item.order_id = order.pk

@@ -587,8 +587,9 @@ SELECT %(shop_id)s, p."product_id", p."title"
 ON CONFLICT DO NOTHING
 """
 
-# The order's columns the upsert updates on a conflict (its shop and id identify it).
-_ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
+# The order's columns intake's upsert updates on a conflict (its shop and id identify it), on
+# either path: the latest payload wins.
+ORDER_UPDATED = ("status", "paid_at", "shipped_at", "received_at", "tags", "updated_at")
 
 
 def _columns(model: type[Model]) -> list[str]:
@@ -603,7 +604,7 @@ def _intake_order_and_request() -> str:
     return INTAKE_ORDER_AND_REQUEST.format(
         order_columns=", ".join(f'"{c}"' for c in order_columns),
         order_values=", ".join(f"%(order__{c})s" for c in order_columns),
-        order_updates=", ".join(f'"{c}" = excluded."{c}"' for c in _ORDER_UPDATED),
+        order_updates=", ".join(f'"{c}" = excluded."{c}"' for c in ORDER_UPDATED),
         request_columns=", ".join(f'"{c}"' for c in request_columns),
         request_values=", ".join(
             '"o"."id"' if c == "order_id" else f"%(request__{c})s" for c in request_columns
