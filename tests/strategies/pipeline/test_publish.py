@@ -141,11 +141,10 @@ def test_a_task_with_options_it_does_not_mirror_keeps_send_task(redis_queue, mon
     # carries it.
     monkeypatch.setattr(current_app.tasks[publish.SWEEP_TASK], "expires", 60)
     monkeypatch.setattr(current_app.tasks[publish.SWEEP_TASK], "_exec_options", None)
-    publish._templates.clear()
+    monkeypatch.setattr(publish, "_templates", {})  # built anew here, the others' restored after
     assert publish.publish_now(publish.SWEEP_TASK, [])
     (raw,) = redis_queue.lrange(QUEUE, 0, -1)
     assert json.loads(raw)["headers"]["expires"] is not None
-    publish._templates.clear()
 
 
 @pytest.mark.worker
