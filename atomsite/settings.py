@@ -278,6 +278,15 @@ ATOM_EXECUTION_MAX_RETRIES = env.int("ATOM_EXECUTION_MAX_RETRIES", default=8)
 # false: it publishes strategies.execute_decision instead (e.g. for a slow gateway, so that
 # deciding never waits behind gateway calls).
 ATOM_EXECUTE_IN_DECISION_TASK = env.bool("ATOM_EXECUTE_IN_DECISION_TASK", default=True)
+# How a new request reaches its decider: "celery" (a message per request, the default) or
+# "postgres" (PostgreSQL only: intake sends NOTIFY, `manage.py run_deciders` claims the request
+# row itself; Celery still carries retries, reviews, the sweeper and the platforms). See
+# strategies/pipeline/dispatch.py and docs/pipeline.md.
+ATOM_DISPATCH = env.str("ATOM_DISPATCH", default="celery")
+if ATOM_DISPATCH not in ("celery", "postgres"):
+    raise ImproperlyConfigured(f"ATOM_DISPATCH must be celery or postgres, not {ATOM_DISPATCH!r}")
+if ATOM_DISPATCH == "postgres" and "postgresql" not in DATABASES["default"]["ENGINE"]:
+    raise ImproperlyConfigured("ATOM_DISPATCH=postgres needs PostgreSQL (DATABASE_URL)")
 if not (
     CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_VISIBILITY_TIMEOUT
     and ATOM_RETRY_MAX_DELAY_SECONDS < CELERY_VISIBILITY_TIMEOUT

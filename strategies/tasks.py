@@ -6,13 +6,10 @@ relies on the services' state guards and conditional updates for exactly-once.
 
 from __future__ import annotations
 
-import random
-
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from strategies.pipeline import publish
 from strategies.pipeline.publish import (
     BACKTEST_TASK,
     DECIDE_TASK,
@@ -30,10 +27,9 @@ from strategies.pipeline.publish import (
 
 
 def _backoff(retries: int) -> float:
-    """Exponential back-off with jitter, capped well under the broker's visibility timeout."""
-    cap = float(settings.ATOM_RETRY_MAX_DELAY_SECONDS)
-    delay = min(float(settings.ATOM_RETRY_BASE_DELAY_SECONDS) * (2**retries), cap)
-    return delay * (0.5 + random.random() / 2)
+    from strategies.pipeline.execute import retry_backoff
+
+    return retry_backoff(retries)
 
 
 @shared_task(bind=True, name=DECIDE_TASK, max_retries=10)
@@ -43,10 +39,8 @@ def decide_request(self: Task, request_id: int) -> str:
     execution goes back to the broker, as ``execute_decision``; the lease, the idempotent
     recording and the sweeper are those of ``execute_decision``. A redelivered copy finds the
     decision made and executes it if still due (the claim makes that harmless)."""
-    from strategies.models import Outcome
     from strategies.pipeline.decide import NothingToDecide, request_decide
-    from strategies.pipeline.execute import ExecutionState, decision_execute
-    from strategies.platforms.base import GatewayError
+    from strategies.pipeline.execute import decision_execute_after_decision
 
     inline = settings.ATOM_EXECUTE_IN_DECISION_TASK
     try:
@@ -55,18 +49,9 @@ def decide_request(self: Task, request_id: int) -> str:
         return "nothing_to_decide"  # closed on its platform first
     except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-    if decision.outcome != Outcome.APPROVED or not inline:
+    if not inline:
         return decision.outcome
-    countdown = _backoff(0)
-    try:
-        result = decision_execute(decision_id=decision.pk, retry_in=countdown)
-    except GatewayError:
-        # The lease is kept until then: the execution task's chain takes it from here.
-        publish.publish_now(EXECUTE_TASK, [decision.pk], countdown=countdown)
-        return "retrying"
-    if result.state is ExecutionState.BUSY:
-        publish.publish_now(EXECUTE_TASK, [decision.pk], countdown=result.retry_after)
-    return result.state.value
+    return decision_execute_after_decision(decision)
 
 
 @shared_task(bind=True, name=EXECUTE_TASK, max_retries=None)

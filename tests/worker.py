@@ -446,6 +446,83 @@ class CeleryWorker:
             self.kill()
 
 
+class DeciderProcesses:
+    """``manage.py run_deciders`` (``ATOM_DISPATCH=postgres``) on the test database, as its own
+    process group: the supervisor and its deciders. With ``gateway``, approvals go to it."""
+
+    def __init__(
+        self,
+        *,
+        processes: int,
+        env: dict[str, str] | None = None,
+        gateway: GatewayServer | None = None,
+    ) -> None:
+        # The same environment as a Celery worker of the tests, plus the dispatch.
+        self.env = CeleryWorker(gateway=gateway).env
+        self.env.update({"ATOM_DISPATCH": "postgres", **(env or {})})
+        self.argv = [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "run_deciders",
+            f"--processes={processes}",
+            "--poll=0.5",
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self) -> DeciderProcesses:
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        process = self.process
+        wait_until(
+            lambda: (
+                any("deciders running" in line for line in self.output)
+                or process.poll() is not None
+            ),
+            timeout=30,
+        )
+        assert process.poll() is None, "run_deciders ended at once:\n" + self.log()
+        return self
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def log(self) -> str:
+        return "".join(self.output[-200:])
+
+    def children(self) -> list[int]:
+        assert self.process is not None
+        return child_pids(self.process.pid)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kills the supervisor and every decider at once."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM (each decider finishes the request in hand), else SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 @pytest.fixture
 def redis_broker() -> Iterator[str]:
     """The test's own Redis db, flushed before and after."""

@@ -51,6 +51,23 @@ class Worker(Protocol):
     def stop(self) -> None: ...
 
 
+class WorkerAndDeciders:
+    """ATOM_DISPATCH=postgres: the deciders and the Celery worker beside them (retries), killed
+    and stopped together as one "worker"."""
+
+    def __init__(self, deciders: Worker, celery: Worker) -> None:
+        self.deciders = deciders
+        self.celery = celery
+
+    def kill(self) -> None:
+        self.deciders.kill()
+        self.celery.kill()
+
+    def stop(self) -> None:
+        self.deciders.stop()
+        self.celery.stop()
+
+
 class Gateway(Protocol):
     calls: list[Any]  # .idempotency_key, .status (0 until answered)
     _lock: threading.Lock

@@ -41,6 +41,13 @@ def parse_args() -> argparse.Namespace:
         default=30.0,
         help="the sweeper's threshold (s): keep it above the normal queueing delay",
     )
+    parser.add_argument(
+        "--dispatch",
+        choices=("celery", "postgres"),
+        default="celery",
+        help="ATOM_DISPATCH: postgres kills the deciders (run_deciders x --concurrency) and the "
+        "Celery worker beside them (retries) together",
+    )
     parser.add_argument("--json", default=None)
     return parser.parse_args()
 
@@ -49,14 +56,26 @@ def main() -> int:
     args = parse_args()
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    from bench.chaos.core import CHAOS_WORKER_ENV, ChaosConfig, RedisServer, broker, run_chaos
+    from bench.chaos.core import (
+        CHAOS_WORKER_ENV,
+        ChaosConfig,
+        RedisServer,
+        WorkerAndDeciders,
+        broker,
+        run_chaos,
+    )
 
     redis = RedisServer(free_port(), log=RESULTS / "logs" / "chaos-redis.log")
     # This process only logs errors: the intake's warnings while Redis is down are expected.
-    setup_django(database_url=args.database_url, broker_url=redis.url, LOG_LEVEL="ERROR")
+    setup_django(
+        database_url=args.database_url,
+        broker_url=redis.url,
+        LOG_LEVEL="ERROR",
+        ATOM_DISPATCH=args.dispatch,
+    )
     from django.db import connection
 
-    from tests.worker import CeleryWorker, GatewayServer
+    from tests.worker import CeleryWorker, DeciderProcesses, GatewayServer
 
     with connection.cursor() as cur:
         cur.execute("TRUNCATE strategies_shop CASCADE")
@@ -72,14 +91,21 @@ def main() -> int:
         sweep_after=args.sweep_after,
     )
     gateway = GatewayServer().start()
-    workers: list[CeleryWorker] = []
+    workers: list[CeleryWorker | DeciderProcesses] = []
+    worker_env = {**CHAOS_WORKER_ENV, "CELERY_BROKER_URL": redis.url, "CONN_MAX_AGE": "60"}
 
-    def start_worker() -> CeleryWorker:
+    def start_worker() -> CeleryWorker | WorkerAndDeciders:
+        if args.dispatch == "postgres":
+            deciders = DeciderProcesses(
+                processes=args.concurrency, gateway=gateway, env=worker_env
+            ).start()
+            celery = CeleryWorker(
+                pool="prefork", concurrency=1, gateway=gateway, env=worker_env
+            ).start()
+            workers.extend([deciders, celery])
+            return WorkerAndDeciders(deciders, celery)
         worker = CeleryWorker(
-            pool="prefork",
-            concurrency=args.concurrency,
-            gateway=gateway,
-            env={**CHAOS_WORKER_ENV, "CELERY_BROKER_URL": redis.url, "CONN_MAX_AGE": "60"},
+            pool="prefork", concurrency=args.concurrency, gateway=gateway, env=worker_env
         )
         workers.append(worker)
         return worker.start()
@@ -88,7 +114,12 @@ def main() -> int:
     print(
         f"chaos: {config.count} requests, {config.kills} worker SIGKILLs, "
         f"{config.redis_restarts} Redis restarts (redis-server on :{redis.port}), "
-        f"prefork x{args.concurrency}",
+        f"{args.dispatch} dispatch, "
+        + (
+            f"run_deciders x{args.concurrency} and celery x1"
+            if args.dispatch == "postgres"
+            else f"prefork x{args.concurrency}"
+        ),
         flush=True,
     )
     try:

@@ -90,6 +90,7 @@ def install(role: str) -> None:
     publish.publish_now = _probe("publish", publish.publish_now)
     if role == "worker":
         decide.request_decide = _probe("decide", decide.request_decide)
+        decide.request_claim_and_decide = _probe("decide", decide.request_claim_and_decide)
         execute.decision_execute = _probe("execute", execute.decision_execute)
     path = Path(directory) / f"{role}-{os.getpid()}.json"
     threading.Thread(target=_flusher, args=(path,), daemon=True).start()
@@ -110,6 +111,9 @@ def read_probes(directory: Path) -> dict[str, dict[str, float]]:
 
 
 def _worker_main() -> None:  # pragma: no cover - runs as the bench's Celery worker
+    if sys.argv[1:2] == ["deciders"]:
+        _deciders_main()
+        return
     from celery.signals import worker_process_init
 
     worker_process_init.connect(lambda **_: install("worker"), weak=False)
@@ -117,6 +121,21 @@ def _worker_main() -> None:  # pragma: no cover - runs as the bench's Celery wor
 
     sys.argv = sys.argv[1:]
     main()
+
+
+def _deciders_main() -> None:  # pragma: no cover - runs as the bench's deciders
+    """``manage.py run_deciders`` with the probes installed in each decider process."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atomsite.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    from strategies.pipeline import dispatch
+
+    dispatch.decider_started.connect(lambda **_: install("worker"), weak=False)
+    processes = next(a for a in sys.argv if a.startswith("--processes="))
+    call_command("run_deciders", processes=int(processes.split("=", 1)[1]))
 
 
 # --- process groups (in the bench) ----------------------------------------------------------
@@ -300,6 +319,8 @@ def budget(
         ("PostgreSQL background (WAL, checkpoints; shared)", groups["postgres_background"]),
         ("load generator", groups["load_generator"]),
     ]
+    if "celery_beside_deciders" in groups:  # ATOM_DISPATCH=postgres: retries only
+        rows.insert(5, ("Celery worker beside the deciders", groups["celery_beside_deciders"]))
     ours = sum(v for _, v in rows)
     rows.append(("= all of the above", ours))
     rows.append(("rest of the machine (other work)", groups["machine"] - ours))

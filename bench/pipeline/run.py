@@ -17,6 +17,11 @@ signed as API.md says.
 - Phase 2 (latency): the paced Python sender offers 150 requests/s for ``--latency-duration``
   seconds (open loop: a closed-loop generator cannot offer a set rate); p50/p99 from intake
   (``received_at``) to decision (``Decision.decided_at``). Target: p99 <= 100 ms.
+- Dispatch (``--dispatch``, default ``both``): each broker's run with a Celery message per
+  request (``ATOM_DISPATCH=celery``, the verdict lines named after the broker alone), then with
+  the request row as the queue (``postgres``: intake's NOTIFY, ``manage.py run_deciders`` with
+  ``--celery-concurrency`` deciders in place of the Celery pool, and a Celery worker x1 beside
+  them for retries; named ``<broker>+pg-dispatch``).
 - pgbench TPC-B (8 clients) on the same server in the same run, printed beside the goal rows.
 - Kuaishou workload (``--workload kuaishou`` or ``both``): the fake Kuaishou open platform
   (``strategies.platforms.kuaishou.fake``, a real local HTTP server in this process, checking
@@ -129,6 +134,14 @@ def parse_args() -> argparse.Namespace:
         help="threads per gunicorn process (gthread); 0: the sync worker, as in production",
     )
     parser.add_argument("--celery-concurrency", type=int, default=3)
+    parser.add_argument(
+        "--dispatch",
+        choices=("celery", "postgres", "both"),
+        default="both",
+        help="ATOM_DISPATCH: a Celery message per request, or the request row as the queue "
+        "(NOTIFY, manage.py run_deciders x --celery-concurrency, and a Celery worker x1 for "
+        "retries); both: each in turn on every broker",
+    )
     parser.add_argument("--celery-pool", default="prefork")
     parser.add_argument("--senders", type=int, default=2, help="Python sender processes")
     parser.add_argument("--threads", type=int, default=12, help="connections per Python sender")
@@ -525,13 +538,16 @@ def web_pool(args: argparse.Namespace) -> str:
     return f"{args.web_workers} sync"
 
 
-def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[str, Any]:
+def run_broker(
+    args: argparse.Namespace, broker: str, url: str, shops, dispatch: str = "celery"
+) -> dict[str, Any]:
     """Both phases on one broker: its own API pool and worker, started and stopped here."""
     from bench.chaos.core import broker as pointing_at
 
     extra = {
         "CONN_MAX_AGE": "60",
         "ATOM_EXECUTE_IN_DECISION_TASK": "true" if args.execute_in_decision == "on" else "false",
+        "ATOM_DISPATCH": dispatch,
     }
     probes = RESULTS / "cpu-probes" / broker
     shutil.rmtree(probes, ignore_errors=True)
@@ -560,14 +576,33 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
         env,
         logs / f"pipeline-gunicorn-{broker}.log",
     )
-    worker = celery_worker(
-        env=env,
-        concurrency=args.celery_concurrency,
-        pool=args.celery_pool,
-        log=logs / f"pipeline-celery-{broker}.log",
-    )
-    # The same worker, started through the probes' entry point.
-    worker.argv = [sys.executable, "-m", "bench.pipeline.cpu", *worker.argv]
+    aux = None
+    if dispatch == "postgres":
+        # The deciders take the place of the Celery pool; one Celery process carries retries.
+        worker = Server(
+            "deciders",
+            [
+                sys.executable,
+                "-m",
+                "bench.pipeline.cpu",
+                "deciders",
+                f"--processes={args.celery_concurrency}",
+            ],
+            env,
+            logs / f"pipeline-deciders-{broker}.log",
+        )
+        aux = celery_worker(
+            env=env, concurrency=1, pool="prefork", log=logs / f"pipeline-celery-{broker}.log"
+        )
+    else:
+        worker = celery_worker(
+            env=env,
+            concurrency=args.celery_concurrency,
+            pool=args.celery_pool,
+            log=logs / f"pipeline-celery-{broker}.log",
+        )
+        # The same worker, started through the probes' entry point.
+        worker.argv = [sys.executable, "-m", "bench.pipeline.cpu", *worker.argv]
     api = f"http://127.0.0.1:{port}/api/v1/aftersales"
     phases = {p.strip() for p in args.phases.split(",")}
     if args.workload == "kuaishou":
@@ -588,6 +623,9 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
         with pointing_at(url):
             web.start()
             worker.start()
+            if aux is not None:
+                aux.start()
+                worker.aux = aux  # type: ignore[attr-defined]  # its CPU counts too
             wait_for_port(port)
             wait_worker_ready()
             print(
@@ -640,6 +678,8 @@ def run_broker(args: argparse.Namespace, broker: str, url: str, shops) -> dict[s
                 results["kuaishou"] = {**sent, **figures, "drain_s": round(drained, 1)}
     finally:
         worker.stop()
+        if aux is not None:
+            aux.stop()
         web.stop()
         if fake is not None:
             fake.stop()
@@ -679,10 +719,15 @@ def throughput_phase(args, broker: str, url: str, api: str, shops, web, worker) 
         )
     probe_dir = Path(worker.env[cpu.PROBE_DIR_ENV])
 
+    aux = getattr(worker, "aux", None)
+
     def groups() -> dict[str, list[int]]:
-        return cpu.groups_now(
+        found = cpu.groups_now(
             web_pid=web.pid, worker_pid=worker.pid, database_url=args.database_url, broker_url=url
         )
+        if aux is not None:  # the Celery worker beside the deciders (retries only)
+            found["celery_beside_deciders"] = [p.pid for p in cpu.tree(aux.pid)]
+        return found
 
     sampler, probes_before = cpu.Sampler(groups).start(), cpu.read_probes(probe_dir)
     if args.load_generator == "wrk":
@@ -866,11 +911,20 @@ def main() -> int:
         "settings": {k: v for k, v in vars(args).items() if k not in ("database_url", "json")},
         "brokers": {},
     }
+    dispatches = ["celery", "postgres"] if args.dispatch == "both" else [args.dispatch]
+    runs = []
     for broker in chosen:
-        with autoanalyze(args.database_url):  # as autovacuum would, where the server has none
-            results["brokers"][broker] = run_broker(args, broker, brokers[broker], shops)
-        reset_and_seed(args.shops)  # the next broker starts from the same empty tables
-        connections.close_all()
+        for dispatch in dispatches:
+            # The run's name: the broker alone for Celery's dispatch (today's verdict lines).
+            name = broker if dispatch == "celery" else f"{broker}+pg-dispatch"
+            runs.append(name)
+            with autoanalyze(args.database_url):  # as autovacuum would, where the server has none
+                results["brokers"][name] = run_broker(
+                    args, broker, brokers[broker], shops, dispatch
+                )
+            results["brokers"][name]["broker"] = name
+            reset_and_seed(args.shops)  # the next run starts from the same empty tables
+            connections.close_all()
     pgbench: dict[int, float] = {}
     if not args.no_pgbench:
         print(f"pgbench TPC-B -s 10, {PGBENCH_CLIENTS} clients, {args.pgbench_seconds} s ...")
@@ -880,8 +934,8 @@ def main() -> int:
             seconds=args.pgbench_seconds,
         )
     results["pgbench_tps"] = pgbench
-    for broker in chosen:
-        print_broker(results["brokers"][broker], pgbench)
+    for name in runs:
+        print_broker(results["brokers"][name], pgbench)
     path = write_json("pipeline", results, args.json)
     print(f"\nwritten to {path}")
     return 0

@@ -58,11 +58,13 @@ from strategies.models import (
 from strategies.pipeline.ledger import ledger_mark_cap_refused
 from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
 from strategies.pipeline.rows import (
+    LoadedRequest,
     LoadedStrategy,
     Reservation,
     buyer_lock,
     decision_insert,
     ledger_reserve_on_day,
+    request_claim_and_load,
     request_lock_and_load,
     strategies_load,
 )
@@ -156,91 +158,130 @@ def request_decide(
     now = now or timezone.now()
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
-        if request.status != RequestStatus.RECEIVED:
-            decided = Decision.objects.filter(request_id=request.id).first()
-            if decided is None:
-                raise NothingToDecide(request.id)
-            return decided
+        return _decide_locked(request, now=now, enqueue_execution=enqueue_execution)
 
-        shop = request.shop
-        today = shop_today(shop=shop, now=now)
-        snapshot = request.snapshot
-        scenarios = scenarios_for(snapshot)
-        loaded, order_refunded = strategies_load(
-            shop_id=shop.pk, scenarios=scenarios, day=today, order_id=request.order_id
-        )
-        by_id = {s.snapshot.id: s for s in loaded}
-        buyer_approvals = 0
-        if request.shop_limits_buyers:
-            # Taken whenever ANY strategy of the shop limits buyers, even if none of this
-            # request's does: its approval counts against the limited ones.
-            buyer_lock(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
-            if any(s.snapshot.max_per_buyer_30d is not None for s in loaded):
-                buyer_approvals = buyer_approvals_count(
-                    shop_id=shop.pk, buyer_id=snapshot.buyer_id, now=now
-                )
 
-        consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
-        reserved: Reservation | None = None
-        while True:
-            evaluation = evaluate(
-                snapshot,
-                [s.snapshot for s in loaded],
-                zone=shop.zone,
-                consumed_today=consumed,
-                buyer_approvals_30d=buyer_approvals,
-                order_refunded=order_refunded,
+class ClaimedDecisionFailed(Exception):
+    """Deciding the claimed request ``request_id`` raised (the exception is the cause); its
+    transaction is rolled back, so it is still ``received``."""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
+def request_claim_and_decide(
+    *,
+    request_id: int | None = None,
+    fresh_after: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> Decision | None:
+    """ATOM_DISPATCH=postgres: claims request ``request_id`` (or else the oldest ``received``
+    request changed after ``fresh_after``) if it is still ``received`` and no other decider
+    holds it (its row lock, in the statement that reads it) and decides it as
+    ``request_decide(enqueue_execution=False)`` would; None when there is nothing to claim."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = request_claim_and_load(request_id=request_id, fresh_after=fresh_after)
+        if request is None:
+            return None
+        try:
+            return _decide_locked(request, now=now, enqueue_execution=False)
+        except NothingToDecide:
+            raise
+        except Exception as exc:
+            raise ClaimedDecisionFailed(request.id) from exc
+
+
+def _decide_locked(
+    request: LoadedRequest, *, now: dt.datetime, enqueue_execution: bool
+) -> Decision:
+    """Decides ``request``, read and row-locked in the current transaction."""
+    if request.status != RequestStatus.RECEIVED:
+        decided = Decision.objects.filter(request_id=request.id).first()
+        if decided is None:
+            raise NothingToDecide(request.id)
+        return decided
+
+    shop = request.shop
+    today = shop_today(shop=shop, now=now)
+    snapshot = request.snapshot
+    scenarios = scenarios_for(snapshot)
+    loaded, order_refunded = strategies_load(
+        shop_id=shop.pk, scenarios=scenarios, day=today, order_id=request.order_id
+    )
+    by_id = {s.snapshot.id: s for s in loaded}
+    buyer_approvals = 0
+    if request.shop_limits_buyers:
+        # Taken whenever ANY strategy of the shop limits buyers, even if none of this
+        # request's does: its approval counts against the limited ones.
+        buyer_lock(shop_id=shop.pk, buyer_id=snapshot.buyer_id)
+        if any(s.snapshot.max_per_buyer_30d is not None for s in loaded):
+            buyer_approvals = buyer_approvals_count(
+                shop_id=shop.pk, buyer_id=snapshot.buyer_id, now=now
             )
-            hit = evaluation.hit
-            if hit is None:
-                break
-            reserved = ledger_reserve_on_day(
-                shop_id=shop.pk,
-                strategy_id=hit.id,
-                day=today,
-                amount=snapshot.amount,
-            )
-            if reserved is not None:
-                break
-            # A concurrent worker filled the cap first: pass this strategy over.
-            logger.info("strategy %s full for request %s; trying the next", hit.id, request.id)
-            consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
-        approved = hit is not None and reserved is not None
-        explanations = [e.as_json() for e in evaluation.explanations]
-        unmatched = None if approved else unmatched_explanation(snapshot, evaluation)
-        if unmatched is not None:
-            explanations.append(unmatched)
-        status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
-        decision = decision_insert(
-            Decision(
-                request_id=request.id,
-                shop_id=shop.pk,
-                aftersale_id=request.aftersale_id,
-                order_id=request.order_id,
-                reason=snapshot.reason,
-                outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
-                scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
-                strategy_id=hit.id if approved and hit else None,
-                strategy_name=hit.name if approved and hit else "",
-                strategy_version=by_id[hit.id].version if approved and hit else None,
-                action=evaluation.action if approved else "",
-                amount=snapshot.amount,
-                explanations=explanations,
-                buyer_id=snapshot.buyer_id,
-                ledger_id=reserved.ledger_id if reserved else None,
-                decided_at=now,
-            ),
-            request_status=status,
+    consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
+    reserved: Reservation | None = None
+    while True:
+        evaluation = evaluate(
+            snapshot,
+            [s.snapshot for s in loaded],
+            zone=shop.zone,
+            consumed_today=consumed,
+            buyer_approvals_30d=buyer_approvals,
+            order_refunded=order_refunded,
         )
-        _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
+        hit = evaluation.hit
+        if hit is None:
+            break
+        reserved = ledger_reserve_on_day(
+            shop_id=shop.pk,
+            strategy_id=hit.id,
+            day=today,
+            amount=snapshot.amount,
+        )
+        if reserved is not None:
+            break
+        # A concurrent worker filled the cap first: pass this strategy over.
+        logger.info("strategy %s full for request %s; trying the next", hit.id, request.id)
+        consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
-        _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
-        if approved and hit is not None and reserved is not None:
-            if enqueue_execution:
-                publish_on_commit(EXECUTE_TASK, decision.pk)
-            if _crossed_alert_threshold(
-                old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
-            ):
-                publish_on_commit(ALERT_TASK, reserved.ledger_id)
+    approved = hit is not None and reserved is not None
+    explanations = [e.as_json() for e in evaluation.explanations]
+    unmatched = None if approved else unmatched_explanation(snapshot, evaluation)
+    if unmatched is not None:
+        explanations.append(unmatched)
+    status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
+    decision = decision_insert(
+        Decision(
+            request_id=request.id,
+            shop_id=shop.pk,
+            aftersale_id=request.aftersale_id,
+            order_id=request.order_id,
+            reason=snapshot.reason,
+            outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
+            scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
+            strategy_id=hit.id if approved and hit else None,
+            strategy_name=hit.name if approved and hit else "",
+            strategy_version=by_id[hit.id].version if approved and hit else None,
+            action=evaluation.action if approved else "",
+            amount=snapshot.amount,
+            explanations=explanations,
+            buyer_id=snapshot.buyer_id,
+            ledger_id=reserved.ledger_id if reserved else None,
+            decided_at=now,
+        ),
+        request_status=status,
+    )
+    _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
+
+    _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
+    if approved and hit is not None and reserved is not None:
+        if enqueue_execution:
+            publish_on_commit(EXECUTE_TASK, decision.pk)
+        if _crossed_alert_threshold(
+            old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
+        ):
+            publish_on_commit(ALERT_TASK, reserved.ledger_id)
     return decision

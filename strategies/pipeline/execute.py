@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -426,3 +427,31 @@ def _confirm(*, decision_id: int, user: AbstractBaseUser | None, verdict: str) -
             ledger_release(decision_id=decision_id, now=now)
     logger.warning("decision %s confirmed %s by %s", decision_id, verdict, by)
     return True
+
+
+def retry_backoff(retries: int) -> float:
+    """Exponential back-off with jitter, capped well under the broker's visibility timeout."""
+    cap = float(settings.ATOM_RETRY_MAX_DELAY_SECONDS)
+    delay = min(float(settings.ATOM_RETRY_BASE_DELAY_SECONDS) * (2**retries), cap)
+    return delay * (0.5 + random.random() / 2)
+
+
+def decision_execute_after_decision(decision: Decision) -> str:
+    """Once ``decision`` is committed (no lock held), executes it if it is an approval, in the
+    process that decided it (issue 16). Only a retry goes to the broker, as the execution task,
+    which takes the lease over; what it returns is the Celery decision task's result."""
+    from strategies.pipeline import publish
+    from strategies.platforms.base import GatewayError
+
+    if decision.outcome != Outcome.APPROVED:
+        return decision.outcome
+    countdown = retry_backoff(0)
+    try:
+        result = decision_execute(decision_id=decision.pk, retry_in=countdown)
+    except GatewayError:
+        # The lease is kept until then: the execution task's chain takes it from here.
+        publish.publish_now(publish.EXECUTE_TASK, [decision.pk], countdown=countdown)
+        return "retrying"
+    if result.state is ExecutionState.BUSY:
+        publish.publish_now(publish.EXECUTE_TASK, [decision.pk], countdown=result.retry_after)
+    return result.state.value

@@ -14,8 +14,9 @@
   snapshot predates the order's row lock it may wait for (rows.py says why). SQLite (the demo)
   takes the ORM's path: the order upsert, the items in plain SQL (``rows``: the ORM cost twice
   as much there, bench/decide/statements.py), new products and the request.
-- **Queued on commit** through ``publish``: a rollback sends nothing, and a broker error never
-  fails the request (it stays ``received`` and the sweeper enqueues it later).
+- **Queued on commit** (``dispatch``: a Celery message, or a ``NOTIFY`` to the deciders): a
+  rollback sends nothing, and a broker error never fails the request (it stays ``received`` and
+  the sweeper enqueues it later).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
-from strategies.pipeline.publish import DECIDE_TASK, publish_on_commit
+from strategies.pipeline.dispatch import request_dispatch_on_commit
 from strategies.pipeline.rows import ORDER_UPDATED, intake_store, order_items_replace
 from strategies.platforms.base import AfterSaleIn
 
@@ -70,7 +71,7 @@ def request_receive(*, shop: Shop, request: AfterSaleIn, payload: dict[str, Any]
     try:
         with transaction.atomic():
             stored = _store(shop=shop, data=request, payload=payload, digest=digest)
-            publish_on_commit(DECIDE_TASK, stored.pk)
+            request_dispatch_on_commit(stored.pk)
     except IntegrityError as exc:
         if _violated_constraint(exc) != REQUEST_UNIQUE_CONSTRAINT:
             raise

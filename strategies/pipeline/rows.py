@@ -229,6 +229,30 @@ WHERE r."id" = %(request_id)s
 {lock_request_and_order}
 """
 
+# ATOM_DISPATCH=postgres (pipeline/dispatch.py): the same read of a request still to decide that
+# no other decider holds, claimed by its row lock (SKIP LOCKED on the request only: a sibling
+# request's decider holding the order is waited for, as above). PostgreSQL only. By id: the
+# request a notification named; oldest fresh: what a missed notification left.
+_CLAIMED = 'WHERE r."id" = (\n    SELECT c."id" FROM "strategies_aftersalerequest" c\n{which}\n)'
+REQUEST_CLAIM_ID_LOAD = REQUEST_LOAD.replace(
+    'WHERE r."id" = %(request_id)s',
+    _CLAIMED.replace(
+        "{which}",
+        """     WHERE c."id" = %(request_id)s AND c."status" = %(received)s
+       FOR UPDATE SKIP LOCKED""",
+    ),
+)
+REQUEST_CLAIM_OLDEST_LOAD = REQUEST_LOAD.replace(
+    'WHERE r."id" = %(request_id)s',
+    _CLAIMED.replace(
+        "{which}",
+        """     WHERE c."status" = %(received)s AND c."updated_at" > %(fresh_after)s
+     ORDER BY c."updated_at"
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED""",
+    ),
+)
+
 
 @dataclass(slots=True, frozen=True)
 class LoadedRequest:
@@ -288,6 +312,22 @@ def request_lock_and_load(*, request_id: int) -> LoadedRequest:
     if not rows:
         raise AfterSaleRequest.DoesNotExist(f"after-sales request {request_id} does not exist")
     return LoadedRequest.from_row(rows[0])
+
+
+def request_claim_and_load(
+    *, request_id: int | None = None, fresh_after: dt.datetime | None = None
+) -> LoadedRequest | None:
+    """Request ``request_id`` if it is still ``received`` and no other transaction holds it, or
+    else (``fresh_after``) the oldest such request changed after ``fresh_after``; loaded as
+    ``request_lock_and_load`` does and row-locked (with its order) until the end of the
+    transaction. None when there is none."""
+    params: dict[str, Any] = {"received": RequestStatus.RECEIVED}
+    if request_id is not None:
+        statement, params["request_id"] = REQUEST_CLAIM_ID_LOAD, request_id
+    else:
+        statement, params["fresh_after"] = REQUEST_CLAIM_OLDEST_LOAD, fresh_after
+    rows = _fetch(statement, params)
+    return LoadedRequest.from_row(rows[0]) if rows else None
 
 
 # --- the strategies ------------------------------------------------------------------------------

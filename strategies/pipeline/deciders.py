@@ -1,0 +1,276 @@
+"""The decider processes of ``ATOM_DISPATCH=postgres`` (``manage.py run_deciders``).
+
+A supervisor forks the deciders, restarts one that dies, and is the only process in ``LISTEN``
+(``claim.Listener``): each notification names a request that intake has committed. The
+supervisor queues the ids and hands each to one idle decider (8 bytes on that decider's own
+pipe); a decider says it is idle again by writing its pid on a pipe they share. So one request
+costs one claim, by primary key, and never wakes the others.
+
+Nothing depends on the queue in memory: the request row is the truth. A decider that gets no
+work for ``poll`` seconds, or whose supervisor missed notifications (its connection was lost),
+looks for the oldest fresh ``received`` requests itself (``claim.decide_pending``), and the
+sweeper hands anything older to Celery. Several hosts may run deciders: each hears every
+notification, and the claim's ``SKIP LOCKED`` and status check let exactly one decide.
+
+Each request has ``CELERY_TASK_TIME_LIMIT`` seconds, as a Celery task does: past it the decider
+is killed (``SIGALRM``; its transaction rolls back, an execution in flight keeps its lease and is
+recovered as after any crash) and replaced. SIGTERM or SIGINT to the supervisor stops every
+decider after the request in hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import connections
+
+from strategies.pipeline import claim, dispatch
+
+logger = logging.getLogger(__name__)
+
+RESTART_PAUSE_SECONDS = 1.0  # a decider that dies at once is not restarted in a tight loop
+_PID = struct.Struct("=i")  # an idle message: the decider's pid (shorter than PIPE_BUF: atomic)
+_ID = struct.Struct("=q")  # a request id handed to a decider; dispatch.MISSED: look for work
+MAX_QUEUED = 100_000  # ids held in memory; past it they are dropped and deciders look instead
+TRANSIENT_PAUSE_SECONDS = 0.05  # before deciding again after a deadlock or a lost connection
+
+
+class _Output(Protocol):
+    def write(self, text: str) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
+@dataclass
+class _Child:
+    pid: int
+    wake: int  # the write end of its pipe of request ids
+
+
+class Supervisor:
+    def __init__(self, *, processes: int, poll: float, out: _Output | None = None) -> None:
+        self.processes = processes
+        self.poll = poll
+        self.out = out or sys.stdout
+        self.children: dict[int, _Child] = {}
+        self.idle: deque[int] = deque()  # pids of the deciders waiting for a request
+        self.pending: deque[int] = deque()  # request ids notified and not handed out yet
+        self.look = True  # an idle decider is to look for fresh requests (first: what waits)
+        self.stopping = False
+        self.idle_read, self.idle_write = os.pipe()
+        os.set_blocking(self.idle_read, False)
+        self.listener = claim.Listener()
+
+    def run(self) -> None:
+        connections.close_all()  # no connection crosses a fork
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self.processes):
+            self._spawn()
+        self.out.write(f"{self.processes} deciders running (supervisor pid {os.getpid()})\n")
+        self.out.flush()
+        try:
+            while not self.stopping:
+                self._step()
+                self._reap()
+        finally:
+            self._stop_children()
+            self.listener.close()
+
+    def _step(self) -> None:
+        socket = self.listener.fileno()
+        waiting = [self.idle_read] + ([socket] if socket is not None else [])
+        try:
+            ready, _, _ = select.select(waiting, [], [], self.poll)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
+            return
+        if socket is None or socket in ready:
+            self._queue(self.listener.received())
+        self._read_idle()
+        if not ready and not self.pending:
+            self.look = True  # nothing for a while: what did a missed notification leave?
+        while self.idle and (self.look or self.pending):
+            if self.look:
+                self.look = False
+                self._hand(self.idle.popleft(), dispatch.MISSED)
+            else:
+                self._hand(self.idle.popleft(), self.pending.popleft())
+        if socket is None:
+            time.sleep(min(self.poll, 1.0))  # the database is down: do not spin
+
+    def _queue(self, ids: list[int]) -> None:
+        for request_id in ids:
+            if request_id == dispatch.MISSED or len(self.pending) >= MAX_QUEUED:
+                self.look = True  # one decider looking finds them all
+            else:
+                self.pending.append(request_id)
+
+    def _read_idle(self) -> None:
+        while True:
+            try:
+                data = os.read(self.idle_read, _PID.size * 64)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            for (pid,) in _PID.iter_unpack(data):
+                if pid in self.children and pid not in self.idle:
+                    self.idle.append(pid)
+
+    def _hand(self, pid: int, request_id: int) -> None:
+        child = self.children.get(pid)
+        if child is None:
+            self._queue([request_id])
+            return
+        try:
+            os.write(child.wake, _ID.pack(request_id))
+        except OSError:  # it died meanwhile: _reap replaces it; the request waits for the next
+            if request_id == dispatch.MISSED:
+                self.look = True
+            else:
+                self.pending.appendleft(request_id)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            os.close(child.wake)
+            with contextlib.suppress(ValueError):
+                self.idle.remove(pid)
+            if not self.stopping:
+                code = os.waitstatus_to_exitcode(status)
+                logger.warning("decider %s ended (%s); starting another", pid, code)
+                time.sleep(RESTART_PAUSE_SECONDS)
+                self._spawn()
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _stop_children(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        while self.children:
+            try:
+                pid, _ = os.wait()
+            except ChildProcessError:
+                break
+            child = self.children.pop(pid, None)
+            if child is not None:
+                os.close(child.wake)
+
+    def _spawn(self) -> None:
+        wake_read, wake_write = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(wake_read)
+            self.children[pid] = _Child(pid=pid, wake=wake_write)
+            return
+        # The child: the supervisor's LISTEN connection is left alone (closing it here would
+        # close the supervisor's), and os._exit skips every finaliser.
+        code = 0
+        try:
+            os.close(wake_write)
+            os.close(self.idle_read)
+            for child in self.children.values():
+                os.close(child.wake)
+            Decider(wake=wake_read, idle=self.idle_write, poll=self.poll, parent=os.getppid()).run()
+        except BaseException:  # the supervisor starts another
+            logger.exception("decider %s crashed", os.getpid())
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
+class Decider:
+    def __init__(self, *, wake: int, idle: int, poll: float, parent: int) -> None:
+        self.wake = wake
+        self.idle = idle
+        self.poll = poll
+        self.parent = parent
+        self.stopping = False
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it on a Ctrl-C
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # past the time limit: killed, replaced
+        dispatch.decider_started.send(sender=Decider)
+        self.limit = int(settings.CELERY_TASK_TIME_LIMIT)
+        me = _PID.pack(os.getpid())
+        try:
+            while not self.stopping and os.getppid() == self.parent:
+                os.write(self.idle, me)
+                request_id = self._next()
+                if request_id is None:
+                    continue
+                if request_id == dispatch.MISSED:
+                    self._decide_oldest()
+                else:
+                    self._decide(request_id)
+        finally:
+            connections.close_all()
+
+    def _decide(self, request_id: int) -> None:
+        for attempt in range(claim.TRANSIENT_RETRIES + 1):
+            outcome = self._guarded(request_id)
+            if outcome is None or outcome.result != "retrying":
+                return
+            time.sleep(TRANSIENT_PAUSE_SECONDS * 2**attempt)
+
+    def _decide_oldest(self) -> None:
+        while not self.stopping:
+            outcome = self._guarded(None)
+            if outcome is None:
+                return
+
+    def _guarded(self, request_id: int | None) -> claim.Outcome | None:
+        """One claim under the time limit; None if the claim itself failed (the database is
+        restarting: the request stays ``received`` for a later look or the sweeper)."""
+        signal.alarm(self.limit)
+        try:
+            return claim.decide_next(request_id=request_id)
+        except Exception:
+            logger.warning("deciders could not claim", exc_info=True)
+            connections["default"].close()
+            time.sleep(min(self.poll, 1.0))
+            return None
+        finally:
+            signal.alarm(0)
+
+    def _next(self) -> int | None:
+        """The next request id from the supervisor; None after a while without one (so a
+        supervisor that is gone is noticed)."""
+        try:
+            ready, _, _ = select.select([self.wake], [], [], max(self.poll * 5, 5.0))
+        except InterruptedError:  # pragma: no cover - a SIGTERM: run() sees stopping
+            return None
+        if not ready:
+            return None
+        data = os.read(self.wake, _ID.size)
+        if len(data) < _ID.size:  # the supervisor closed the pipe: it is gone
+            self.stopping = not data
+            return None
+        return _ID.unpack(data)[0]
