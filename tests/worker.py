@@ -456,7 +456,10 @@ class DeciderProcesses:
         processes: int,
         env: dict[str, str] | None = None,
         gateway: GatewayServer | None = None,
+        poll: float = 30.0,
     ) -> None:
+        """``poll``: long by default, so that what a test sees decided was decided because it
+        was notified, not because an idle decider looked (pass a short one to test that)."""
         # The same environment as a Celery worker of the tests, plus the dispatch.
         self.env = CeleryWorker(gateway=gateway).env
         self.env.update({"ATOM_DISPATCH": "postgres", **(env or {})})
@@ -465,7 +468,7 @@ class DeciderProcesses:
             str(ROOT / "manage.py"),
             "run_deciders",
             f"--processes={processes}",
-            "--poll=0.5",
+            f"--poll={poll}",
         ]
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []

@@ -97,7 +97,7 @@ def main() -> int:
     def start_worker() -> CeleryWorker | WorkerAndDeciders:
         if args.dispatch == "postgres":
             deciders = DeciderProcesses(
-                processes=args.concurrency, gateway=gateway, env=worker_env
+                processes=args.concurrency, gateway=gateway, env=worker_env, poll=1.0
             ).start()
             celery = CeleryWorker(
                 pool="prefork", concurrency=1, gateway=gateway, env=worker_env

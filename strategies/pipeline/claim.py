@@ -52,10 +52,15 @@ def decide_next(*, request_id: int | None = None, now: dt.datetime | None = None
     and the next call goes on with the others. A failure to claim at all (the database is
     down) is raised."""
     now = now or timezone.now()
+    # As the Celery decision task: the approval executed here, or its execution task published.
+    inline = settings.ATOM_EXECUTE_IN_DECISION_TASK
     try:
         # Looked up on the module at each call: the bench's CPU probes wrap it there.
         decision = decide.request_claim_and_decide(
-            request_id=request_id, fresh_after=_fresh_after(now), now=now
+            request_id=request_id,
+            fresh_after=_fresh_after(now),
+            now=now,
+            enqueue_execution=not inline,
         )
     except decide.NothingToDecide as ended:  # closed on its platform first
         return Outcome(request_id=ended.args[0], result="nothing_to_decide")
@@ -75,9 +80,16 @@ def decide_next(*, request_id: int | None = None, now: dt.datetime | None = None
     if decision is None:
         return None
     _failures.pop(decision.request_id, None)
-    return Outcome(
-        request_id=decision.request_id, result=execute.decision_execute_after_decision(decision)
-    )
+    if not inline:  # ATOM_EXECUTE_IN_DECISION_TASK=false: the execution task was published
+        return Outcome(request_id=decision.request_id, result=decision.outcome)
+    try:
+        result = execute.decision_execute_after_decision(decision)
+    except Exception:
+        # The approval is committed and its reservation held: the sweeper executes it (after
+        # its lease, if the claim was taken), as after a Celery task that failed.
+        logger.exception("executing decision %s failed; the sweeper takes it over", decision.pk)
+        result = "execution_failed"
+    return Outcome(request_id=decision.request_id, result=result)
 
 
 # Transient failures per request in this process (a handful at most: cleared on success).
@@ -121,6 +133,7 @@ class Listener:
 
     def __init__(self) -> None:
         self._wrapper: BaseDatabaseWrapper | None = None
+        self._reconnected = False
 
     def _connect(self) -> BaseDatabaseWrapper:
         from django.db import connections
@@ -136,21 +149,31 @@ class Listener:
         try:
             if self._wrapper is None:
                 self._wrapper = self._connect()
+                self._reconnected = True
             return self._wrapper.connection.pgconn.socket
         except Exception as exc:  # the database is down: try again on the next wait
             logger.warning("deciders' LISTEN connection failed (%s)", exc)
             self.close()
             return None
 
+    def reconnected(self) -> bool:
+        """Whether ``fileno`` (re)connected since the last call: whatever was committed while
+        nobody listened was not heard, so the caller looks for it (after LISTEN, not before)."""
+        reconnected, self._reconnected = self._reconnected, False
+        return reconnected
+
     def received(self) -> list[int]:
         """The request ids notified since the last call (call once the socket is readable).
-        ``MISSED`` stands for what may have been sent unheard (a lost connection, a payload
-        that is not an id): a decider then looks for the oldest fresh requests."""
+        ``MISSED`` stands for a payload that is not an id: a decider then looks for the
+        oldest fresh requests. A lost connection is closed here and reconnected by the next
+        ``fileno`` (``reconnected`` then says so)."""
         if self._wrapper is None:
-            return [MISSED]
+            return []
         try:
             pgconn = self._wrapper.connection.pgconn
             pgconn.consume_input()
+            if pgconn.status != 0:  # psycopg.pq.ConnStatus.OK: the server went away
+                raise ConnectionError("the LISTEN connection is closed")
             ids = []
             while (note := pgconn.notifies()) is not None:
                 try:
@@ -161,7 +184,7 @@ class Listener:
         except Exception as exc:  # psycopg's or Django's errors, a closed socket
             logger.warning("deciders' LISTEN connection lost (%s); reconnecting", exc)
             self.close()
-            return [MISSED]
+            return []
 
     def close(self) -> None:
         if self._wrapper is not None:

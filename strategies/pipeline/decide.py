@@ -175,22 +175,28 @@ def request_claim_and_decide(
     request_id: int | None = None,
     fresh_after: dt.datetime | None = None,
     now: dt.datetime | None = None,
+    enqueue_execution: bool = False,
 ) -> Decision | None:
     """ATOM_DISPATCH=postgres: claims request ``request_id`` (or else the oldest ``received``
     request changed after ``fresh_after``) if it is still ``received`` and no other decider
     holds it (its row lock, in the statement that reads it) and decides it as
-    ``request_decide(enqueue_execution=False)`` would; None when there is nothing to claim."""
+    ``request_decide`` would; None when there is nothing to claim. Any failure once a request
+    is claimed, its COMMIT's included, is raised as ``ClaimedDecisionFailed`` (rolled back)."""
     now = now or timezone.now()
-    with transaction.atomic():
-        request = request_claim_and_load(request_id=request_id, fresh_after=fresh_after)
-        if request is None:
-            return None
-        try:
-            return _decide_locked(request, now=now, enqueue_execution=False)
-        except NothingToDecide:
+    claimed: int | None = None
+    try:
+        with transaction.atomic():
+            request = request_claim_and_load(request_id=request_id, fresh_after=fresh_after)
+            if request is None:
+                return None
+            claimed = request.id
+            return _decide_locked(request, now=now, enqueue_execution=enqueue_execution)
+    except NothingToDecide:
+        raise
+    except Exception as exc:
+        if claimed is None:  # the claim itself failed: the database, not this request
             raise
-        except Exception as exc:
-            raise ClaimedDecisionFailed(request.id) from exc
+        raise ClaimedDecisionFailed(claimed) from exc
 
 
 def _decide_locked(

@@ -52,6 +52,23 @@ class _Output(Protocol):
     def flush(self) -> Any: ...
 
 
+def _signals_wake_select() -> int:
+    """A pipe that every signal handled in Python writes to (``signal.set_wakeup_fd``): waiting
+    on it too, a ``select`` returns at once for a SIGTERM or a SIGCHLD instead of retrying
+    until its timeout (PEP 475). Its read end, to drain."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    return read
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            pass
+
+
 @dataclass
 class _Child:
     pid: int
@@ -67,6 +84,8 @@ class Supervisor:
         self.idle: deque[int] = deque()  # pids of the deciders waiting for a request
         self.pending: deque[int] = deque()  # request ids notified and not handed out yet
         self.look = True  # an idle decider is to look for fresh requests (first: what waits)
+        self.last_look = time.monotonic()
+        self.respawn_at: list[float] = []  # when to replace each decider that died
         self.stopping = False
         self.idle_read, self.idle_write = os.pipe()
         os.set_blocking(self.idle_read, False)
@@ -76,6 +95,8 @@ class Supervisor:
         connections.close_all()  # no connection crosses a fork
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a dead decider wakes the select
+        self.signalled = _signals_wake_select()
         for _ in range(self.processes):
             self._spawn()
         self.out.write(f"{self.processes} deciders running (supervisor pid {os.getpid()})\n")
@@ -84,25 +105,38 @@ class Supervisor:
             while not self.stopping:
                 self._step()
                 self._reap()
+                self._respawn_due()
         finally:
             self._stop_children()
             self.listener.close()
 
     def _step(self) -> None:
         socket = self.listener.fileno()
-        waiting = [self.idle_read] + ([socket] if socket is not None else [])
+        if self.listener.reconnected():
+            # (Re)connected: what was committed while nobody listened was not heard. The look
+            # comes after LISTEN, so nothing falls between the two.
+            self.look = True
+        waiting = [self.idle_read, self.signalled] + ([socket] if socket is not None else [])
+        timeout = self.poll
+        if self.respawn_at:
+            timeout = max(0.0, min(timeout, min(self.respawn_at) - time.monotonic()))
         try:
-            ready, _, _ = select.select(waiting, [], [], self.poll)
+            ready, _, _ = select.select(waiting, [], [], timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
             return
-        if socket is None or socket in ready:
+        if self.signalled in ready:
+            _drain(self.signalled)
+        if socket is not None and socket in ready:
             self._queue(self.listener.received())
         self._read_idle()
-        if not ready and not self.pending:
-            self.look = True  # nothing for a while: what did a missed notification leave?
+        if time.monotonic() - self.last_look >= self.poll:
+            # Every poll seconds, busy or not: an id lost with a dead decider, or one the
+            # queue dropped, is found by the next idle decider's look.
+            self.look = True
         while self.idle and (self.look or self.pending):
             if self.look:
                 self.look = False
+                self.last_look = time.monotonic()
                 self._hand(self.idle.popleft(), dispatch.MISSED)
             else:
                 self._hand(self.idle.popleft(), self.pending.popleft())
@@ -152,35 +186,53 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
-            os.close(child.wake)
+            with contextlib.suppress(OSError):
+                os.close(child.wake)
             with contextlib.suppress(ValueError):
                 self.idle.remove(pid)
+            self.look = True  # the request it held, or was handed, is found again
             if not self.stopping:
                 code = os.waitstatus_to_exitcode(status)
                 logger.warning("decider %s ended (%s); starting another", pid, code)
-                time.sleep(RESTART_PAUSE_SECONDS)
-                self._spawn()
+                # Not at once (one that dies on start must not spin), and without holding up
+                # the others' hand-outs meanwhile.
+                self.respawn_at.append(time.monotonic() + RESTART_PAUSE_SECONDS)
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        due = [t for t in self.respawn_at if t <= now]
+        self.respawn_at = [t for t in self.respawn_at if t > now]
+        for _ in due:
+            if self.stopping:
+                return
+            self._spawn()
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
 
     def _stop_children(self) -> None:
-        for pid in list(self.children):
+        # Closing their pipes stops them too: a decider that reads the end of its pipe stops.
+        for child in self.children.values():
+            with contextlib.suppress(OSError):
+                os.close(child.wake)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(child.pid, signal.SIGTERM)
         while self.children:
             try:
                 pid, _ = os.wait()
             except ChildProcessError:
                 break
-            child = self.children.pop(pid, None)
-            if child is not None:
-                os.close(child.wake)
+            self.children.pop(pid, None)
 
     def _spawn(self) -> None:
         wake_read, wake_write = os.pipe()
+        # A SIGTERM between the fork and the decider's own handler would reach the
+        # supervisor's handler in the child and be lost: it waits, blocked, until then.
+        stops = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
             os.close(wake_read)
             self.children[pid] = _Child(pid=pid, wake=wake_write)
             return
@@ -190,6 +242,7 @@ class Supervisor:
         try:
             os.close(wake_write)
             os.close(self.idle_read)
+            os.close(self.signalled)
             for child in self.children.values():
                 os.close(child.wake)
             Decider(wake=wake_read, idle=self.idle_write, poll=self.poll, parent=os.getppid()).run()
@@ -217,15 +270,24 @@ class Decider:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it on a Ctrl-C
         signal.signal(signal.SIGALRM, signal.SIG_DFL)  # past the time limit: killed, replaced
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.signalled = _signals_wake_select()  # its own, not the supervisor's
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         dispatch.decider_started.send(sender=Decider)
         self.limit = int(settings.CELERY_TASK_TIME_LIMIT)
         me = _PID.pack(os.getpid())
+        announced = False
         try:
             while not self.stopping and os.getppid() == self.parent:
-                os.write(self.idle, me)
+                if not announced:
+                    # Once per hand-out, never again while waiting: the supervisor must never
+                    # count a decider that has been handed work as idle.
+                    os.write(self.idle, me)
+                    announced = True
                 request_id = self._next()
                 if request_id is None:
                     continue
+                announced = False
                 if request_id == dispatch.MISSED:
                     self._decide_oldest()
                 else:
@@ -253,7 +315,7 @@ class Decider:
         try:
             return claim.decide_next(request_id=request_id)
         except Exception:
-            logger.warning("deciders could not claim", exc_info=True)
+            logger.warning("a decider could not claim (the database?)", exc_info=True)
             connections["default"].close()
             time.sleep(min(self.poll, 1.0))
             return None
@@ -264,10 +326,14 @@ class Decider:
         """The next request id from the supervisor; None after a while without one (so a
         supervisor that is gone is noticed)."""
         try:
-            ready, _, _ = select.select([self.wake], [], [], max(self.poll * 5, 5.0))
-        except InterruptedError:  # pragma: no cover - a SIGTERM: run() sees stopping
+            ready, _, _ = select.select(
+                [self.wake, self.signalled], [], [], max(self.poll * 5, 5.0)
+            )
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
             return None
-        if not ready:
+        if self.signalled in ready:
+            _drain(self.signalled)
+        if self.wake not in ready:
             return None
         data = os.read(self.wake, _ID.size)
         if len(data) < _ID.size:  # the supervisor closed the pipe: it is gone

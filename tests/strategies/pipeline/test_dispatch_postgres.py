@@ -22,8 +22,9 @@ from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from strategies.models import AfterSaleRequest, DailyLedger, Decision, RequestStatus
-from strategies.pipeline import claim, decide, dispatch
-from strategies.pipeline.publish import DECIDE_TASK
+from strategies.pipeline import claim, decide, dispatch, execute
+from strategies.pipeline import deciders as deciders_module
+from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK
 from strategies.pipeline.sweep import requests_sweep_stuck
 from strategies.platforms.generic.intake import aftersale_receive
 from tests.factories import make_request, make_shop, make_strategy
@@ -168,7 +169,8 @@ def test_a_request_whose_decision_fails_is_handed_to_the_sweeper_and_the_rest_go
     poison.refresh_from_db()
     assert poison.status == RequestStatus.RECEIVED
     assert not Decision.objects.filter(request=poison).exists()  # rolled back whole
-    # Out of the deciders' window: the next looks go to the others, and never back to it.
+    # Out of the deciders' window: the next looks go to the others, not back to it (until the
+    # sweeper hands it to Celery and makes it fresh again; it cannot spin a decider).
     cutoff = timezone.now() - dt.timedelta(seconds=settings.ATOM_SWEEP_AFTER_SECONDS)
     assert poison.updated_at < cutoff
     assert claim.decide_pending() == 1
@@ -189,6 +191,53 @@ def test_a_deadlock_victim_is_tried_again_then_handed_over(
     ]
     assert results == ["retrying"] * claim.TRANSIENT_RETRIES + ["handed_to_sweeper"]
     assert len(calls) == claim.TRANSIENT_RETRIES + 1
+
+
+def test_with_execution_in_its_own_task_the_decider_publishes_it(
+    postgres_dispatch, sent, approving_shop, settings
+):
+    settings.ATOM_EXECUTE_IN_DECISION_TASK = False
+    request = make_request(shop=approving_shop)
+    assert claim.decide_next(request_id=request.pk).result == "approved"
+    decision = Decision.objects.get(request=request)
+    assert sent == [(EXECUTE_TASK, [decision.pk])]
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED  # not executed here
+
+
+def test_an_execution_that_raises_leaves_the_approval_to_the_sweeper(
+    postgres_dispatch, sent, approving_shop, monkeypatch
+):
+    request = make_request(shop=approving_shop)
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in the gateway client")
+
+    monkeypatch.setattr(execute, "decision_execute", broken)
+    outcome = claim.decide_next(request_id=request.pk)
+    assert outcome == claim.Outcome(request_id=request.pk, result="execution_failed")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED
+    monkeypatch.undo()
+    aged = timezone.now() + dt.timedelta(hours=1)
+    result = requests_sweep_stuck(now=aged)
+    assert result.execute == [Decision.objects.get(request=request).pk]
+
+
+def test_a_decider_tries_a_transient_failure_again_then_stops(monkeypatch):
+    results = iter(["retrying", "retrying", "executed"])
+    calls: list[int | None] = []
+
+    def decide_next(*, request_id=None):
+        calls.append(request_id)
+        return claim.Outcome(request_id=request_id or 0, result=next(results))
+
+    monkeypatch.setattr(claim, "decide_next", decide_next)
+    monkeypatch.setattr(deciders_module, "TRANSIENT_PAUSE_SECONDS", 0.0)
+    decider = deciders_module.Decider(wake=-1, idle=-1, poll=1.0, parent=os.getppid())
+    decider.limit = 5
+    decider._decide(42)
+    assert calls == [42, 42, 42]
 
 
 def test_concurrent_deciders_claim_every_request_once(postgres_dispatch, sent, approving_shop):
@@ -266,8 +315,10 @@ def test_run_deciders_decides_what_intake_notifies_and_survives_a_killed_decider
 def test_a_request_nobody_notified_is_found_by_an_idle_decider(
     sent, deciders, approving_shop, settings
 ):
-    running = DeciderProcesses(processes=1).start()
+    running = DeciderProcesses(processes=1, poll=0.5).start()
     deciders.append(running)
+    wait_until(lambda: any("running" in line for line in running.output))
+    time.sleep(1)  # past the supervisor's first look, which any start makes
     # Stored as the Celery dispatch stores it: published (here: kept by `sent`), no NOTIFY.
     settings.ATOM_DISPATCH = "celery"
     request = receive(approving_shop)
@@ -296,8 +347,12 @@ def _state(pid: int) -> str:
 def test_a_decision_past_the_time_limit_kills_its_decider_and_the_request_is_still_decided(
     postgres_dispatch, sent, deciders, approving_shop
 ):
+    # A short poll: the killed decider's backend keeps the request's row lock until its lock
+    # wait ends (PostgreSQL notices a dead client only when it next talks to it), so the
+    # replacement's first look skips the request and a later one takes it.
     running = DeciderProcesses(
         processes=1,
+        poll=1.0,
         env={
             # The shortest the system checks allow with this gateway timeout.
             "CELERY_TASK_TIME_LIMIT": "4",
