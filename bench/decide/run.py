@@ -4,7 +4,9 @@ Deciders are PROCESSES (multiprocessing, fork), each with its own Django connect
 GIL, threads would measure the interpreter lock as much as the database, and a real deployment
 runs deciders as prefork Celery children anyway. Requests are created in bulk before each timed
 run; only ``request_decide`` calls are timed (including the post-commit publish of the execution
-task, as in production; ``--no-publish`` leaves it out).
+task, as in production; ``--no-publish`` leaves it out). ``--dispatch postgres`` times the
+deciders' claim by id instead (``request_claim_and_decide``, ATOM_DISPATCH=postgres: no publish,
+the execution runs in the decider after it).
 
 Two workloads, each with 1, 4 and 8 deciders:
 - hot: one shop, one strategy: every approval reserves on the SAME ledger row;
@@ -87,6 +89,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--no-publish", action="store_true", help="do not publish to Redis")
+    parser.add_argument(
+        "--dispatch",
+        choices=("celery", "postgres"),
+        default="celery",
+        help="celery: request_decide with the execution task's publish; postgres: the deciders' "
+        "claim by id (request_claim_and_decide), no publish (ATOM_DISPATCH=postgres)",
+    )
     parser.add_argument(
         "--binding",
         choices=BINDINGS,
@@ -220,7 +229,7 @@ def create_requests(targets: list[tuple[int, int]], count: int, tag: str) -> lis
 
 
 def decider(
-    ids: list[int], warmup: int, barrier: Any, results: Any, no_publish: bool
+    ids: list[int], warmup: int, barrier: Any, results: Any, no_publish: bool, dispatch: str
 ) -> None:  # pragma: no cover - runs in a child process
     from django.db import connection
 
@@ -229,8 +238,13 @@ def decider(
 
     if no_publish:
         publish.publish_now = lambda name, args: True  # type: ignore[assignment]
+    decide_one = (
+        (lambda rid: decisions.request_claim_and_decide(request_id=rid))
+        if dispatch == "postgres"
+        else (lambda rid: decisions.request_decide(request_id=rid))
+    )
     for rid in ids[:warmup]:  # imports, connection, prepared plans: not timed
-        decisions.request_decide(request_id=rid)
+        decide_one(rid)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
@@ -240,7 +254,7 @@ def decider(
     cpu0, server0 = time.process_time(), backend_cpu_seconds(backend)
     for rid in ids[warmup:]:
         t0 = time.perf_counter()
-        decisions.request_decide(request_id=rid)
+        decide_one(rid)
         latencies.append(time.perf_counter() - t0)
     cpu, server = time.process_time() - cpu0, backend_cpu_seconds(backend) - server0
     ended = time.time()
@@ -268,7 +282,9 @@ def run_one(workload: str, targets: list[tuple[int, int]], clients: int, args) -
     barrier = ctx.Barrier(clients)
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=decider, args=(s, warmup, barrier, results, args.no_publish))
+        ctx.Process(
+            target=decider, args=(s, warmup, barrier, results, args.no_publish, args.dispatch)
+        )
         for s in slices
     ]
     for p in procs:
@@ -416,6 +432,8 @@ def main() -> int:
         tps = pgbench.get(top)
         beside = f"pgbench TPC-B x{top}: {tps:,.0f} tps" if tps else "pgbench: not run"
         where = "no publish" if args.no_publish else f"publish to {broker}"
+        if args.dispatch == "postgres":
+            where = f"the deciders' claim by id (ATOM_DISPATCH=postgres), alerts to {broker}"
         print(f"\ngoal rows, {where} (same run's {beside}):")
         for name, t in targets.items():
             label = "many_vs_pgbench" if name == "many_vs_pgbench_goal" else name
