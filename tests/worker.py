@@ -335,8 +335,79 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
-class CeleryWorker:
+class ProcessGroup:
+    """A server of the tests as a subprocess in its own process group (so a kill takes its
+    children too), ready once its output shows ``ready_line``."""
+
+    ready_line = ""
+    name = "the process"
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] = {}
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self._ready = threading.Event()
+        self._seen_ready = False
+
+    def _start(self, argv: list[str], *, timeout: float) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._ready.wait(timeout) or not self._seen_ready:
+            self.kill()
+            pytest.fail(f"{self.name} did not start:\n" + self.log())
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if self.ready_line in line:
+                self._seen_ready = True
+                self._ready.set()
+        self._ready.set()  # it ended: start() fails at once with its output
+
+    def log(self) -> str:
+        return "".join(self.output[-200:])
+
+    def pool_pids(self) -> list[int]:
+        assert self.process is not None
+        return child_pids(self.process.pid)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Kills the whole group (the main process and its children) at once."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """SIGTERM (a warm shutdown) if it is quick, else SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class CeleryWorker(ProcessGroup):
     """``celery -A atomsite worker`` as a subprocess in its own process group."""
+
+    ready_line = " ready."
+    name = "the Celery worker"
 
     def __init__(
         self,
@@ -346,6 +417,7 @@ class CeleryWorker:
         env: dict[str, str] | None = None,
         gateway: GatewayServer | None = None,
     ) -> None:
+        super().__init__()
         self.pool = pool
         self.concurrency = concurrency
         self.env = dict(os.environ)
@@ -377,12 +449,9 @@ class CeleryWorker:
                 }
             )
         self.env.update(env or {})
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-        self._ready = threading.Event()
 
     def start(self, *, timeout: float = 30.0) -> CeleryWorker:
-        self.process = subprocess.Popen(
+        self._start(
             [
                 CELERY,
                 "-A",
@@ -396,59 +465,17 @@ class CeleryWorker:
                 "--without-heartbeat",
                 "--loglevel=INFO",
             ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
+            timeout=timeout,
         )
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            pytest.fail("the Celery worker did not start:\n" + self.log())
         return self
 
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if " ready." in line:
-                self._ready.set()
 
-    def log(self) -> str:
-        return "".join(self.output[-200:])
-
-    def pool_pids(self) -> list[int]:
-        assert self.process is not None
-        return child_pids(self.process.pid)
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kills the whole worker (main process and pool children) at once."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        """Warm shutdown if it is quick, else SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-class DeciderProcesses:
+class DeciderProcesses(ProcessGroup):
     """``manage.py run_deciders`` (``ATOM_DISPATCH=postgres``) on the test database, as its own
     process group: the supervisor and its deciders. With ``gateway``, approvals go to it."""
+
+    ready_line = "deciders running"
+    name = "run_deciders"
 
     def __init__(
         self,
@@ -460,6 +487,7 @@ class DeciderProcesses:
     ) -> None:
         """``poll``: long by default, so that what a test sees decided was decided because it
         was notified, not because an idle decider looked (pass a short one to test that)."""
+        super().__init__()
         # The same environment as a Celery worker of the tests, plus the dispatch.
         self.env = CeleryWorker(gateway=gateway).env
         self.env.update({"ATOM_DISPATCH": "postgres", **(env or {})})
@@ -470,60 +498,17 @@ class DeciderProcesses:
             f"--processes={processes}",
             f"--poll={poll}",
         ]
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
 
-    def start(self) -> DeciderProcesses:
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        process = self.process
-        wait_until(
-            lambda: (
-                any("deciders running" in line for line in self.output)
-                or process.poll() is not None
-            ),
-            timeout=30,
-        )
-        assert process.poll() is None, "run_deciders ended at once:\n" + self.log()
+    def start(self, *, timeout: float = 30.0) -> DeciderProcesses:
+        self._start(self.argv, timeout=timeout)
         return self
 
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def log(self) -> str:
-        return "".join(self.output[-200:])
-
     def children(self) -> list[int]:
-        assert self.process is not None
-        return child_pids(self.process.pid)
+        return self.pool_pids()
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Kills the supervisor and every decider at once."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM (each decider finishes the request in hand), else SIGKILL."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Each decider finishes the request in hand."""
+        super().stop(timeout=timeout)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 RESTART_PAUSE_SECONDS = 1.0  # a decider that dies at once is not restarted in a tight loop
 _PID = struct.Struct("=i")  # an idle message: the decider's pid (shorter than PIPE_BUF: atomic)
 _ID = struct.Struct("=q")  # a request id handed to a decider; dispatch.MISSED: look for work
+LOOK_BATCH = 100  # requests one look claims at most before its decider is free again
 MAX_QUEUED = 100_000  # ids held in memory; past it they are dropped and deciders look instead
 TRANSIENT_PAUSE_SECONDS = 0.05  # before deciding again after a deadlock or a lost connection
 
@@ -52,15 +53,15 @@ class _Output(Protocol):
     def flush(self) -> Any: ...
 
 
-def _signals_wake_select() -> int:
+def _signals_wake_select() -> tuple[int, int]:
     """A pipe that every signal handled in Python writes to (``signal.set_wakeup_fd``): waiting
     on it too, a ``select`` returns at once for a SIGTERM or a SIGCHLD instead of retrying
-    until its timeout (PEP 475). Its read end, to drain."""
+    until its timeout (PEP 475). Its (read, write) ends: the read end to drain."""
     read, write = os.pipe()
     os.set_blocking(read, False)
     os.set_blocking(write, False)
     signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-    return read
+    return read, write
 
 
 def _drain(fd: int) -> None:
@@ -85,6 +86,7 @@ class Supervisor:
         self.pending: deque[int] = deque()  # request ids notified and not handed out yet
         self.look = True  # an idle decider is to look for fresh requests (first: what waits)
         self.last_look = time.monotonic()
+        self.looking: int | None = None  # the decider looking now: one at a time
         self.respawn_at: list[float] = []  # when to replace each decider that died
         self.stopping = False
         self.idle_read, self.idle_write = os.pipe()
@@ -96,7 +98,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a dead decider wakes the select
-        self.signalled = _signals_wake_select()
+        self.signalled, self.signalled_write = _signals_wake_select()
         for _ in range(self.processes):
             self._spawn()
         self.out.write(f"{self.processes} deciders running (supervisor pid {os.getpid()})\n")
@@ -117,15 +119,23 @@ class Supervisor:
             # comes after LISTEN, so nothing falls between the two.
             self.look = True
         waiting = [self.idle_read, self.signalled] + ([socket] if socket is not None else [])
-        timeout = self.poll
+        now = time.monotonic()
+        if not self.look:
+            timeout = max(0.0, self.last_look + self.poll - now)  # the next periodic look
+        elif self.idle and self.looking is None:
+            timeout = 0.0  # a look is due and someone can take it
+        else:
+            timeout = self.poll  # a look waits for a decider: its "idle" wakes the select
         if self.respawn_at:
-            timeout = max(0.0, min(timeout, min(self.respawn_at) - time.monotonic()))
+            timeout = min(timeout, max(0.0, min(self.respawn_at) - now))
         try:
             ready, _, _ = select.select(waiting, [], [], timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries select itself
             return
         if self.signalled in ready:
             _drain(self.signalled)
+        if self.stopping:
+            return
         if socket is not None and socket in ready:
             self._queue(self.listener.received())
         self._read_idle()
@@ -133,11 +143,14 @@ class Supervisor:
             # Every poll seconds, busy or not: an id lost with a dead decider, or one the
             # queue dropped, is found by the next idle decider's look.
             self.look = True
-        while self.idle and (self.look or self.pending):
-            if self.look:
+        while self.idle and ((self.look and self.looking is None) or self.pending):
+            if self.look and self.looking is None:
+                # One look at a time: under load a look goes on while requests keep coming,
+                # and the ids must still go to the others, by primary key.
                 self.look = False
                 self.last_look = time.monotonic()
-                self._hand(self.idle.popleft(), dispatch.MISSED)
+                self.looking = self.idle.popleft()
+                self._hand(self.looking, dispatch.MISSED)
             else:
                 self._hand(self.idle.popleft(), self.pending.popleft())
         if socket is None:
@@ -159,19 +172,22 @@ class Supervisor:
             if not data:
                 return
             for (pid,) in _PID.iter_unpack(data):
+                if pid == self.looking:
+                    self.looking = None  # its look is over
                 if pid in self.children and pid not in self.idle:
                     self.idle.append(pid)
 
     def _hand(self, pid: int, request_id: int) -> None:
         child = self.children.get(pid)
-        if child is None:
-            self._queue([request_id])
-            return
         try:
+            if child is None:
+                raise ProcessLookupError(pid)
             os.write(child.wake, _ID.pack(request_id))
         except OSError:  # it died meanwhile: _reap replaces it; the request waits for the next
             if request_id == dispatch.MISSED:
                 self.look = True
+                if self.looking == pid:
+                    self.looking = None
             else:
                 self.pending.appendleft(request_id)
 
@@ -190,6 +206,8 @@ class Supervisor:
                 os.close(child.wake)
             with contextlib.suppress(ValueError):
                 self.idle.remove(pid)
+            if pid == self.looking:
+                self.looking = None
             self.look = True  # the request it held, or was handed, is found again
             if not self.stopping:
                 code = os.waitstatus_to_exitcode(status)
@@ -230,7 +248,15 @@ class Supervisor:
         # supervisor's handler in the child and be lost: it waits, blocked, until then.
         stops = {signal.SIGTERM, signal.SIGINT}
         signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or no process left: try again later, stoppable meanwhile
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+            os.close(wake_read)
+            os.close(wake_write)
+            logger.exception("could not start a decider; trying again")
+            self.respawn_at.append(time.monotonic() + RESTART_PAUSE_SECONDS)
+            return
         if pid:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
             os.close(wake_read)
@@ -243,6 +269,7 @@ class Supervisor:
             os.close(wake_write)
             os.close(self.idle_read)
             os.close(self.signalled)
+            os.close(self.signalled_write)
             for child in self.children.values():
                 os.close(child.wake)
             Decider(wake=wake_read, idle=self.idle_write, poll=self.poll, parent=os.getppid()).run()
@@ -271,7 +298,7 @@ class Decider:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it on a Ctrl-C
         signal.signal(signal.SIGALRM, signal.SIG_DFL)  # past the time limit: killed, replaced
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        self.signalled = _signals_wake_select()  # its own, not the supervisor's
+        self.signalled, _ = _signals_wake_select()  # its own, not the supervisor's
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         dispatch.decider_started.send(sender=Decider)
         self.limit = int(settings.CELERY_TASK_TIME_LIMIT)
@@ -303,9 +330,9 @@ class Decider:
             time.sleep(TRANSIENT_PAUSE_SECONDS * 2**attempt)
 
     def _decide_oldest(self) -> None:
-        while not self.stopping:
-            outcome = self._guarded(None)
-            if outcome is None:
+        # A batch, then back to the supervisor: under load a look would never end.
+        for _ in range(LOOK_BATCH):
+            if self.stopping or self._guarded(None) is None:
                 return
 
     def _guarded(self, request_id: int | None) -> claim.Outcome | None:

@@ -315,10 +315,11 @@ def test_run_deciders_decides_what_intake_notifies_and_survives_a_killed_decider
 def test_a_request_nobody_notified_is_found_by_an_idle_decider(
     sent, deciders, approving_shop, settings
 ):
+    settings.ATOM_DISPATCH = "postgres"
     running = DeciderProcesses(processes=1, poll=0.5).start()
     deciders.append(running)
-    wait_until(lambda: any("running" in line for line in running.output))
-    time.sleep(1)  # past the supervisor's first look, which any start makes
+    notified = receive(approving_shop)
+    wait_until(lambda: executed(notified))  # past the start-up look: only a periodic one is left
     # Stored as the Celery dispatch stores it: published (here: kept by `sent`), no NOTIFY.
     settings.ATOM_DISPATCH = "celery"
     request = receive(approving_shop)
