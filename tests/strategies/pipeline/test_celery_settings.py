@@ -1,11 +1,9 @@
 """RELIABILITY.md 10: the Celery settings that make at-least-once delivery safe, read from the
 Celery app's own configuration (what a worker really uses)."""
 
-import subprocess
-import sys
-
 from atomsite.celery import app
 from strategies import tasks
+from tests.subprocesses import django_setup
 
 
 def test_late_acks_reject_on_worker_lost_and_prefetch_one():
@@ -50,17 +48,6 @@ def test_a_visibility_timeout_below_the_time_limits_refuses_to_start():
         "CELERY_VISIBILITY_TIMEOUT": "60",
         "CELERY_TASK_TIME_LIMIT": "90",
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']="
-            "'atomsite.settings'; django.setup()",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = django_setup(env)
     assert result.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT" in result.stderr

@@ -8,8 +8,6 @@ import contextlib
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +27,8 @@ from strategies.pipeline.sweep import requests_sweep_stuck
 from strategies.platforms.generic.intake import aftersale_receive
 from tests.factories import make_request, make_shop, make_strategy
 from tests.strategies.platforms.generic.api_client import payload
-from tests.worker import ROOT, DeciderProcesses, wait_until, worker_database_url
+from tests.subprocesses import django_setup
+from tests.worker import DeciderProcesses, wait_until, worker_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -403,18 +402,6 @@ def test_a_wrong_dispatch_setting_refuses_to_start(dispatch_value, database_url,
         "SECRET_KEY": "t",
         "ATOM_DISPATCH": dispatch_value,
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']="
-            "'atomsite.settings'; django.setup()",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = django_setup(env)
     assert result.returncode != 0
     assert message in result.stderr
