@@ -18,6 +18,7 @@ from django.utils.translation import gettext
 
 from strategies.encryption import secret_open, secret_sealed_dummy
 from strategies.models import AfterSaleRequest, Decision, Outcome, RequestStatus, Review, Shop
+from strategies.pipeline.rows import shop_by_code
 from strategies.platforms.generic.schema import MAX_ID_LENGTH, storable_text
 from strategies.platforms.generic.signing import (
     SHOP_HEADER,
@@ -90,7 +91,7 @@ def shop_for_signed_request(
         )
     shop = None
     if _SHOP_CODE_RE.fullmatch(shop_code):
-        shop = Shop.objects.filter(code=shop_code).first()
+        shop = shop_by_code(shop_code)
     dummy = secret_sealed_dummy()
     current, previous, in_grace = dummy, dummy, False
     if shop is not None:

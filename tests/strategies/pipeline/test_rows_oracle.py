@@ -26,8 +26,9 @@ from strategies.models import (
     Strategy,
     StrategyStatus,
 )
-from strategies.pipeline.rows import request_lock_and_load, strategies_load
+from strategies.pipeline.rows import request_lock_and_load, shop_by_code, strategies_load
 from strategies.selectors import shop_today
+from strategies.services.shops import shop_secret_rotate
 from tests.factories import make_order, make_product, make_request, make_shop, make_strategy
 from tests.strategies.orm_oracle import oracle_request, oracle_strategies
 
@@ -190,3 +191,19 @@ def test_the_generated_data_covers_what_the_loaders_must_get_right(world):
 def test_an_unknown_request_raises_does_not_exist(db):
     with pytest.raises(AfterSaleRequest.DoesNotExist):
         request_lock_and_load(request_id=987654321)
+
+
+def test_the_apis_shop_is_the_instance_the_orm_gives(db):
+    plain = make_shop(code="plain-shop")
+    rotated = make_shop(code="rotated-shop")
+    shop_secret_rotate(shop=rotated, grace_seconds=3600)  # a previous secret and its deadline
+    rotated.refresh_from_db()
+    for shop in (plain, rotated):
+        fast = shop_by_code(shop.code)
+        orm = Shop.objects.filter(code=shop.code).first()
+        assert type(fast) is Shop and fast.pk == orm.pk
+        for field in Shop._meta.concrete_fields:
+            assert getattr(fast, field.attname) == getattr(orm, field.attname), field.name
+        assert fast._state.adding is False and fast._state.db == "default"
+    assert rotated.api_secret_previous_until is not None
+    assert shop_by_code("no-such-shop") is None
