@@ -23,6 +23,21 @@ from bench.common import free_port
 from tests.worker import DeciderProcesses
 
 
+def assert_every_request_paid_once(report) -> None:
+    assert report.violations == []
+    assert report.stored == 400
+    assert report.decisions == 400
+    assert report.executed == report.approved == report.gateway_approving_calls
+
+
+def assert_caps_were_reached(report) -> None:
+    """The run proved something: approvals and manual reviews both, and caps reached (and held)
+    on the way."""
+    assert report.approved > 0
+    assert report.manual_review > 0
+    assert report.turned_away_at_cap > 0
+
+
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     server = RedisServer(free_port()).start()
@@ -61,17 +76,11 @@ def test_it_decides_and_pays_every_request_once_through_worker_kills_and_a_redis
     if report.violations:
         print("last worker's log:\n" + workers[-1].log())
 
-    assert report.violations == []
-    assert report.stored == 400
-    assert report.decisions == 400
-    assert report.executed == report.approved == report.gateway_approving_calls
-    # The chaos really happened and the run proved something: the sweeper healed lost
-    # messages, and caps were reached (and held) on the way.
+    assert_every_request_paid_once(report)
+    # The chaos really happened: the sweeper healed lost messages.
     assert (report.worker_kills, report.redis_restarts) == (2, 1)
     assert report.swept_decide + report.swept_execute > 0
-    assert report.approved > 0
-    assert report.manual_review > 0
-    assert report.turned_away_at_cap > 0
+    assert_caps_were_reached(report)
 
 
 @pytest.mark.chaos
@@ -105,11 +114,6 @@ def test_with_postgres_dispatch_it_pays_every_request_once_through_decider_kills
     if report.violations:
         print("last deciders' log:\n" + started[-1].log())
 
-    assert report.violations == []
-    assert report.stored == 400
-    assert report.decisions == 400
-    assert report.executed == report.approved == report.gateway_approving_calls
+    assert_every_request_paid_once(report)
     assert (report.worker_kills, report.redis_restarts) == (2, 1)
-    assert report.approved > 0
-    assert report.manual_review > 0
-    assert report.turned_away_at_cap > 0
+    assert_caps_were_reached(report)

@@ -116,17 +116,6 @@ def _hand_to_sweeper(request_id: int, *, now: dt.datetime) -> None:
         logger.warning("could not hand request %s to the sweeper", request_id, exc_info=True)
 
 
-def decide_pending(*, limit: int = 1000) -> int:
-    """Decides the oldest fresh requests until none is left (or ``limit``); how many were
-    claimed (what missed notifications left behind)."""
-    claimed = 0
-    while claimed < limit:
-        if decide_next() is None:
-            break
-        claimed += 1
-    return claimed
-
-
 class Listener:
     """A connection of its own in ``LISTEN atom_decide`` (the work goes through Django's
     connection, which may be closed and reopened between requests)."""

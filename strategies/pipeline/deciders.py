@@ -6,11 +6,12 @@ supervisor queues the ids and hands each to one idle decider (8 bytes on that de
 pipe); a decider says it is idle again by writing its pid on a pipe they share. So one request
 costs one claim, by primary key, and never wakes the others.
 
-Nothing depends on the queue in memory: the request row is the truth. A decider that gets no
-work for ``poll`` seconds, or whose supervisor missed notifications (its connection was lost),
-looks for the oldest fresh ``received`` requests itself (``claim.decide_pending``), and the
-sweeper hands anything older to Celery. Several hosts may run deciders: each hears every
-notification, and the claim's ``SKIP LOCKED`` and status check let exactly one decide.
+Nothing depends on the queue in memory: the request row is the truth. Every ``poll`` seconds,
+and at once after a decider dies or the LISTEN connection is re-established, one idle decider
+looks for the oldest fresh ``received`` requests itself (``claim.decide_next`` without an id,
+at most ``LOOK_BATCH``), and the sweeper hands anything older to Celery. Several hosts may
+run deciders: each hears every notification, and the claim's ``SKIP LOCKED`` and status check
+let exactly one decide.
 
 Each request has ``CELERY_TASK_TIME_LIMIT`` seconds, as a Celery task does: past it the decider
 is killed (``SIGALRM``; its transaction rolls back, an execution in flight keeps its lease and is

@@ -24,7 +24,6 @@ from strategies.pipeline.publish import DECIDE_TASK, publish_on_commit
 CHANNEL = "atom_decide"
 MISSED = 0  # a notification without a request id: look for the oldest fresh requests instead
 POSTGRES = "postgres"
-CELERY = "celery"
 
 # Sent in each decider process once it has started (the bench installs its CPU probes here).
 decider_started = Signal()
