@@ -33,6 +33,14 @@ def dispatching_through_postgres() -> bool:
     return settings.ATOM_DISPATCH == POSTGRES
 
 
+def notify_channel_at_intake() -> str | None:
+    """The channel intake's own insert NOTIFYs (PostgreSQL dispatch), saving the round trip of
+    ``request_dispatch_on_commit``; None: intake calls that instead."""
+    if dispatching_through_postgres() and connection.vendor == "postgresql":
+        return CHANNEL
+    return None
+
+
 def request_dispatch_on_commit(request_id: int) -> None:
     """In the transaction that stored request ``request_id``: hands it to a decider once the
     transaction commits, never if it rolls back."""

@@ -30,7 +30,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from strategies.models import AfterSaleRequest, Order, OrderItem, Product, Shop
-from strategies.pipeline.dispatch import request_dispatch_on_commit
+from strategies.pipeline.dispatch import notify_channel_at_intake, request_dispatch_on_commit
 from strategies.pipeline.rows import ORDER_UPDATED, intake_store, order_items_replace
 from strategies.platforms.base import AfterSaleIn
 
@@ -70,8 +70,10 @@ def request_receive(*, shop: Shop, request: AfterSaleIn, payload: dict[str, Any]
     # answered from the stored row.
     try:
         with transaction.atomic():
-            stored = _store(shop=shop, data=request, payload=payload, digest=digest)
-            request_dispatch_on_commit(stored.pk)
+            notify = notify_channel_at_intake()
+            stored = _store(shop=shop, data=request, payload=payload, digest=digest, notify=notify)
+            if notify is None:
+                request_dispatch_on_commit(stored.pk)
     except IntegrityError as exc:
         if _violated_constraint(exc) != REQUEST_UNIQUE_CONSTRAINT:
             raise
@@ -97,10 +99,13 @@ def _replay(existing: AfterSaleRequest, digest: str) -> Receipt:
     return Receipt(request=existing, created=False)
 
 
-def _store(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
-    """PostgreSQL: two statements (``rows.intake_store``); SQLite (the demo): the ORM's five."""
+def _store(
+    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str, notify: str | None
+) -> AfterSaleRequest:
+    """PostgreSQL: two statements (``rows.intake_store``), the first NOTIFYing ``notify`` if
+    given; SQLite (the demo): the ORM's five."""
     if connection.vendor == "postgresql":
-        return _store_postgresql(shop=shop, data=data, payload=payload, digest=digest)
+        return _store_postgresql(shop=shop, data=data, payload=payload, digest=digest, notify=notify)
     return _store_orm(shop=shop, data=data, payload=payload, digest=digest)
 
 
@@ -147,14 +152,20 @@ def _unsaved(
 
 
 def _store_postgresql(
-    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str
+    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str, notify: str | None
 ) -> AfterSaleRequest:
     order, request, items, products = _unsaved(shop=shop, data=data, payload=payload, digest=digest)
-    intake_store(order=order, request=request, items=items, products=products)
+    intake_store(
+        order=order, request=request, items=items, products=products, notify_channel=notify
+    )
     return request
 
 
-def _store_orm(*, shop: Shop, data: AfterSaleIn, payload: Any, digest: str) -> AfterSaleRequest:
+def _store_orm(
+    *, shop: Shop, data: AfterSaleIn, payload: Any, digest: str, notify: str | None = None
+) -> AfterSaleRequest:
+    if notify is not None:  # PostgreSQL dispatch goes through rows.intake_store only
+        raise ValueError("the ORM's intake cannot NOTIFY")
     order, request, items, products = _unsaved(shop=shop, data=data, payload=payload, digest=digest)
     # The latest payload wins; the row lock the upsert takes serializes concurrent requests on
     # one order until COMMIT.

@@ -629,8 +629,13 @@ WITH "o" AS (
 )
 INSERT INTO "strategies_aftersalerequest" ({request_columns})
 SELECT {request_values} FROM "o"
-RETURNING "id", "order_id"
+RETURNING "id", "order_id"{notify}
 """
+
+# ATOM_DISPATCH=postgres: the request's NOTIFY in the statement that inserts it, not a round trip
+# of its own (issue 16). PostgreSQL delivers it at COMMIT, never for a rollback.
+INTAKE_NOTIFY = ', pg_notify(%(notify_channel)s, "id"::text) IS NULL'
+
 
 # 2. The order's items replaced, and the products not seen before created, in the order given
 #    (sorted by the caller: concurrent inserts never deadlock). Arrays, so the statement (and
@@ -664,7 +669,7 @@ def _columns(model: type[Model]) -> list[str]:
 
 
 @cache
-def _intake_order_and_request() -> str:
+def _intake_order_and_request(notify: bool) -> str:
     """The first statement, its columns from the models (a new field cannot be left out)."""
     order_columns = _columns(Order)
     request_columns = _columns(AfterSaleRequest)
@@ -676,6 +681,7 @@ def _intake_order_and_request() -> str:
         request_values=", ".join(
             '"o"."id"' if c == "order_id" else f"%(request__{c})s" for c in request_columns
         ),
+        notify=INTAKE_NOTIFY if notify else "",
     )
 
 
@@ -685,17 +691,21 @@ def intake_store(
     request: AfterSaleRequest,
     items: Sequence[OrderItem],
     products: Sequence[Product],
+    notify_channel: str | None = None,
 ) -> None:
     """PostgreSQL only: upserts ``order``, inserts ``request`` on it, replaces the order's items
     by ``items`` and creates the ``products`` not stored yet, in two statements. The unsaved
     ``order`` and ``request`` get their ids (and ``request`` its order's). A known (shop,
     aftersale_id) raises ``IntegrityError`` on ``aftersale_unique_per_shop`` from the first
-    statement; the caller's transaction rolls back the order's update with it."""
+    statement; the caller's transaction rolls back the order's update with it. With
+    ``notify_channel``, the first statement also NOTIFYs it with the request's id (at COMMIT)."""
     params = {f"order__{k}": v for k, v in _model_params(order).items()}
     params.update({f"request__{k}": v for k, v in _model_params(request).items()})
+    if notify_channel is not None:
+        params["notify_channel"] = notify_channel
     with connection.cursor() as cursor:
-        cursor.execute(_intake_order_and_request(), params)
-        request_id, order_id = cursor.fetchone()
+        cursor.execute(_intake_order_and_request(notify_channel is not None), params)
+        request_id, order_id = cursor.fetchone()[:2]
         cursor.execute(
             INTAKE_ITEMS_AND_PRODUCTS,
             {
