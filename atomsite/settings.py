@@ -104,6 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend, its health check without a round trip (atomsite/postgresql).
+        DATABASES["default"]["ENGINE"] = "atomsite.postgresql"
     # psycopg 3 binds parameters on the server and prepares a statement once a connection has
     # run it 5 times: the hot path's statements are parsed and planned once per connection
     # (bench/decide). A pooler in between must keep them: PgBouncer in session mode, or in
