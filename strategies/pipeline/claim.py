@@ -56,11 +56,12 @@ def decide_next(*, request_id: int | None = None, now: dt.datetime | None = None
     inline = settings.ATOM_EXECUTE_IN_DECISION_TASK
     try:
         # Looked up on the module at each call: the bench's CPU probes wrap it there.
-        decision = decide.request_claim_and_decide(
+        decided = decide.request_claim_and_decide(
             request_id=request_id,
             fresh_after=_fresh_after(now),
             now=now,
             enqueue_execution=not inline,
+            claim_execution=inline,
         )
     except decide.NothingToDecide as ended:  # closed on its platform first
         return Outcome(request_id=ended.args[0], result="nothing_to_decide")
@@ -77,13 +78,16 @@ def decide_next(*, request_id: int | None = None, now: dt.datetime | None = None
         _failures.pop(request_id, None)
         _hand_to_sweeper(request_id, now=now)
         return Outcome(request_id=request_id, result="handed_to_sweeper")
-    if decision is None:
+    if decided is None:
         return None
+    decision = decided.decision
     _failures.pop(decision.request_id, None)
     if not inline:  # ATOM_EXECUTE_IN_DECISION_TASK=false: the execution task was published
         return Outcome(request_id=decision.request_id, result=decision.outcome)
     try:
-        result = execute.decision_execute_after_decision(decision)
+        result = execute.decision_execute_after_decision(
+            decision, claimed=decided.execution, claimed_started=decided.started
+        )
     except Exception:
         # The approval is committed and its reservation held: the sweeper executes it (after
         # its lease, if the claim was taken), as after a Celery task that failed.

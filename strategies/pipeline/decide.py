@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -55,14 +57,17 @@ from strategies.models import (
     StrategyStatus,
     TrialHit,
 )
+from strategies.pipeline.execute import execution_lease_seconds
 from strategies.pipeline.ledger import ledger_mark_cap_refused
 from strategies.pipeline.publish import ALERT_TASK, EXECUTE_TASK, publish_on_commit
 from strategies.pipeline.rows import (
+    ClaimedExecution,
     LoadedRequest,
     LoadedStrategy,
     Reservation,
     buyer_lock,
     decision_insert,
+    decision_insert_claiming_execution,
     ledger_reserve_on_day,
     request_claim_and_load,
     request_lock_and_load,
@@ -158,7 +163,16 @@ def request_decide(
     now = now or timezone.now()
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
-        return _decide_locked(request, now=now, enqueue_execution=enqueue_execution)
+        return _decide_locked(request, now=now, enqueue_execution=enqueue_execution).decision
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    decision: Decision
+    # ``claim_execution``: the approval's first execution attempt, claimed in the statement that
+    # inserted it, for this caller to carry out at once (``execute.decision_execute``).
+    execution: ClaimedExecution | None = None
+    started: float = 0.0  # time.monotonic() when that claim's lease was set
 
 
 class ClaimedDecisionFailed(Exception):
@@ -176,12 +190,19 @@ def request_claim_and_decide(
     fresh_after: dt.datetime | None = None,
     now: dt.datetime | None = None,
     enqueue_execution: bool = False,
-) -> Decision | None:
+    claim_execution: bool = False,
+) -> Decided | None:
     """ATOM_DISPATCH=postgres: claims request ``request_id`` (or else the oldest ``received``
     request changed after ``fresh_after``) if it is still ``received`` and no other decider
     holds it (its row lock, in the statement that reads it) and decides it as
     ``request_decide`` would; None when there is nothing to claim. Any failure once a request
-    is claimed, its COMMIT's included, is raised as ``ClaimedDecisionFailed`` (rolled back)."""
+    is claimed, its COMMIT's included, is raised as ``ClaimedDecisionFailed`` (rolled back).
+
+    ``claim_execution``: a new approval is inserted with its first execution attempt claimed
+    (lease and start set, as the execution claim sets them), for the caller to carry out at
+    once: one conditional UPDATE and its COMMIT fewer per approval (issue 16). A caller that
+    dies first leaves a lease that expires, then the sweeper executes it, as after a death
+    mid-call."""
     now = now or timezone.now()
     claimed: int | None = None
     try:
@@ -190,7 +211,12 @@ def request_claim_and_decide(
             if request is None:
                 return None
             claimed = request.id
-            return _decide_locked(request, now=now, enqueue_execution=enqueue_execution)
+            return _decide_locked(
+                request,
+                now=now,
+                enqueue_execution=enqueue_execution,
+                claim_execution=claim_execution,
+            )
     except NothingToDecide:
         raise
     except Exception as exc:
@@ -200,14 +226,18 @@ def request_claim_and_decide(
 
 
 def _decide_locked(
-    request: LoadedRequest, *, now: dt.datetime, enqueue_execution: bool
-) -> Decision:
+    request: LoadedRequest,
+    *,
+    now: dt.datetime,
+    enqueue_execution: bool,
+    claim_execution: bool = False,
+) -> Decided:
     """Decides ``request``, read and row-locked in the current transaction."""
     if request.status != RequestStatus.RECEIVED:
         decided = Decision.objects.filter(request_id=request.id).first()
         if decided is None:
             raise NothingToDecide(request.id)
-        return decided
+        return Decided(decided)
 
     shop = request.shop
     today = shop_today(shop=shop, now=now)
@@ -259,27 +289,37 @@ def _decide_locked(
     if unmatched is not None:
         explanations.append(unmatched)
     status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
-    decision = decision_insert(
-        Decision(
-            request_id=request.id,
-            shop_id=shop.pk,
-            aftersale_id=request.aftersale_id,
-            order_id=request.order_id,
-            reason=snapshot.reason,
-            outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
-            scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
-            strategy_id=hit.id if approved and hit else None,
-            strategy_name=hit.name if approved and hit else "",
-            strategy_version=by_id[hit.id].version if approved and hit else None,
-            action=evaluation.action if approved else "",
-            amount=snapshot.amount,
-            explanations=explanations,
-            buyer_id=snapshot.buyer_id,
-            ledger_id=reserved.ledger_id if reserved else None,
-            decided_at=now,
-        ),
-        request_status=status,
+    decision = Decision(
+        request_id=request.id,
+        shop_id=shop.pk,
+        aftersale_id=request.aftersale_id,
+        order_id=request.order_id,
+        reason=snapshot.reason,
+        outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
+        scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
+        strategy_id=hit.id if approved and hit else None,
+        strategy_name=hit.name if approved and hit else "",
+        strategy_version=by_id[hit.id].version if approved and hit else None,
+        action=evaluation.action if approved else "",
+        amount=snapshot.amount,
+        explanations=explanations,
+        buyer_id=snapshot.buyer_id,
+        ledger_id=reserved.ledger_id if reserved else None,
+        decided_at=now,
     )
+    execution: ClaimedExecution | None = None
+    started = 0.0
+    if approved and claim_execution:
+        # The lease counts from here, so that the attempt's deadlines end inside it.
+        started, sent_at = time.monotonic(), timezone.now()
+        decision.execution_attempts = 1
+        decision.execution_sent_at = sent_at
+        decision.execution_lease_until = sent_at + dt.timedelta(seconds=execution_lease_seconds())
+        execution = decision_insert_claiming_execution(
+            decision, request_status=status, request_type=snapshot.type
+        )
+    else:
+        decision_insert(decision, request_status=status)
     _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
 
     _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
@@ -290,4 +330,4 @@ def _decide_locked(
             old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
         ):
             publish_on_commit(ALERT_TASK, reserved.ledger_id)
-    return decision
+    return Decided(decision, execution, started)

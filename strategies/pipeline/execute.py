@@ -91,27 +91,35 @@ def lease_seconds_required() -> float:
     )
 
 
-def _lease_seconds() -> float:
+def execution_lease_seconds() -> float:
     # Never shorter than one attempt, even with settings that `check` refuses (E002).
     return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), lease_seconds_required())
 
 
 def decision_execute(
-    *, decision_id: int, now: dt.datetime | None = None, retry_in: float = 0.0
+    *,
+    decision_id: int,
+    now: dt.datetime | None = None,
+    retry_in: float = 0.0,
+    claimed: ClaimedExecution | None = None,
+    claimed_started: float = 0.0,
 ) -> ExecutionResult:
     """Executes ``decision_id`` once. Raises ``GatewayError(permanent=False)`` when a retry may
     succeed; the task owns the retry policy and says in ``retry_in`` when it will try again:
     the lease is kept until then, so the sweeper does not start a second retry chain while
-    this one waits out its back-off (it takes over only once the lease has expired)."""
+    this one waits out its back-off (it takes over only once the lease has expired).
+
+    ``claimed``: the attempt is already claimed (``decide.Decided``, its lease set at
+    ``claimed_started``, a ``time.monotonic()``): no claim here."""
     # Both deadlines count from before the claim, so they end inside the lease it takes.
-    started = time.monotonic()
+    started = claimed_started if claimed is not None else time.monotonic()
     now = now or timezone.now()
-    claim: ClaimedExecution | None = None
-    for _ in range(CLAIM_ATTEMPTS):
+    claim: ClaimedExecution | None = claimed
+    for _ in range(0 if claimed is not None else CLAIM_ATTEMPTS):
         claim = decision_claim_execution(
             decision_id=decision_id,
             now=now,
-            lease_until=now + dt.timedelta(seconds=_lease_seconds()),
+            lease_until=now + dt.timedelta(seconds=execution_lease_seconds()),
         )
         if claim is not None:
             break
@@ -436,10 +444,13 @@ def retry_backoff(retries: int) -> float:
     return delay * (0.5 + random.random() / 2)
 
 
-def decision_execute_after_decision(decision: Decision) -> str:
+def decision_execute_after_decision(
+    decision: Decision, *, claimed: ClaimedExecution | None = None, claimed_started: float = 0.0
+) -> str:
     """Once ``decision`` is committed (no lock held), executes it if it is an approval, in the
     process that decided it (issue 16). Only a retry goes to the broker, as the execution task,
-    which takes the lease over; what it returns is the Celery decision task's result."""
+    which takes the lease over; what it returns is the Celery decision task's result.
+    ``claimed``: its first attempt, claimed when it was inserted (``decision_execute``)."""
     from strategies.pipeline import publish
     from strategies.platforms.base import GatewayError
 
@@ -447,7 +458,12 @@ def decision_execute_after_decision(decision: Decision) -> str:
         return decision.outcome
     countdown = retry_backoff(0)
     try:
-        result = decision_execute(decision_id=decision.pk, retry_in=countdown)
+        result = decision_execute(
+            decision_id=decision.pk,
+            retry_in=countdown,
+            claimed=claimed,
+            claimed_started=claimed_started,
+        )
     except GatewayError:
         # The lease is kept until then: the execution task's chain takes it from here.
         publish.publish_now(publish.EXECUTE_TASK, [decision.pk], countdown=countdown)

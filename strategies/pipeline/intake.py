@@ -105,7 +105,9 @@ def _store(
     """PostgreSQL: two statements (``rows.intake_store``), the first NOTIFYing ``notify`` if
     given; SQLite (the demo): the ORM's five."""
     if connection.vendor == "postgresql":
-        return _store_postgresql(shop=shop, data=data, payload=payload, digest=digest, notify=notify)
+        return _store_postgresql(
+            shop=shop, data=data, payload=payload, digest=digest, notify=notify
+        )
     return _store_orm(shop=shop, data=data, payload=payload, digest=digest)
 
 

@@ -46,6 +46,7 @@ from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
     SCENARIO_ORDER,
     AfterSaleRequest,
+    Channel,
     Decision,
     Order,
     OrderItem,
@@ -567,20 +568,14 @@ def decision_claim_execution(
 ) -> ClaimedExecution | None:
     """Takes the execution lease of an approval and marks the attempt sent, in one conditional
     UPDATE; None if another copy holds it or there is nothing to do."""
-    from strategies.platforms.registry import CONNECTED
-
     ops = connection.ops
-    platforms = sorted(CONNECTED)
-    if len(platforms) != 2:  # the statement has two slots
-        raise ValueError(f"EXECUTION_CLAIM expects 2 connected platforms, not {platforms}")
     params = {
         "decision_id": decision_id,
         "approved": Outcome.APPROVED.value,
         "request_approved": RequestStatus.APPROVED.value,
         "now": ops.adapt_datetimefield_value(now),
         "lease_until": ops.adapt_datetimefield_value(lease_until),
-        "platform_1": platforms[0],
-        "platform_2": platforms[1],
+        **_connected_platforms(),
     }
     rows = _fetch(EXECUTION_CLAIM, params)
     return ClaimedExecution(**rows[0]) if rows else None
@@ -739,17 +734,35 @@ WITH "d" AS (
        SET "status" = %(request_status__)s, "updated_at" = %(request_updated_at__)s
      WHERE "id" = %(request_id)s
 )
-SELECT "id" FROM "d"
+SELECT "id"{channel} FROM "d"
 """
+
+# An approval whose first execution attempt its decider claims in the same statement (its lease
+# and attempt columns set on the row inserted): the shop's connected channel, as the execution
+# claim returns it.
+DECISION_CHANNEL = (
+    ', (SELECT c."id" FROM "strategies_channel" c WHERE c."shop_id" = %(shop_id)s'
+    ' AND c."platform" IN (%(platform_1)s, %(platform_2)s)) AS "channel_id"'
+)
 
 
 @cache
-def _decision_and_request_status() -> str:
+def _decision_and_request_status(with_channel: bool = False) -> str:
     columns = _columns(Decision)
     return DECISION_AND_REQUEST_STATUS.format(
         columns=", ".join(f'"{c}"' for c in columns),
         values=", ".join(f"%({c})s" for c in columns),
+        channel=DECISION_CHANNEL if with_channel else "",
     )
+
+
+def _connected_platforms() -> dict[str, str]:
+    from strategies.platforms.registry import CONNECTED
+
+    platforms = sorted(CONNECTED)
+    if len(platforms) != 2:  # the statements have two slots
+        raise ValueError(f"the channel look-up expects 2 connected platforms, not {platforms}")
+    return {"platform_1": platforms[0], "platform_2": platforms[1]}
 
 
 def _saved(instance: Model, pk: int) -> None:
@@ -773,6 +786,44 @@ def decision_insert(decision: Decision, *, request_status: str) -> Decision:
         cursor.execute(_decision_and_request_status(), params)
         _saved(decision, cursor.fetchone()[0])
     return decision
+
+
+def decision_insert_claiming_execution(
+    decision: Decision, *, request_status: str, request_type: str
+) -> ClaimedExecution:
+    """``decision_insert`` for an approval its caller executes next, with its first attempt's
+    lease and start already set on ``decision`` (as ``decision_claim_execution`` would set
+    them): what that claim would return, without its UPDATE (issue 16)."""
+    if connection.vendor != "postgresql":  # SQLite (the demo)
+        decision_insert(decision, request_status=request_status)
+        channel_id = (
+            Channel.objects.filter(
+                shop_id=decision.shop_id, platform__in=_connected_platforms().values()
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+    else:
+        params = _model_params(decision)
+        params["request_status__"] = request_status
+        params["request_updated_at__"] = connection.ops.adapt_datetimefield_value(
+            decision.decided_at
+        )
+        params.update(_connected_platforms())
+        with connection.cursor() as cursor:
+            cursor.execute(_decision_and_request_status(with_channel=True), params)
+            decision_id, channel_id = cursor.fetchone()
+        _saved(decision, decision_id)
+    return ClaimedExecution(
+        aftersale_id=decision.aftersale_id,
+        action=decision.action,
+        amount=decision.amount,
+        idempotency_key=decision.idempotency_key,
+        request_id=decision.request_id,
+        after_ambiguous=False,
+        request_type=request_type,
+        channel_id=channel_id,
+    )
 
 
 def request_set_status(*, request_id: int, status: str, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from strategies.models import AfterSaleRequest, DailyLedger, Decision, RequestStatus
@@ -114,6 +115,51 @@ def test_a_named_request_is_decided_and_its_approval_executed_in_the_decider(
     # Named again (a second host heard the same notification): nothing to claim.
     assert claim.decide_next(request_id=request.pk) is None
     assert Decision.objects.filter(request=request).count() == 1
+
+
+def test_the_deciders_approval_is_inserted_with_its_execution_claimed(
+    postgres_dispatch, sent, approving_shop
+):
+    # One statement fewer per approval (issue 16): the attempt is claimed by the insert, not by
+    # the execution's conditional UPDATE.
+    request = make_request(shop=approving_shop)
+    with CaptureQueriesContext(connections["default"]) as queries:
+        outcome = claim.decide_next(request_id=request.pk)
+    assert outcome.result == "executed"
+    claims = [q["sql"] for q in queries if '"execution_attempts" + 1' in q["sql"]]
+    assert claims == []
+    decision = Decision.objects.get(request=request)
+    assert decision.execution_attempts == 1
+    assert decision.executed_at is not None
+    assert decision.execution_lease_until is None  # given back when recorded
+    assert decision.execution_ambiguous_at is None
+
+
+def test_an_approval_whose_decider_died_before_executing_waits_out_its_lease(
+    postgres_dispatch, sent, approving_shop
+):
+    request = make_request(shop=approving_shop)
+    decided = decide.request_claim_and_decide(request_id=request.pk, claim_execution=True)
+    # The decider dies here: the decision is committed with its attempt claimed, not sent.
+    assert decided is not None and decided.execution is not None
+    decision = Decision.objects.get(request=request)
+    assert decision.execution_sent_at is not None
+    lease = decision.execution_lease_until
+    assert lease is not None
+    assert lease - decision.execution_sent_at >= dt.timedelta(
+        seconds=execute.lease_seconds_required()
+    )
+    # Nobody else calls the gateway while the lease runs, the sweeper included.
+    busy = execute.decision_execute(decision_id=decision.pk)
+    assert busy.state is execute.ExecutionState.BUSY
+    assert requests_sweep_stuck(now=lease - dt.timedelta(seconds=1), older_than=0).execute == []
+    # Once it expired, the sweeper's execution takes over; the attempt may have been sent.
+    assert requests_sweep_stuck(now=lease + dt.timedelta(hours=1)).execute == [decision.pk]
+    done = execute.decision_execute(decision_id=decision.pk, now=lease + dt.timedelta(seconds=1))
+    assert done.state is execute.ExecutionState.EXECUTED
+    decision.refresh_from_db()
+    assert decision.execution_attempts == 2
+    assert decision.execution_ambiguous_at is not None  # the dead attempt may have been sent
 
 
 def test_a_request_another_decider_holds_is_skipped_not_waited_for(

@@ -180,5 +180,7 @@ def test_the_first_statement_fails_on_the_requests_unique_constraint_by_name():
     aftersale_receive(shop=shop, payload=payload())
     data = aftersale_payload_clean(payload())
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        intake._store_postgresql(shop=shop, data=data, payload=payload(), digest="0" * 64, notify=None)
+        intake._store_postgresql(
+            shop=shop, data=data, payload=payload(), digest="0" * 64, notify=None
+        )
     assert intake._violated_constraint(excinfo.value) == intake.REQUEST_UNIQUE_CONSTRAINT
