@@ -96,6 +96,14 @@ def execution_lease_seconds() -> float:
     return max(float(settings.ATOM_EXECUTION_LEASE_SECONDS), lease_seconds_required())
 
 
+# An attempt claimed when its decision was inserted (``decide.Decided``) is carried out only
+# this soon after: its decider's COMMIT and post-commit work (an alert's publish while the broker
+# is down can take seconds) come out of the lease, and a channel's calls are each bounded from
+# their own start, not from the claim. Older, it is given back and claimed afresh, so the
+# lease's margin stays for the workers' clocks.
+PRECLAIMED_MAX_AGE_SECONDS = 0.5
+
+
 def decision_execute(
     *,
     decision_id: int,
@@ -110,7 +118,15 @@ def decision_execute(
     this one waits out its back-off (it takes over only once the lease has expired).
 
     ``claimed``: the attempt is already claimed (``decide.Decided``, its lease set at
-    ``claimed_started``, a ``time.monotonic()``): no claim here."""
+    ``claimed_started``, a ``time.monotonic()``): no claim here, unless it is older than
+    ``PRECLAIMED_MAX_AGE_SECONDS`` (then it is given back, unsent, and claimed as usual)."""
+    if claimed is not None:
+        if claimed_started <= 0:
+            raise ValueError("a claimed attempt needs the time.monotonic() its lease was set at")
+        if time.monotonic() - claimed_started > PRECLAIMED_MAX_AGE_SECONDS:
+            logger.info("decision %s: its first attempt waited too long: claimed anew", decision_id)
+            _attempt_not_sent(decision_id=decision_id)
+            claimed = None
     # Both deadlines count from before the claim, so they end inside the lease it takes.
     started = claimed_started if claimed is not None else time.monotonic()
     now = now or timezone.now()
