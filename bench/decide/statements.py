@@ -273,7 +273,8 @@ def orm_strategies_load(
     strategies = list(
         Strategy.objects.filter(shop_id=shop_id, scenario__in=scenarios)
         .annotate(
-            version=Subquery(
+            # Not "version": the model's own field (its edit counter) has that name.
+            history_version=Subquery(
                 history.objects.filter(id=OuterRef("pk"))
                 .order_by("-history_id")
                 .values("history_id")[:1]
@@ -289,7 +290,7 @@ def orm_strategies_load(
     refunded = Decision.objects.filter(
         shop_id=shop_id, order_id=order_id, outcome="approved", released_at__isnull=True
     ).aggregate(total=Sum("amount"))["total"]
-    names = [f.name for f in dataclasses.fields(StrategySnapshot)]
+    names = [f.name for f in dataclasses.fields(StrategySnapshot) if f.name != "unreadable"]
     return [
         LoadedStrategy(
             snapshot=StrategySnapshot(
@@ -301,7 +302,7 @@ def orm_strategies_load(
                 product_ids=frozenset(p.product_id for p in s.products.all()),
                 reasons=frozenset(s.reasons),
             ),
-            version=s.version,
+            version=s.history_version,
             ledger_id=s.ledger_id,
             consumed=s.ledger_consumed,
             cap_refused=s.ledger_refused_at is not None,

@@ -6,9 +6,11 @@ strategy's daily ledger and records the decision, in ONE short transaction.
 - **Constant queries**: the request with its shop, order and items (locked); the shop's
   strategies of the scenarios the request falls under with their products, latest history id
   and today's ledger, and what the order already had approved; the buyer's lock and approvals
-  (only when the shop limits buyers); the reservation; the decision; the request's status. The
-  count does not grow with strategies or past decisions. The two reads and the reservation are
-  plain SQL (``rows``: there the ORM cost several times the database's work), the rest the ORM.
+  (only when the shop limits buyers); then one statement that reserves an approval's amount
+  and, only if it fits, inserts the decision and sets the request's status (a decision for
+  review: the insert and the status alone). The count does not grow with strategies or past
+  decisions. The reads and writes are plain SQL (``rows``: there the ORM cost several times the
+  database's work).
 - **Cap**: one upsert of the (strategy, shop-local day) ledger row whose UPDATE is conditional
   on the strategy's cap as committed at that moment; if a concurrent worker filled it first (or
   the merchant just lowered the cap), the matcher runs again with that strategy marked full, so
@@ -44,6 +46,7 @@ from strategies.matching import (
     DAILY_CAP_REACHED,
     TRIAL_WOULD_HIT,
     Evaluation,
+    StrategySnapshot,
     evaluate,
     scenarios_for,
     unmatched_explanation,
@@ -64,11 +67,10 @@ from strategies.pipeline.rows import (
     ClaimedExecution,
     LoadedRequest,
     LoadedStrategy,
-    Reservation,
+    ReservedApproval,
     buyer_lock,
     decision_insert,
-    decision_insert_claiming_execution,
-    ledger_reserve_on_day,
+    decision_insert_reserving,
     request_claim_and_load,
     request_lock_and_load,
     strategies_load,
@@ -258,7 +260,8 @@ def _decide_locked(
             )
 
     consumed = {s.snapshot.id: s.consumed for s in loaded if s.consumed is not None}
-    reserved: Reservation | None = None
+    reserved: ReservedApproval | None = None
+    started = 0.0
     while True:
         evaluation = evaluate(
             snapshot,
@@ -271,11 +274,26 @@ def _decide_locked(
         hit = evaluation.hit
         if hit is None:
             break
-        reserved = ledger_reserve_on_day(
-            shop_id=shop.pk,
-            strategy_id=hit.id,
+        # The approval as it will be recorded, inserted by the statement that reserves its
+        # amount, only if that fits the cap.
+        version = by_id[hit.id].version
+        decision = _decision(
+            request, evaluation, now=now, scenarios=scenarios, hit=hit, version=version
+        )
+        if claim_execution:
+            # The lease counts from here, so that the attempt's deadlines end inside it.
+            started, sent_at = time.monotonic(), timezone.now()
+            decision.execution_attempts = 1
+            decision.execution_sent_at = sent_at
+            decision.execution_lease_until = sent_at + dt.timedelta(
+                seconds=execution_lease_seconds()
+            )
+        reserved = decision_insert_reserving(
+            decision,
             day=today,
-            amount=snapshot.amount,
+            request_status=RequestStatus.APPROVED,
+            request_type=snapshot.type,
+            claim_execution=claim_execution,
         )
         if reserved is not None:
             break
@@ -283,51 +301,54 @@ def _decide_locked(
         logger.info("strategy %s full for request %s; trying the next", hit.id, request.id)
         consumed[hit.id] = max(hit.daily_cap, consumed.get(hit.id, Decimal("0.00")))
 
-    approved = hit is not None and reserved is not None
-    explanations = [e.as_json() for e in evaluation.explanations]
-    unmatched = None if approved else unmatched_explanation(snapshot, evaluation)
-    if unmatched is not None:
-        explanations.append(unmatched)
-    status = RequestStatus.APPROVED if approved else RequestStatus.MANUAL_REVIEW
-    decision = Decision(
-        request_id=request.id,
-        shop_id=shop.pk,
-        aftersale_id=request.aftersale_id,
-        order_id=request.order_id,
-        reason=snapshot.reason,
-        outcome=Outcome.APPROVED if approved else Outcome.MANUAL_REVIEW,
-        scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
-        strategy_id=hit.id if approved and hit else None,
-        strategy_name=hit.name if approved and hit else "",
-        strategy_version=by_id[hit.id].version if approved and hit else None,
-        action=evaluation.action if approved else "",
-        amount=snapshot.amount,
-        explanations=explanations,
-        buyer_id=snapshot.buyer_id,
-        ledger_id=reserved.ledger_id if reserved else None,
-        decided_at=now,
-    )
-    execution: ClaimedExecution | None = None
-    started = 0.0
-    if approved and claim_execution:
-        # The lease counts from here, so that the attempt's deadlines end inside it.
-        started, sent_at = time.monotonic(), timezone.now()
-        decision.execution_attempts = 1
-        decision.execution_sent_at = sent_at
-        decision.execution_lease_until = sent_at + dt.timedelta(seconds=execution_lease_seconds())
-        execution = decision_insert_claiming_execution(
-            decision, request_status=status, request_type=snapshot.type
-        )
-    else:
-        decision_insert(decision, request_status=status)
+    if reserved is None:
+        decision = _decision(request, evaluation, now=now, scenarios=scenarios)
+        decision_insert(decision, request_status=RequestStatus.MANUAL_REVIEW)
     _record_trial_hits(decision=decision, evaluation=evaluation, day=today)
 
     _note_cap_refusals(evaluation=evaluation, loaded=by_id, consumed=consumed, now=now)
-    if approved and hit is not None and reserved is not None:
+    if reserved is not None and hit is not None:
         if enqueue_execution:
             publish_on_commit(EXECUTE_TASK, decision.pk)
+        consumed_now = reserved.reservation.consumed
         if _crossed_alert_threshold(
-            old=reserved.consumed - snapshot.amount, new=reserved.consumed, cap=hit.daily_cap
+            old=consumed_now - snapshot.amount, new=consumed_now, cap=hit.daily_cap
         ):
-            publish_on_commit(ALERT_TASK, reserved.ledger_id)
-    return Decided(decision, execution, started)
+            publish_on_commit(ALERT_TASK, reserved.reservation.ledger_id)
+    return Decided(decision, reserved.execution if reserved else None, started)
+
+
+def _decision(
+    request: LoadedRequest,
+    evaluation: Evaluation,
+    *,
+    now: dt.datetime,
+    scenarios: tuple[str, ...],
+    hit: StrategySnapshot | None = None,
+    version: int | None = None,
+) -> Decision:
+    """The unsaved decision on ``request``: an approval by ``hit`` (its ledger set by the
+    reservation), or else one for manual review, filed under ``scenarios``."""
+    snapshot = request.snapshot
+    explanations = [e.as_json() for e in evaluation.explanations]
+    if hit is None:
+        unmatched = unmatched_explanation(snapshot, evaluation)
+        if unmatched is not None:
+            explanations.append(unmatched)
+    return Decision(
+        request_id=request.id,
+        shop_id=request.shop_id,
+        aftersale_id=request.aftersale_id,
+        order_id=request.order_id,
+        reason=snapshot.reason,
+        outcome=Outcome.APPROVED if hit else Outcome.MANUAL_REVIEW,
+        scenario=evaluation.scenario or _filed_under(evaluation, scenarios),
+        strategy_id=hit.id if hit else None,
+        strategy_name=hit.name if hit else "",
+        strategy_version=version,
+        action=evaluation.action if hit else "",
+        amount=snapshot.amount,
+        explanations=explanations,
+        buyer_id=snapshot.buyer_id,
+        decided_at=now,
+    )

@@ -191,9 +191,9 @@ def _decide_counting_queries(shop, django_assert_num_queries, expected: int) -> 
 
 
 # SAVEPOINT, request FOR UPDATE (+shop, order, items), strategies (+products, version, today's
-# ledger, the order's approvals), buyer lock, buyer count, ledger upsert, decision insert with
-# the request's update (one statement), RELEASE SAVEPOINT.
-DECIDE_QUERIES = 8
+# ledger, the order's approvals), buyer lock, buyer count, the ledger upsert with the decision's
+# insert and the request's update (one statement), RELEASE SAVEPOINT.
+DECIDE_QUERIES = 7
 
 
 @pytest.mark.parametrize("strategies", [1, 10])
