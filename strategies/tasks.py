@@ -39,19 +39,24 @@ def decide_request(self: Task, request_id: int) -> str:
     execution goes back to the broker, as ``execute_decision``; the lease, the idempotent
     recording and the sweeper are those of ``execute_decision``. A redelivered copy finds the
     decision made and executes it if still due (the claim makes that harmless)."""
-    from strategies.pipeline.decide import NothingToDecide, request_decide
+    from strategies.pipeline.decide import NothingToDecide, request_decide_claiming
     from strategies.pipeline.execute import decision_execute_after_decision
 
     inline = settings.ATOM_EXECUTE_IN_DECISION_TASK
     try:
-        decision = request_decide(request_id=request_id, enqueue_execution=not inline)
+        # Inline, a new approval's first attempt is claimed by its insert: no claim of its own.
+        decided = request_decide_claiming(
+            request_id=request_id, enqueue_execution=not inline, claim_execution=inline
+        )
     except NothingToDecide:
         return "nothing_to_decide"  # closed on its platform first
     except OperationalError as exc:  # a deadlock victim or a lost connection: decide again
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
     if not inline:
-        return decision.outcome
-    return decision_execute_after_decision(decision)
+        return decided.decision.outcome
+    return decision_execute_after_decision(
+        decided.decision, claimed=decided.execution, claimed_started=decided.started
+    )
 
 
 @shared_task(bind=True, name=EXECUTE_TASK, max_retries=None)

@@ -154,6 +154,15 @@ class NothingToDecide(Exception):
     decided: there is no decision to make or return."""
 
 
+@dataclass(frozen=True, slots=True)
+class Decided:
+    decision: Decision
+    # ``claim_execution``: the approval's first execution attempt, claimed in the statement that
+    # inserted it, for this caller to carry out at once (``execute.decision_execute``).
+    execution: ClaimedExecution | None = None
+    started: float = 0.0  # time.monotonic() when that claim's lease was set
+
+
 def request_decide(
     *, request_id: int, now: dt.datetime | None = None, enqueue_execution: bool = True
 ) -> Decision:
@@ -162,19 +171,30 @@ def request_decide(
     ``enqueue_execution=False``: an approval's execution is NOT published after commit; the
     caller (the decision task) carries it out itself once this returns (issue 16), and the
     sweeper still finds an approval nobody executed."""
+    return request_decide_claiming(
+        request_id=request_id, now=now, enqueue_execution=enqueue_execution, claim_execution=False
+    ).decision
+
+
+def request_decide_claiming(
+    *,
+    request_id: int,
+    enqueue_execution: bool,
+    claim_execution: bool,
+    now: dt.datetime | None = None,
+) -> Decided:
+    """``request_decide``; with ``claim_execution``, a new approval is inserted with its first
+    execution attempt claimed, as ``request_claim_and_decide`` does, for the caller (the Celery
+    decision task) to carry out at once (``Decided.execution``; None on a replay)."""
     now = now or timezone.now()
     with transaction.atomic():
         request = request_lock_and_load(request_id=request_id)
-        return _decide_locked(request, now=now, enqueue_execution=enqueue_execution).decision
-
-
-@dataclass(frozen=True, slots=True)
-class Decided:
-    decision: Decision
-    # ``claim_execution``: the approval's first execution attempt, claimed in the statement that
-    # inserted it, for this caller to carry out at once (``execute.decision_execute``).
-    execution: ClaimedExecution | None = None
-    started: float = 0.0  # time.monotonic() when that claim's lease was set
+        return _decide_locked(
+            request,
+            now=now,
+            enqueue_execution=enqueue_execution,
+            claim_execution=claim_execution,
+        )
 
 
 class ClaimedDecisionFailed(Exception):

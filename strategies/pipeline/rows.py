@@ -48,6 +48,7 @@ from strategies.matching import OrderSnapshot, RequestSnapshot, StrategySnapshot
 from strategies.models import (
     SCENARIO_ORDER,
     AfterSaleRequest,
+    Channel,
     Decision,
     Order,
     OrderItem,
@@ -847,36 +848,43 @@ def decision_insert_reserving(
 
     ``claim_execution``: ``decision`` carries its first attempt's lease and start (as
     ``decision_claim_execution`` would set them) and what that claim would return comes back,
-    the shop's connected channel included, without its UPDATE. PostgreSQL only: the deciders'
-    claim (ATOM_DISPATCH=postgres) never runs on SQLite."""
+    the shop's connected channel included, without its UPDATE."""
     if connection.vendor != "postgresql":  # SQLite (the demo): the reservation, then the insert
-        if claim_execution:
-            raise ValueError("an approval is inserted with its attempt claimed on PostgreSQL only")
         assert decision.strategy_id is not None
-        reserved = ledger_reserve_on_day(
+        reservation = ledger_reserve_on_day(
             shop_id=decision.shop_id,
             strategy_id=decision.strategy_id,
             day=day,
             amount=decision.amount,
         )
-        if reserved is None:
+        if reservation is None:
             return None
-        decision.ledger_id = reserved.ledger_id
+        decision.ledger_id = reservation.ledger_id
         decision_insert(decision, request_status=request_status)
-        return ReservedApproval(reserved, None)
-    params = _decision_params(decision, request_status)
-    del params["ledger_id"]
-    params["day"] = connection.ops.adapt_datefield_value(day)
-    params["active"] = StrategyStatus.ACTIVE.value
-    if claim_execution:
-        params.update(_connected_platforms())
-    rows = _fetch(_reservation_decision_and_request_status(claim_execution), params)
-    if not rows:
-        return None
-    row = rows[0]
-    _saved(decision, row["id"])
-    decision.ledger_id = row["ledger_id"]
-    reservation = Reservation(ledger_id=row["ledger_id"], consumed=row["consumed"])
+        channel_id = (
+            Channel.objects.filter(
+                shop_id=decision.shop_id, platform__in=_connected_platforms().values()
+            )
+            .values_list("id", flat=True)
+            .first()
+            if claim_execution
+            else None
+        )
+    else:
+        params = _decision_params(decision, request_status)
+        del params["ledger_id"]
+        params["day"] = connection.ops.adapt_datefield_value(day)
+        params["active"] = StrategyStatus.ACTIVE.value
+        if claim_execution:
+            params.update(_connected_platforms())
+        rows = _fetch(_reservation_decision_and_request_status(claim_execution), params)
+        if not rows:
+            return None
+        row = rows[0]
+        _saved(decision, row["id"])
+        decision.ledger_id = row["ledger_id"]
+        reservation = Reservation(ledger_id=row["ledger_id"], consumed=row["consumed"])
+        channel_id = row.get("channel_id")
     if not claim_execution:
         return ReservedApproval(reservation, None)
     return ReservedApproval(
@@ -889,7 +897,7 @@ def decision_insert_reserving(
             request_id=decision.request_id,
             after_ambiguous=False,
             request_type=request_type,
-            channel_id=row["channel_id"],
+            channel_id=channel_id,
         ),
     )
 

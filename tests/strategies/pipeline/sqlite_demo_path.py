@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 
-def payload(aftersale_id: str, amount: str, now: dt.datetime) -> dict[str, Any]:
+def payload(
+    aftersale_id: str, amount: str, now: dt.datetime, order_id: str = "OD-SQLITE-1"
+) -> dict[str, Any]:
     def at(days: float) -> str:
         return (now - dt.timedelta(days=days)).isoformat()
 
@@ -30,7 +32,7 @@ def payload(aftersale_id: str, amount: str, now: dt.datetime) -> dict[str, Any]:
         "applied_at": at(0),
         "risk_flag": False,
         "order": {
-            "order_id": "OD-SQLITE-1",
+            "order_id": order_id,
             "status": "shipped",
             "paid_at": at(2),
             "shipped_at": at(1),
@@ -54,8 +56,16 @@ def main() -> None:
     from django.utils import timezone
 
     from strategies.matching import scenarios_for
-    from strategies.models import AfterSaleRequest, DailyLedger, Order, Product, Shop, Strategy
-    from strategies.pipeline.decide import request_decide
+    from strategies.models import (
+        AfterSaleRequest,
+        DailyLedger,
+        Decision,
+        Order,
+        Product,
+        Shop,
+        Strategy,
+    )
+    from strategies.pipeline.decide import request_decide, request_decide_claiming
     from strategies.pipeline.intake import PayloadConflict
     from strategies.pipeline.rows import (
         decision_claim_execution,
@@ -155,6 +165,22 @@ def main() -> None:
             for _ in range(2)
         ]
     seen["executed"] = [*marked, AfterSaleRequest.objects.get(pk=first.request.pk).status]
+
+    # The Celery decision task's path: an approval inserted with its first attempt claimed.
+    fourth = aftersale_receive(shop=shop, payload=payload("AS-4", "10.00", now, "OD-SQLITE-2"))
+    decided = request_decide_claiming(
+        request_id=fourth.request.pk, enqueue_execution=False, claim_execution=True
+    )
+    stored = Decision.objects.get(pk=decided.decision.pk)
+    execution = decided.execution
+    seen["claimed_on_insert"] = [
+        stored.outcome,
+        execution is not None and execution.idempotency_key == stored.idempotency_key,
+        execution is not None and execution.channel_id,
+        stored.execution_attempts,
+        stored.execution_lease_until is not None and stored.execution_sent_at is not None,
+        str(DailyLedger.objects.get(strategy=strategy).consumed),
+    ]
     print(json.dumps(seen))
 
 

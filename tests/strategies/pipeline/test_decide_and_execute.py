@@ -4,6 +4,8 @@ calls the gateway itself; only a retry (or a copy holding the lease) goes back t
 from decimal import Decimal
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from strategies.models import Decision
 from strategies.tasks import decide_request
@@ -20,11 +22,15 @@ def approvable(shop):
 def test_an_approval_is_executed_by_the_decision_task_without_a_second_message(
     approvable, gateway_server, sent
 ):
-    assert decide_request.run(approvable.pk) == "executed"
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert decide_request.run(approvable.pk) == "executed"
 
     decision = Decision.objects.get(request=approvable)
     approvable.refresh_from_db()
     assert approvable.status == "executed" and decision.executed_at is not None
+    # Its first attempt was claimed by the insert: no claim statement of its own.
+    assert [q["sql"] for q in queries if '"execution_attempts" + 1' in q["sql"]] == []
+    assert decision.execution_attempts == 1 and decision.execution_ambiguous_at is None
     assert [c.idempotency_key for c in gateway_server.calls] == [str(decision.idempotency_key)]
     assert sent == []  # no execution task: one broker round trip per request
 

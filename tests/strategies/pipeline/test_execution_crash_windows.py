@@ -1,8 +1,9 @@
 """The crash windows of deciding and executing inline (issue 16), with the claim that also
 marks the attempt sent (``rows.EXECUTION_CLAIM``) and the one-statement "mark executed".
 
-- dies after the decision commits, before the claim: the sweeper re-enqueues the execution,
-  which calls the gateway once;
+- dies after the decision commits, before calling: its first attempt was claimed by the
+  decision's insert, so once that lease expires the sweeper re-enqueues the execution, which
+  calls the gateway once (counting the dead attempt as possibly sent);
 - dies after the claim (the attempt marked sent), whether or not it had called: once the lease
   expires the next attempt counts it as ambiguous, so a refusal is checked with the platform;
 - a misconfigured gateway fails before sending: the mark and the lease are given back, nothing
@@ -52,15 +53,21 @@ def test_dying_after_the_decision_commits_is_swept_and_executed_once(
         decide_request.run(approvable.pk)
     monkeypatch.undo()
     decision = Decision.objects.get(request=approvable)
-    assert decision.execution_lease_until is None and decision.execution_sent_at is None
+    # Committed with its first attempt claimed: nobody else calls while that lease runs.
+    assert decision.execution_attempts == 1
+    assert decision.execution_lease_until is not None and decision.execution_sent_at is not None
     assert gateway_server.calls == []
 
     settings.ATOM_SWEEP_AFTER_SECONDS = 60
     AfterSaleRequest.objects.filter(pk=approvable.pk).update(
         updated_at=timezone.now() - dt.timedelta(seconds=61)
     )
+    assert requests_sweep_stuck().execute == []
+    expire_lease(decision.pk)
     assert requests_sweep_stuck().execute == [decision.pk]
     assert execute_decision.run(decision.pk) == "executed"
+    decision.refresh_from_db()
+    assert decision.execution_attempts == 2 and decision.execution_ambiguous_at is not None
     assert execute_decision.run(decision.pk) == "done"
     assert [c.idempotency_key for c in gateway_server.calls] == [str(decision.idempotency_key)]
     approvable.refresh_from_db()

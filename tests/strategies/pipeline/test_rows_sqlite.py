@@ -47,3 +47,5 @@ def test_a_decision_and_a_conflict_replay_on_sqlite(tmp_path):
     assert seen["ledger"] == ["50.00", 2]
     assert seen["claim"] == [True, True, True]
     assert seen["executed"] == [True, False, "executed"]
+    # No channel: the generic gateway; the reservation made by the same call.
+    assert seen["claimed_on_insert"] == ["approved", True, None, 1, True, "60.00"]
