@@ -223,7 +223,7 @@ def main() -> None:
 
     run = f"{int(time.time())}"
     chosen = variants()
-    with patched(intake, "publish_on_commit", lambda *a, **k: None):
+    with patched(intake, "request_dispatch_on_commit", lambda *a, **k: None):
         for variant in chosen:  # warm up: connections, prepared statements, caches
             with variant.patch():
                 for _ in range(20):
