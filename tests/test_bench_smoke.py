@@ -9,22 +9,30 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bench_database_url() -> str:
+@pytest.fixture
+def bench_database_url() -> Iterator[str]:
+    """A database of this run's own (two runs on one server never share it), dropped after."""
     parts = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/atom"))
-    return parts._replace(path="/atom_bench_smoke").geturl()
+    name = f"atom_bench_smoke_{uuid.uuid4().hex[:12]}"
+    yield parts._replace(path=f"/{name}").geturl()
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_bench(script: str, *args: str, tmp_path: Path) -> dict:
+def run_bench(script: str, *args: str, tmp_path: Path, database_url: str) -> dict:
     out = tmp_path / "result.json"
-    env = {**os.environ, "BENCH_DATABASE_URL": bench_database_url()}
+    env = {**os.environ, "BENCH_DATABASE_URL": database_url}
     result = subprocess.run(
         [sys.executable, script, *args, "--json", str(out)],
         cwd=ROOT,
@@ -38,10 +46,13 @@ def run_bench(script: str, *args: str, tmp_path: Path) -> dict:
 
 
 @pytest.mark.timeout(300)
-def test_bench_intake_runs_and_every_request_is_accepted(tmp_path):
+def test_bench_intake_runs_and_every_request_is_accepted(tmp_path, bench_database_url):
     # It exits non-zero when a request is not answered 202.
     figures = run_bench(
-        "bench/intake/run.py", "--requests", "25", "--block", "25", tmp_path=tmp_path
+        "bench/intake/run.py",
+        *("--requests", "25", "--block", "25"),
+        tmp_path=tmp_path,
+        database_url=bench_database_url,
     )
     variants = figures["variants"]
     assert len(variants) == 4
@@ -49,8 +60,13 @@ def test_bench_intake_runs_and_every_request_is_accepted(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_bench_decide_statements_runs_every_statement_both_ways(tmp_path):
-    figures = run_bench("bench/decide/statements.py", "--iterations", "5", tmp_path=tmp_path)
+def test_bench_decide_statements_runs_every_statement_both_ways(tmp_path, bench_database_url):
+    figures = run_bench(
+        "bench/decide/statements.py",
+        *("--iterations", "5"),
+        tmp_path=tmp_path,
+        database_url=bench_database_url,
+    )
     cases = {case["statement"]: case for case in figures["cases"]}
     assert {"request read (locked)", "strategies read", "ledger reservation"} <= set(cases)
     assert all(c["sql_cpu_us"] > 0 and c["orm_cpu_us"] > 0 for c in cases.values())

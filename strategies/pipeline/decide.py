@@ -9,8 +9,9 @@ strategy's daily ledger and records the decision, in ONE short transaction.
   (only when the shop limits buyers); then one statement that reserves an approval's amount
   and, only if it fits, inserts the decision and sets the request's status (a decision for
   review: the insert and the status alone). The count does not grow with strategies or past
-  decisions. The reads and writes are plain SQL (``rows``: there the ORM cost several times the
-  database's work).
+  decisions. The reads, the reservation and the decision's insert are plain SQL (``rows``:
+  there the ORM cost several times the database's work); the buyer's count, trial hits and the
+  cap-refusal mark are the ORM.
 - **Cap**: one upsert of the (strategy, shop-local day) ledger row whose UPDATE is conditional
   on the strategy's cap as committed at that moment; if a concurrent worker filled it first (or
   the merchant just lowered the cap), the matcher runs again with that strategy marked full, so

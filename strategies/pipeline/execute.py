@@ -125,7 +125,7 @@ def decision_execute(
             raise ValueError("a claimed attempt needs the time.monotonic() its lease was set at")
         if time.monotonic() - claimed_started > PRECLAIMED_MAX_AGE_SECONDS:
             logger.info("decision %s: its first attempt waited too long: claimed anew", decision_id)
-            _attempt_not_sent(decision_id=decision_id)
+            _preclaimed_given_back(decision_id=decision_id, claimed=claimed)
             claimed = None
     # Both deadlines count from before the claim, so they end inside the lease it takes.
     started = claimed_started if claimed is not None else time.monotonic()
@@ -280,6 +280,23 @@ def _attempt_not_sent(*, decision_id: int) -> None:
     misconfigured gateway or channel): the mark and the lease are given back."""
     Decision.objects.filter(pk=decision_id).update(
         execution_sent_at=None, execution_lease_until=None
+    )
+
+
+def _preclaimed_given_back(*, decision_id: int, claimed: ClaimedExecution) -> bool:
+    """Gives back, unsent, an attempt claimed by the approval's insert, only while its lease is
+    still the one that insert set: if the caller stalled past it, the sweeper or another copy
+    may hold a lease of its own (and be mid-call), which is never cleared here. False then: the
+    claim that follows finds it busy."""
+    if claimed.lease_until is None:
+        raise ValueError("a pre-claimed attempt carries the lease its insert set")
+    return bool(
+        Decision.objects.filter(
+            pk=decision_id,
+            execution_lease_until=claimed.lease_until,
+            executed_at__isnull=True,
+            failed_at__isnull=True,
+        ).update(execution_sent_at=None, execution_lease_until=None)
     )
 
 

@@ -3,7 +3,8 @@
 The cap is held by ONE conditional statement (RELIABILITY.md): PostgreSQL re-checks the WHERE
 on the latest row version under READ COMMITTED, so concurrent reservations can never overshoot.
 The decision's own reservation, an upsert that creates the day's row, is plain SQL on the hot
-path (``rows.ledger_reserve_on_day``); the rest here is the ORM. The same statements run on
+path (``rows.ledger_reserve_on_day``; on PostgreSQL inside the approval's one statement,
+``rows.decision_insert_reserving``); the rest here is the ORM. The same statements run on
 SQLite >= 3.35 (the demo), where writers are serialized anyway. No midnight job is needed for
 correctness: the first reservation of a day creates its row.
 """

@@ -15,10 +15,12 @@ database's own work on these statements).
 - intake's replacement of an order's items, ``order_items_replace``; on PostgreSQL the whole
   of intake's writes, ``intake_store``: two statements where the ORM path takes five.
 
-The writes around them use the ORM: through it they cost at most about twice as much, a
-fraction of a millisecond (the decision and request inserts, the order upsert, new products,
-status updates), or they run rarely (the release after a refusal, the cap-refusal mark, the
-alert claim). The ones the decision and execution services call by name stay here, at the end.
+The writes around them use the ORM where it costs at most about twice as much, a fraction of
+a millisecond (status updates; on SQLite, the demo, every insert), or where they run rarely (the
+release after a refusal, the cap-refusal mark, the alert claim). On PostgreSQL the decision's
+insert with its request's status is plain SQL too (``decision_insert``, and with an approval's
+reservation ``decision_insert_reserving``). The ones the decision and execution services call
+by name stay here, at the end.
 
 Written as zulip's ``analytics/lib/counts.py``: each statement is a module constant with named
 parameters and quoted identifiers, values always travel as parameters, and rows come back
@@ -566,6 +568,9 @@ class ClaimedExecution:
     after_ambiguous: bool  # an earlier attempt of this decision was ambiguous
     request_type: str
     channel_id: int | None  # the shop's connected marketplace channel; None: the generic API
+    # The lease set when the approval's insert claimed the attempt (``decision_insert_reserving``):
+    # only a lease still equal to it is this caller's to give back.
+    lease_until: dt.datetime | None = None
 
 
 def decision_claim_execution(
@@ -898,6 +903,7 @@ def decision_insert_reserving(
             after_ambiguous=False,
             request_type=request_type,
             channel_id=channel_id,
+            lease_until=decision.execution_lease_until,
         ),
     )
 

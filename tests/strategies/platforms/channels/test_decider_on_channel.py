@@ -3,6 +3,7 @@ first attempt claimed, it goes to the shop's channel (the fake Kuaishou, a real 
 no claim of its own; an attempt that waited too long after its insert is given back unsent and
 claimed anew, so the channel's calls start inside a whole lease."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from strategies.models import AfterSaleRequest, Decision
 from strategies.pipeline import claim, decide, execute
 from strategies.pipeline.publish import DECIDE_TASK, EXECUTE_TASK
+from strategies.pipeline.rows import decision_claim_execution
 from strategies.platforms.kuaishou.client import REFUND_APPROVE
 from strategies.platforms.kuaishou.messages import encrypt_message
 
@@ -80,3 +82,28 @@ def test_a_claimed_attempt_without_its_start_is_refused(received):
     assert decided is not None and decided.execution is not None
     with pytest.raises(ValueError, match=r"time\.monotonic\(\)"):
         execute.decision_execute(decision_id=decided.decision.pk, claimed=decided.execution)
+
+
+def test_a_stalled_decider_never_clears_a_lease_someone_else_took_since(received, ks_fake, sent):
+    decided = decide.request_claim_and_decide(request_id=received.pk, claim_execution=True)
+    assert decided is not None and decided.execution is not None
+    ours = Decision.objects.get(request=received).execution_lease_until
+    # The decider stalls past its whole lease; meanwhile the sweeper's execution claims anew.
+    later = ours + dt.timedelta(seconds=1)
+    theirs = later + dt.timedelta(seconds=execute.execution_lease_seconds())
+    assert (
+        decision_claim_execution(decision_id=decided.decision.pk, now=later, lease_until=theirs)
+        is not None
+    )
+    sent.clear()
+
+    result = execute.decision_execute_after_decision(
+        decided.decision, claimed=decided.execution, claimed_started=decided.started - 30
+    )
+
+    assert result == "busy"  # the other claim is left alone, its call to make
+    decision = Decision.objects.get(request=received)
+    assert decision.execution_lease_until == theirs
+    assert decision.execution_sent_at is not None and decision.execution_attempts == 2
+    assert ks_fake.calls_of(REFUND_APPROVE) == []
+    assert [name for name, _ in sent] == [EXECUTE_TASK]  # comes back once that lease ends
