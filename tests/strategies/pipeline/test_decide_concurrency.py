@@ -91,7 +91,17 @@ def waiting_on_locks() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_lost_race_for_the_last_room_passes_to_the_next_strategy(caplog):
+def decide_claiming_execution(request_id: int) -> Decision:
+    """As the deciders and the Celery task do: the approval inserted with its attempt claimed."""
+    decided = decisions.request_decide_claiming(
+        request_id=request_id, enqueue_execution=False, claim_execution=True
+    )
+    assert decided.execution is not None
+    return decided.decision
+
+
+@pytest.mark.parametrize("decider", [decide, decide_claiming_execution])
+def test_a_lost_race_for_the_last_room_passes_to_the_next_strategy(caplog, decider):
     shop = make_shop()
     first = make_strategy(shop=shop, status="active", daily_cap=Decimal("100.00"))
     second = make_strategy(shop=shop, status="active")
@@ -113,18 +123,23 @@ def test_a_lost_race_for_the_last_room_passes_to_the_next_strategy(caplog):
     thread.start()
     assert reserved.wait(10)
     result: list[Decision] = []
-    decider = threading.Thread(target=lambda: result.append(decide(request.pk)))
-    decider.start()
+    deciding = threading.Thread(target=lambda: result.append(decider(request.pk)))
+    deciding.start()
     # The decider read 0 consumed and now waits on the locked ledger row.
     wait_until(lambda: waiting_on_locks() == 1, timeout=10)
     go.set()
     thread.join(10)
-    decider.join(10)
+    deciding.join(10)
     [decision] = result
     assert decision.strategy_id == second.pk
     assert [e["code"] for e in decision.explanations] == ["daily_cap_reached"]
     ledger.refresh_from_db()
     assert ledger.consumed == Decimal("95.00")
+    stored = Decision.objects.get(pk=decision.pk)
+    assert stored.ledger.strategy_id == second.pk and stored.ledger.consumed == Decimal("9.90")
+    claimed = decider is decide_claiming_execution
+    assert stored.execution_attempts == (1 if claimed else 0)
+    assert (stored.execution_lease_until is not None) is claimed
     assert f"strategy {first.pk} full for request {request.pk}" in caplog.text
 
 
