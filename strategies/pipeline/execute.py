@@ -121,11 +121,15 @@ def decision_execute(
     ``claimed_started``, a ``time.monotonic()``): no claim here, unless it is older than
     ``PRECLAIMED_MAX_AGE_SECONDS`` (then it is given back, unsent, and claimed as usual)."""
     if claimed is not None:
-        if claimed_started <= 0:
-            raise ValueError("a claimed attempt needs the time.monotonic() its lease was set at")
+        if claimed_started <= 0 or claimed.lease_until is None:
+            raise ValueError(
+                "a claimed attempt needs the time.monotonic() its lease was set at, and that lease"
+            )
         if time.monotonic() - claimed_started > PRECLAIMED_MAX_AGE_SECONDS:
             logger.info("decision %s: its first attempt waited too long: claimed anew", decision_id)
-            _preclaimed_given_back(decision_id=decision_id, claimed=claimed)
+            # Only while the lease is still the insert's: a caller that stalled past it may
+            # find the sweeper's claim (maybe mid-call), left alone; the claim below is busy.
+            _attempt_not_sent(decision_id=decision_id, lease_until=claimed.lease_until)
             claimed = None
     # Both deadlines count from before the claim, so they end inside the lease it takes.
     started = claimed_started if claimed is not None else time.monotonic()
@@ -275,29 +279,16 @@ def _execute_on_channel(
     raise GatewayError(reason, permanent=False)
 
 
-def _attempt_not_sent(*, decision_id: int) -> None:
-    """The claim marked this attempt sent, but it failed before anything was sent (a
-    misconfigured gateway or channel): the mark and the lease are given back."""
-    Decision.objects.filter(pk=decision_id).update(
-        execution_sent_at=None, execution_lease_until=None
-    )
-
-
-def _preclaimed_given_back(*, decision_id: int, claimed: ClaimedExecution) -> bool:
-    """Gives back, unsent, an attempt claimed by the approval's insert, only while its lease is
-    still the one that insert set: if the caller stalled past it, the sweeper or another copy
-    may hold a lease of its own (and be mid-call), which is never cleared here. False then: the
-    claim that follows finds it busy."""
-    if claimed.lease_until is None:
-        raise ValueError("a pre-claimed attempt carries the lease its insert set")
-    return bool(
-        Decision.objects.filter(
-            pk=decision_id,
-            execution_lease_until=claimed.lease_until,
-            executed_at__isnull=True,
-            failed_at__isnull=True,
-        ).update(execution_sent_at=None, execution_lease_until=None)
-    )
+def _attempt_not_sent(*, decision_id: int, lease_until: dt.datetime | None = None) -> None:
+    """The claim marked this attempt sent, but nothing was sent (a misconfigured gateway or
+    channel; a pre-claimed attempt too old to use): the mark and the lease are given back.
+    ``lease_until``: only while the decision's lease is still that one, and it is still open."""
+    still_ours = Decision.objects.filter(pk=decision_id)
+    if lease_until is not None:
+        still_ours = still_ours.filter(
+            execution_lease_until=lease_until, executed_at__isnull=True, failed_at__isnull=True
+        )
+    still_ours.update(execution_sent_at=None, execution_lease_until=None)
 
 
 def _attempt_end(*, decision_id: int, ambiguous: bool, lease_until: dt.datetime | None) -> None:
